@@ -1,0 +1,163 @@
+# natsd — one GNU Makefile.
+#
+#   make                              release build: build/release/natsd
+#   make SANITIZER=address,undefined  ASan+UBSan build in build/asan/
+#   make SANITIZER=thread             TSan build in build/tsan/
+#   make run                          install what is missing, build, start a server
+#   make test                         install what is missing, build, run every test
+#
+# Other targets: unit, system, fuzz, fuzz-smoke, format, check-format, tidy, cppcheck,
+# deps, clean, compile_commands.json.
+
+SANITIZER ?=
+ifeq ($(SANITIZER),)
+  VARIANT := release
+  OPT     := -O2
+else ifeq ($(SANITIZER),address,undefined)
+  VARIANT := asan
+  OPT     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZER),undefined,address)
+  VARIANT := asan
+  OPT     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZER),address)
+  VARIANT := asan
+  OPT     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZER),thread)
+  VARIANT := tsan
+  OPT     := -O1 -fsanitize=thread
+else
+  $(error SANITIZER must be empty, address,undefined or thread)
+endif
+
+SHELL   := /bin/bash
+CC      ?= cc
+BUILD   := build/$(VARIANT)
+PYTHON  := /usr/bin/python3
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+           -Wformat=2 -Wimplicit-fallthrough -Wno-format-nonliteral
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-omit-frame-pointer -pthread $(WARN) \
+           $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) -pthread $(EXTRA_LDFLAGS)
+LDLIBS  := -lssl -lcrypto -lcjson -lmicrohttpd -lcrypt -lm
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ  := $(BUILD)/obj/main.o
+LIB       := $(BUILD)/libnatsd.a
+BIN       := $(BUILD)/natsd
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+STUB_SRCS := $(wildcard tests/unit/stubs/*.c)
+STUB_OBJS := $(STUB_SRCS:tests/unit/stubs/%.c=$(BUILD)/stubs/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_DIR  := build/fuzz
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -Wall -Wextra -Werror -Wno-unused-command-line-argument
+FUZZ_SECONDS ?= 20
+
+C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c fuzz/*.c bench/*.c)
+
+.PHONY: all run test unit system system-threaded fuzz fuzz-smoke format check-format tidy \
+        cppcheck deps clean demo bench
+
+all: $(BIN)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/stubs/%.o: tests/unit/stubs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(MAIN_OBJ) $(LIB) $(LDLIBS) -o $@
+
+# Each unit test links its own source, the stubs, and only the library members it
+# references (an archive is searched member by member).
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(STUB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -MMD -MP $< $(STUB_OBJS) $(LIB) $(LDLIBS) -lcriterion -o $@
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(STUB_OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN) $(ARGS)
+
+# Unit tests run in the release build and again under ASan+UBSan; the system tests
+# under ASan+UBSan, and the threaded cases again under TSan; then every fuzz target
+# for a bounded time. CI runs exactly this.
+test: deps
+	@$(MAKE) --no-print-directory check-format
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined all unit system
+	@$(MAKE) --no-print-directory SANITIZER=thread all system-threaded
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t --jobs 2; done
+
+system: $(BIN)
+	NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) $(PYTHON) -m pytest -q tests/system $(PYTEST_ARGS)
+
+system-threaded: $(BIN)
+	NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) $(PYTHON) -m pytest -q -m threaded tests/system $(PYTEST_ARGS)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -DNATSD_FUZZING -c $< -o $@
+
+$(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Isrc $^ $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+# Each target runs for FUZZ_SECONDS from its seed corpus (copied, so runs never
+# grow the committed corpus).
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+	  name=$$(basename $$f); seed=fuzz/corpus/$${name#fuzz_}; work=$(FUZZ_DIR)/work/$$name; \
+	  rm -rf $$work; mkdir -p $$work; [ -d $$seed ] && cp -r $$seed/. $$work/; \
+	  dict=; [ -f fuzz/$${name#fuzz_}.dict ] && dict=-dict=fuzz/$${name#fuzz_}.dict; \
+	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
+	  $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	     -print_final_stats=1 $$work 2>&1 | tail -n 12; \
+	  test $${PIPESTATUS[0]:-0} -eq 0; \
+	done
+
+format:
+	clang-format -i $(C_FILES)
+
+check-format:
+	clang-format --dry-run --Werror $(C_FILES)
+
+tidy:
+	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Isrc
+
+cppcheck:
+	cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr \
+	  --quiet -D_GNU_SOURCE -Isrc src
+
+compile_commands.json:
+	bear -- $(MAKE) -B all
+
+demo: all
+	examples/supercluster/demo.sh $(abspath $(BIN))
+
+clean:
+	rm -rf build

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Included by every .c file after its system headers: bans unsafe libc calls at
+ * build time and defines the always-on assertion. */
+#ifndef NATSD_COMMON_H
+#define NATSD_COMMON_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#pragma GCC poison strcpy strcat sprintf gets vsprintf
+
+/* Always compiled in: a broken invariant stops the process with its location. */
+#define NASSERT(cond)                                                                              \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) {                                                        \
+            fprintf(stderr, "natsd: assertion failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);   \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

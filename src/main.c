@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * natsd's entry point: flags, the configuration file, logging, the pid file and
+ * the process's signals, in the order nats-server's main and ConfigureOptions
+ * follow, so that the same command line fails and succeeds the same way. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common.h"
+#include "log.h"
+#include "opts.h"
+#include "version.h"
+
+#define MAIN_ERR_SIZE 8192
+
+static void main_usage_and_exit(void)
+{
+    /* The usage text is printed on stdout and the exit is 0, even after a bad
+     * flag: Go's flag package calls the usage function, and it exits. */
+    printf("%s\n", cli_usage());
+    exit(0);
+}
+
+static void main_die(const char *msg)
+{
+    fprintf(stderr, "natsd: %s\n", msg);
+    exit(1);
+}
+
+/* Print what reading the file found, as nats-server prints its processConfigErr:
+ * warnings first, then errors, one per line, the whole prefixed once. */
+static void main_print_diag(const struct opts_diag *d, bool prefix)
+{
+    fputs(prefix ? "natsd: " : "", stderr);
+    for (size_t i = 0; i < d->warnings.n; i++)
+        fprintf(stderr, "%s\n", d->warnings.v[i]);
+    for (size_t i = 0; i < d->errors.n; i++)
+        fprintf(stderr, "%s\n", d->errors.v[i]);
+}
+
+static void main_tls_help_and_exit(void)
+{
+    printf("\nTLS Options:\n"
+           "    --tls                        Enable TLS, do not verify clients (default: false)\n"
+           "    --tlscert <file>             Server certificate file\n"
+           "    --tlskey <file>              Private key for server certificate\n"
+           "    --tlsverify                  Enable TLS, verify client certificates\n"
+           "    --tlscacert <file>           Client certificate CA for verification\n"
+           "\nThe tls block of the configuration file also takes cipher_suites and\n"
+           "curve_preferences with the names nats-server accepts.\n");
+    exit(0);
+}
+
+static int main_write_pid_file(const char *path, char *err, size_t errsize)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+    if (fd < 0) {
+        snprintf(err, errsize, "could not write pidfile: %s", strerror(errno));
+        return -1;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+    ssize_t w = write(fd, buf, (size_t)n);
+    int saved = errno;
+    close(fd);
+    if (w != n) {
+        snprintf(err, errsize, "could not write pidfile: %s", strerror(w < 0 ? saved : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+static void main_log_config(const struct opts *o, struct log_config *lc)
+{
+    *lc = (struct log_config){
+        .debug = o->debug,
+        .trace = o->trace,
+        .logtime = o->logtime,
+        .file = o->log_file,
+        .size_limit = o->log_size_limit,
+        .syslog = o->syslog,
+        .remote_syslog = o->remote_syslog,
+    };
+}
+
+/* Read everything again for SIGHUP. Options that need the server core apply
+ * when it is running; the logging options apply here. */
+static void main_reload(const struct cli *c, struct opts *cur)
+{
+    struct opts next;
+    struct opts_diag d = {0};
+    char err[MAIN_ERR_SIZE];
+    opts_init(&next);
+    int rc = cur->config_file ? opts_load_file(&next, cur->config_file, &d) : 0;
+    if (rc == 0 && cli_apply(c, &next, err, sizeof(err)) != 0) {
+        NLOG_ERROR("Failed to reload server configuration: %s", err);
+        goto out;
+    }
+    if (rc != 0) {
+        NLOG_ERROR("Failed to reload server configuration: %s",
+                   d.errors.n ? d.errors.v[0] : "unknown error");
+        goto out;
+    }
+    if (opts_validate(&next, err, sizeof(err)) != 0) {
+        NLOG_ERROR("Failed to reload server configuration: %s", err);
+        goto out;
+    }
+    struct log_config lc;
+    main_log_config(&next, &lc);
+    if (log_configure(&lc, err, sizeof(err)) != 0) {
+        NLOG_ERROR("Failed to reload server configuration: %s", err);
+        goto out;
+    }
+    if (next.debug != cur->debug)
+        NLOG_INFO("Reloaded: debug = %s", next.debug ? "true" : "false");
+    if (next.trace != cur->trace)
+        NLOG_INFO("Reloaded: trace = %s", next.trace ? "true" : "false");
+    if (next.logtime != cur->logtime)
+        NLOG_INFO("Reloaded: logtime = %s", next.logtime ? "true" : "false");
+    NLOG_INFO("Reloaded server configuration");
+    opts_free(cur);
+    *cur = next;
+    opts_diag_free(&d);
+    return;
+out:
+    opts_free(&next);
+    opts_diag_free(&d);
+}
+
+/* The process's signals, taken synchronously on the main thread: SIGINT and
+ * SIGTERM stop (exit 0 and 1, as nats-server), SIGHUP reloads, SIGUSR1 reopens
+ * the log file. Returns the exit status. */
+static int main_wait_signals(const struct cli *c, struct opts *o, const sigset_t *set)
+{
+    for (;;) {
+        int sig = sigwaitinfo(set, NULL);
+        if (sig < 0)
+            continue; /* EINTR */
+        switch (sig) {
+        case SIGINT:
+        case SIGTERM:
+            NLOG_DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
+            NLOG_INFO("Initiating Shutdown...");
+            NLOG_INFO("Server Exiting..");
+            return sig == SIGINT ? 0 : 1;
+        case SIGHUP:
+            NLOG_DEBUG("Trapped \"hangup\" signal");
+            main_reload(c, o);
+            break;
+        case SIGUSR1:
+            NLOG_DEBUG("Trapped \"user defined signal 1\" signal");
+            log_reopen();
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    char err[MAIN_ERR_SIZE] = "";
+
+    switch (cli_parse(argc, argv, &c, err, sizeof(err))) {
+    case CLI_USAGE:
+        fprintf(stderr, "%s\n", err);
+        main_usage_and_exit();
+        break;
+    case CLI_FATAL:
+        main_die(err);
+        break;
+    case CLI_OK:
+        break;
+    }
+    if (c.show_version) {
+        printf("natsd: v%s\n", NATSD_VERSION);
+        return 0;
+    }
+    if (c.show_help)
+        main_usage_and_exit();
+    if (c.show_tls_help)
+        main_tls_help_and_exit();
+    if (c.signal) {
+        if (cli_send_signal(c.signal, err, sizeof(err)) != 0)
+            main_die(err);
+        return 0;
+    }
+
+    struct opts o;
+    opts_init(&o);
+    if (c.config_file) {
+        struct opts_diag d = {0};
+        int rc = opts_load_file(&o, c.config_file, &d);
+        if (rc != 0 || (c.check_config && d.warnings.n > 0)) {
+            /* with -t warnings are fatal, as in nats-server */
+            main_print_diag(&d, true);
+            fputc('\n', stderr);
+            return 1;
+        }
+        if (d.warnings.n > 0)
+            main_print_diag(&d, false);
+        opts_diag_free(&d);
+        if (c.check_config) {
+            fprintf(stderr, "natsd: configuration file %s is valid\n", c.config_file);
+            return 0;
+        }
+    } else if (c.check_config) {
+        main_die("must specify [-c, --config] option to check configuration file syntax");
+    }
+    if (cli_apply(&c, &o, err, sizeof(err)) != 0)
+        main_die(err);
+    if (opts_validate(&o, err, sizeof(err)) != 0)
+        main_die(err);
+
+    /* Every thread started later inherits this mask; signals are taken here. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct log_config lc;
+    main_log_config(&o, &lc);
+    if (log_configure(&lc, err, sizeof(err)) != 0)
+        main_die(err);
+    if (o.pid_file && main_write_pid_file(o.pid_file, err, sizeof(err)) != 0) {
+        NLOG_FATAL("%s", err);
+        return 1;
+    }
+
+    NLOG_INFO("Starting natsd");
+    NLOG_INFO("  Version:  %s", NATSD_VERSION);
+    NLOG_INFO("  Protocol: nats-server %s", NATSD_PROTOCOL_VERSION);
+    if (o.server_name)
+        NLOG_INFO("  Name:     %s", o.server_name);
+    if (o.config_file)
+        NLOG_INFO("Using configuration file: %s", o.config_file);
+    for (size_t i = 0; i < o.unsupported.n; i++)
+        NLOG_WARN("Option \"%s\" is not supported by natsd and is ignored", o.unsupported.v[i]);
+
+    int status = main_wait_signals(&c, &o, &set);
+    log_shutdown();
+    opts_free(&o);
+    cli_free(&c);
+    return status;
+}
