@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Socket helpers: listeners, non-blocking accept and connect, socket options,
+ * and address strings as nats-server prints them. No event handling here. */
+#ifndef NATSD_NET_H
+#define NATSD_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* A printable "ip:port" ("[v6]:port" for IPv6), as Go's net.JoinHostPort. */
+#define NET_ADDR_STRLEN 64
+
+/* Listen on host:port (port 0 or -1: a free port) with SO_REUSEADDR, non-blocking,
+ * close-on-exec, backlog 4096 (nats-server's). host NULL or "" means 0.0.0.0.
+ * Returns the fd, or -1 with a message ("listen tcp 127.0.0.1:4222: bind:
+ * address already in use", Go's form) in err. Blocking name resolution: call at
+ * start-up, not on a loop thread. */
+int net_listen(const char *host, int port, char *err, size_t errsize);
+
+/* The port a socket is bound to, or -1. */
+int net_local_port(int fd);
+
+/* Accept one connection, non-blocking and close-on-exec, with TCP_NODELAY.
+ * Returns the fd, -1 with errno EAGAIN when there is none, or -1 with errno. */
+int net_accept(int lfd, struct sockaddr_storage *peer);
+
+/* Start a non-blocking connect to a numeric ip:port. Returns the fd (connecting
+ * or connected), or -1 with errno. */
+int net_connect_start(const struct sockaddr *sa, socklen_t len);
+
+/* Format an address as "ip:port" into buf (size >= NET_ADDR_STRLEN). */
+void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size);
+
+/* Only the ip part of an address. */
+void net_ip_str(const struct sockaddr_storage *ss, char *buf, size_t size);
+
+/* The port of an address. */
+int net_addr_port(const struct sockaddr_storage *ss);
+
+#endif
