@@ -45,6 +45,9 @@ struct loop {
     void *wake_arg;
     loop_hook_cb *sleep_cb;
     void *sleep_arg;
+    loop_hook_cb *wait_cb;
+    loop_hook_cb *resume_cb;
+    void *wait_arg;
     struct loop_watch wake_watch;
 };
 
@@ -255,6 +258,13 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg)
     l->sleep_arg = arg;
 }
 
+void loop_set_wait_hooks(struct loop *l, loop_hook_cb *on_wait, loop_hook_cb *on_resume, void *arg)
+{
+    l->wait_cb = on_wait;
+    l->resume_cb = on_resume;
+    l->wait_arg = arg;
+}
+
 void loop_wake(struct loop *l)
 {
     if (atomic_exchange_explicit(&l->wake_pending, true, memory_order_acq_rel))
@@ -276,7 +286,11 @@ int loop_run(struct loop *l)
 {
     while (!atomic_load(&l->stopping)) {
         l->now_ns = loop_clock_ns();
+        if (l->wait_cb)
+            l->wait_cb(l, l->wait_arg);
         int n = epoll_wait(l->epfd, l->batch, LOOP_BATCH, loop_timeout_ms(l));
+        if (l->resume_cb)
+            l->resume_cb(l, l->wait_arg);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

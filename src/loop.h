@@ -81,6 +81,11 @@ void loop_set_wake_hook(struct loop *l, loop_hook_cb *cb, void *arg);
  * turn and before the loop sleeps: where connections are flushed and closed. */
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg);
 
+/* Called on the loop thread right before it blocks in epoll_wait (on_wait)
+ * and right after it returns (on_resume): between the two the thread touches
+ * no shared state, which the worker layer uses to reclaim memory safely. */
+void loop_set_wait_hooks(struct loop *l, loop_hook_cb *on_wait, loop_hook_cb *on_resume, void *arg);
+
 /* Wake the loop from any thread. Async-signal-safe. */
 void loop_wake(struct loop *l);
 

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "log.h"
 #include "opts.h"
+#include "server.h"
 #include "version.h"
 
 #define MAIN_ERR_SIZE 8192
@@ -87,8 +88,9 @@ static void main_log_config(const struct opts *o, struct log_config *lc)
     };
 }
 
-/* Read everything again for SIGHUP. Options that need the server core apply
- * when it is running; the logging options apply here. */
+/* Read everything again for SIGHUP. The logging options apply at once; the
+ * others need the server's reload support (workers read the options while
+ * they run, so the struct in use is never rewritten here). */
 static void main_reload(const struct cli *c, struct opts *cur)
 {
     struct opts next;
@@ -96,16 +98,12 @@ static void main_reload(const struct cli *c, struct opts *cur)
     char err[MAIN_ERR_SIZE];
     opts_init(&next);
     int rc = cur->config_file ? opts_load_file(&next, cur->config_file, &d) : 0;
-    if (rc == 0 && cli_apply(c, &next, err, sizeof(err)) != 0) {
-        NLOG_ERROR("Failed to reload server configuration: %s", err);
-        goto out;
-    }
     if (rc != 0) {
         NLOG_ERROR("Failed to reload server configuration: %s",
                    d.errors.n ? d.errors.v[0] : "unknown error");
         goto out;
     }
-    if (opts_validate(&next, err, sizeof(err)) != 0) {
+    if (cli_apply(c, &next, err, sizeof(err)) != 0 || opts_validate(&next, err, sizeof(err)) != 0) {
         NLOG_ERROR("Failed to reload server configuration: %s", err);
         goto out;
     }
@@ -121,11 +119,10 @@ static void main_reload(const struct cli *c, struct opts *cur)
         NLOG_INFO("Reloaded: trace = %s", next.trace ? "true" : "false");
     if (next.logtime != cur->logtime)
         NLOG_INFO("Reloaded: logtime = %s", next.logtime ? "true" : "false");
+    cur->debug = next.debug;
+    cur->trace = next.trace;
+    cur->logtime = next.logtime;
     NLOG_INFO("Reloaded server configuration");
-    opts_free(cur);
-    *cur = next;
-    opts_diag_free(&d);
-    return;
 out:
     opts_free(&next);
     opts_diag_free(&d);
@@ -144,8 +141,6 @@ static int main_wait_signals(const struct cli *c, struct opts *o, const sigset_t
         case SIGINT:
         case SIGTERM:
             NLOG_DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
-            NLOG_INFO("Initiating Shutdown...");
-            NLOG_INFO("Server Exiting..");
             return sig == SIGINT ? 0 : 1;
         case SIGHUP:
             NLOG_DEBUG("Trapped \"hangup\" signal");
@@ -237,17 +232,19 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    NLOG_INFO("Starting natsd");
-    NLOG_INFO("  Version:  %s", NATSD_VERSION);
-    NLOG_INFO("  Protocol: nats-server %s", NATSD_PROTOCOL_VERSION);
-    if (o.server_name)
-        NLOG_INFO("  Name:     %s", o.server_name);
-    if (o.config_file)
-        NLOG_INFO("Using configuration file: %s", o.config_file);
-    for (size_t i = 0; i < o.unsupported.n; i++)
-        NLOG_WARN("Option \"%s\" is not supported by natsd and is ignored", o.unsupported.v[i]);
-
+    struct server *s = server_new(&o);
+    if (!s || server_start(s) != 0) {
+        if (s) {
+            server_shutdown(s);
+            server_free(s);
+        }
+        return 1;
+    }
     int status = main_wait_signals(&c, &o, &set);
+    NLOG_INFO("Initiating Shutdown...");
+    server_shutdown(s);
+    server_free(s);
+    NLOG_INFO("Server Exiting..");
     log_shutdown();
     opts_free(&o);
     cli_free(&c);

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The CLIENT kind, as nats-server's client.go treats a client connection:
+ * CONNECT (onto verbose/pedantic/echo defaults), PUB and HPUB (limits, pedantic
+ * subject check, reserved prefixes, +OK, fan-out, no-responders), SUB and UNSUB
+ * (sids, auto-unsubscribe), PING/PONG and the ping timer, close. */
+#include "client.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "auth.h"
+#include "common.h"
+#include "conn.h"
+#include "deliver.h"
+#include "hmap.h"
+#include "log.h"
+#include "mem.h"
+#include "opts.h"
+#include "parser.h"
+#include "sbuf.h"
+#include "server.h"
+#include "subject.h"
+#include "sublist.h"
+#include "worker.h"
+
+/* Returned by callbacks that closed the connection: parsing stops. */
+#define CLIENT_STOP 1
+
+/* First ping after CONNECT (nats-server firstPingInterval), and how long an
+ * RTT measurement is trusted before a ping is sent regardless of traffic. */
+#define CLIENT_FIRST_PING_NS  (2ull * 1000000000ull)
+#define CLIENT_RTT_MAX_AGE_NS (3600ull * 1000000000ull)
+
+struct client_data {
+    struct hmap subs;       /* sid -> struct csub */
+    struct csub *done_subs; /* reached their max; under the conn's out_mu */
+};
+
+static int client_on_op(void *ctx, const struct parser_cmd *cmd);
+static int client_on_msg_start(void *ctx, const struct parser_cmd *cmd);
+static int client_on_msg(void *ctx, const struct parser_cmd *cmd);
+static void client_on_close(struct conn *c);
+static void client_on_flush(struct conn *c);
+static void client_on_free(struct conn *c);
+
+static const struct parser_cb client_parser_cb = {
+    .on_op = client_on_op,
+    .on_msg_start = client_on_msg_start,
+    .on_msg = client_on_msg,
+    .on_not_connect = NULL, /* auth required and no CONNECT first: violation */
+};
+
+static const struct conn_kind_ops client_ops = {
+    .name = "Client",
+    .log_tag = "cid",
+    .pkind = &parser_kind_client,
+    .pcb = &client_parser_cb,
+    .on_close = client_on_close,
+    .on_flush = client_on_flush,
+    .on_free = client_on_free,
+};
+
+static struct client_data *client_data(struct conn *c)
+{
+    return c->kdata;
+}
+
+static void client_trace_in(struct conn *c, const struct parser_cmd *cmd)
+{
+    if (cmd->line.len)
+        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
+                 cmd->line.p);
+    else
+        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s]", parser_op_name(cmd->op));
+}
+
+static void client_send_ok(struct conn *c)
+{
+    if (c->opts.verbose) {
+        conn_send(c, "+OK\r\n", 5);
+        CONN_LOG(LOG_LEVEL_TRACE, c, "->> [OK]");
+    }
+}
+
+/* -ERR, then close (the queued -ERR goes out first). */
+static int client_fail(struct conn *c, const char *err, const char *reason)
+{
+    conn_send_err(c, err);
+    conn_close(c, reason);
+    return CLIENT_STOP;
+}
+
+/* A protocol error nats-server logs and answers by closing, without -ERR. */
+static int client_parse_fail(struct conn *c, const char *what, const struct parser_cmd *cmd)
+{
+    CONN_LOG(LOG_LEVEL_ERROR, c, "%s Parse Error: \"%.*s\"", what, (int)cmd->line.len, cmd->line.p);
+    conn_close(c, "Protocol Violation");
+    return CLIENT_STOP;
+}
+
+/* --- ping timer (processPingTimer) */
+
+static void client_arm_ping(struct conn *c, uint64_t delay_ns)
+{
+    loop_timer_arm(c->w->loop, &c->ping_timer, delay_ns);
+}
+
+static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
+{
+    struct conn *c = t->arg;
+    const struct opts *o = c->s->opts;
+    uint64_t now = loop_now(l);
+    uint64_t interval = (uint64_t)o->ping_interval_ns;
+    bool need_rtt = c->rtt_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
+    if (!need_rtt && now - c->last_activity_ns < interval) {
+        /* traffic within the interval proves the client alive */
+        client_arm_ping(c, interval);
+        return;
+    }
+    if (c->pings_out + 1 > o->ping_max) {
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_STALE_CONNECTION);
+        client_fail(c, PROTO_ERR_STALE_CONNECTION, "Stale Connection");
+        return;
+    }
+    c->pings_out++;
+    c->rtt_start_ns = loop_clock_ns();
+    conn_send(c, "PING\r\n", 6);
+    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PING]");
+    client_arm_ping(c, interval);
+}
+
+static void client_on_auth_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    if (c->flags & CONN_F_CONNECTED)
+        return;
+    CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
+    client_fail(c, PROTO_ERR_AUTH_TIMEOUT, "Authentication Timeout");
+}
+
+/* --- accept */
+
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    struct server *s = w->s;
+    const struct opts *o = s->opts;
+    struct conn *c = xmalloc(sizeof(*c));
+    conn_init(c, w, fd, CONN_KIND_CLIENT, &client_ops, peer);
+    c->kdata = xcalloc(1, sizeof(struct client_data));
+    c->acc = s->gacc;
+    c->parser.await_connect = s->auth_required && !o->no_auth_user;
+    loop_timer_init(&c->ping_timer, client_on_ping_timer, c);
+    loop_timer_init(&c->auth_timer, client_on_auth_timer, c);
+    atomic_fetch_add(&s->stats.total_connections, 1);
+    if (conn_start(c) != 0) {
+        close(fd);
+        proto_connect_free(&c->opts);
+        free(c->kdata);
+        free(c);
+        return;
+    }
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "Client connection created");
+
+    /* INFO always goes first, even to a connection about to be refused. */
+    struct sbuf info = {0};
+    server_client_info(s, c, &info);
+    conn_send(c, info.p, info.len);
+    sbuf_free(&info);
+
+    atomic_fetch_add(&c->acc->nclients, 1);
+    if (atomic_fetch_add(&s->nclients, 1) >= o->max_connections) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_MAX_CONNECTIONS);
+        client_fail(c, PROTO_ERR_MAX_CONNECTIONS, "Maximum Connections Exceeded");
+        return;
+    }
+    if (c->parser.await_connect) {
+        double secs = auth_timeout_secs(s);
+        loop_timer_arm(w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
+    }
+    client_arm_ping(c, (uint64_t)o->ping_interval_ns);
+}
+
+/* --- CONNECT (processConnect) */
+
+static int client_connect(struct conn *c, const struct parser_cmd *cmd)
+{
+    struct server *s = c->s;
+    const struct opts *o = s->opts;
+    struct proto_connect *co = &c->opts;
+    if (proto_connect_parse(cmd->args[0].p, cmd->args[0].len, co) != 0) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "invalid CONNECT: %.*s", (int)cmd->args[0].len,
+                 cmd->args[0].p);
+        conn_close(c, "Protocol Violation");
+        return CLIENT_STOP;
+    }
+    if (!(c->flags & CONN_F_CONNECTED) && s->auth_required) {
+        if (!auth_check_client(s, c)) {
+            CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
+            return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
+        }
+    }
+    if ((co->account && co->account[0]) || co->new_account) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
+        return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
+    }
+    if (co->protocol < 0 || co->protocol > 1) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_BAD_CLIENT_PROTOCOL);
+        return client_fail(c, PROTO_ERR_BAD_CLIENT_PROTOCOL, "Bad Client Protocol Version");
+    }
+    c->headers = co->headers && !o->no_header_support;
+    if (co->no_responders && !c->headers) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_NO_RESPONDERS_HDRS);
+        return client_fail(c, PROTO_ERR_NO_RESPONDERS_HDRS, "No Responders Requires Headers");
+    }
+    bool first = !(c->flags & CONN_F_CONNECTED);
+    c->flags |= CONN_F_CONNECTED;
+    c->parser.await_connect = false;
+    loop_timer_disarm(c->w->loop, &c->auth_timer);
+    client_send_ok(c);
+    if (first) {
+        /* the first ping comes early, to measure the RTT (setFirstPingTimer) */
+        uint64_t d = CLIENT_FIRST_PING_NS;
+        if ((uint64_t)o->ping_interval_ns < d)
+            d = (uint64_t)o->ping_interval_ns;
+        d += worker_rand(c->w) % (d / 5 + 1);
+        client_arm_ping(c, d);
+    }
+    return 0;
+}
+
+/* --- SUB / UNSUB (processSubEx, processUnsub) */
+
+static void client_free_csub(void *p)
+{
+    free(p);
+}
+
+static void client_remove_sub(struct conn *c, struct csub *cs)
+{
+    hmap_del(&client_data(c)->subs, cs->sid, cs->sid_len);
+    sublist_remove(c->acc->sl, &cs->sub);
+    worker_retire(c->w, cs, client_free_csub);
+}
+
+static int client_sub(struct conn *c, const struct parser_cmd *cmd)
+{
+    struct server *s = c->s;
+    struct parser_slice subj, queue = {NULL, 0}, sid;
+    if (cmd->nargs_total == 2) {
+        subj = cmd->args[0];
+        sid = cmd->args[1];
+    } else if (cmd->nargs_total == 3) {
+        subj = cmd->args[0];
+        queue = cmd->args[1];
+        sid = cmd->args[2];
+    } else {
+        return client_parse_fail(c, "processSub", cmd);
+    }
+    struct client_data *cd = client_data(c);
+    if (!subject_is_valid(subj.p, subj.len)) {
+        conn_send_err(c, PROTO_ERR_INVALID_SUBJECT);
+        return 0;
+    }
+    if (hmap_get(&cd->subs, sid.p, sid.len)) {
+        client_send_ok(c); /* a sid in use: the original stays */
+        return 0;
+    }
+    int max_subs = s->opts->max_subs;
+    if (max_subs > 0 && cd->subs.n >= (size_t)max_subs) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_MAX_SUBSCRIPTIONS);
+        conn_send_err(c, PROTO_ERR_MAX_SUBSCRIPTIONS);
+        return 0;
+    }
+    int max_tokens = s->opts->max_sub_tokens;
+    if (max_tokens > 0 && subject_num_tokens(subj.p, subj.len) > (size_t)max_tokens) {
+        char err[512];
+        snprintf(err, sizeof(err),
+                 "Permissions Violation for Subscription to \"%.*s\", too many tokens",
+                 (int)subj.len, subj.p);
+        conn_send_err(c, err);
+        return 0;
+    }
+    struct csub *cs = xcalloc(1, sizeof(*cs) + subj.len + queue.len + sid.len);
+    char *p = cs->data;
+    memcpy(p, subj.p, subj.len);
+    cs->sub.subject = p;
+    cs->sub.subject_len = (uint32_t)subj.len;
+    p += subj.len;
+    if (queue.len) {
+        memcpy(p, queue.p, queue.len);
+        cs->sub.queue = p;
+        cs->sub.queue_len = (uint32_t)queue.len;
+        p += queue.len;
+    }
+    memcpy(p, sid.p, sid.len);
+    cs->sid = p;
+    cs->sid_len = (uint32_t)sid.len;
+    cs->sub.owner = c;
+    cs->sub.qweight = 1;
+    cs->c = c;
+    if (sublist_insert(c->acc->sl, &cs->sub) != 0) {
+        free(cs);
+        conn_send_err(c, PROTO_ERR_INVALID_SUBJECT);
+        return 0;
+    }
+    hmap_put(&cd->subs, cs->sid, cs->sid_len, cs);
+    c->last_activity_ns = loop_now(c->w->loop);
+    client_send_ok(c);
+    return 0;
+}
+
+static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
+{
+    if (cmd->nargs_total != 1 && cmd->nargs_total != 2)
+        return client_parse_fail(c, "processUnsub", cmd);
+    uint64_t max = 0;
+    if (cmd->nargs_total == 2) {
+        const struct parser_slice *m = &cmd->args[1];
+        if (m->len == 0 || m->len > 19)
+            return client_parse_fail(c, "processUnsub", cmd);
+        for (size_t i = 0; i < m->len; i++) {
+            if (m->p[i] < '0' || m->p[i] > '9')
+                return client_parse_fail(c, "processUnsub", cmd);
+            max = max * 10 + (uint64_t)(m->p[i] - '0');
+        }
+    }
+    struct csub *cs = hmap_get(&client_data(c)->subs, cmd->args[0].p, cmd->args[0].len);
+    if (cs) {
+        conn_lock_out(c);
+        bool now = cs->done || max == 0 || max <= cs->delivered;
+        if (!now)
+            cs->max = max;
+        conn_unlock_out(c);
+        if (now && !cs->done)
+            client_remove_sub(c, cs);
+    }
+    c->last_activity_ns = loop_now(c->w->loop);
+    client_send_ok(c);
+    return 0;
+}
+
+void client_sub_done_locked(struct csub *cs)
+{
+    struct client_data *cd = client_data(cs->c);
+    cs->done_next = cd->done_subs;
+    cd->done_subs = cs;
+}
+
+static void client_on_flush(struct conn *c)
+{
+    struct client_data *cd = client_data(c);
+    conn_lock_out(c);
+    struct csub *done = cd->done_subs;
+    cd->done_subs = NULL;
+    conn_unlock_out(c);
+    while (done) {
+        struct csub *next = done->done_next;
+        client_remove_sub(c, done);
+        done = next;
+    }
+}
+
+/* --- control ops */
+
+static int client_on_op(void *ctx, const struct parser_cmd *cmd)
+{
+    struct conn *c = ctx;
+    if (LOG_ENABLED(LOG_LEVEL_TRACE))
+        client_trace_in(c, cmd);
+    switch (cmd->op) {
+    case PARSER_OP_CONNECT:
+        return client_connect(c, cmd);
+    case PARSER_OP_PING:
+        /* an INFO with news could precede the first PONG; nothing changes yet */
+        conn_send(c, "PONG\r\n", 6);
+        CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PONG]");
+        c->flags |= CONN_F_PONG_SENT;
+        c->last_activity_ns = loop_now(c->w->loop);
+        return 0;
+    case PARSER_OP_PONG:
+        c->pings_out = 0;
+        if (c->rtt_start_ns) {
+            c->rtt_ns = loop_clock_ns() - c->rtt_start_ns;
+            if (c->rtt_ns == 0)
+                c->rtt_ns = 1;
+        }
+        return 0;
+    case PARSER_OP_SUB:
+        return client_sub(c, cmd);
+    case PARSER_OP_UNSUB:
+        return client_unsub(c, cmd);
+    case PARSER_OP_INFO:
+    case PARSER_OP_OK:
+        return 0; /* accepted and ignored */
+    case PARSER_OP_ERR:
+        /* a client sending -ERR is closed silently (processErr) */
+        CONN_LOG(LOG_LEVEL_ERROR, c, "Client Error %.*s", (int)cmd->line.len, cmd->line.p);
+        conn_close(c, "Parse Error");
+        return CLIENT_STOP;
+    default:
+        return client_fail(c, PROTO_ERR_UNKNOWN_OP, "Protocol Violation");
+    }
+}
+
+/* --- PUB / HPUB */
+
+/* Subject and reply of a PUB or HPUB, from the argument count. */
+static bool client_pub_args(const struct parser_cmd *cmd, struct parser_slice *subj,
+                            struct parser_slice *reply)
+{
+    size_t sizes = cmd->op == PARSER_OP_HPUB ? 2 : 1;
+    size_t n = cmd->nargs_total;
+    if (n != sizes + 1 && n != sizes + 2)
+        return false;
+    *subj = cmd->args[0];
+    if (n == sizes + 2)
+        *reply = cmd->args[1];
+    else
+        *reply = (struct parser_slice){NULL, 0};
+    return true;
+}
+
+static int client_on_msg_start(void *ctx, const struct parser_cmd *cmd)
+{
+    struct conn *c = ctx;
+    struct parser_slice subj, reply;
+    if (LOG_ENABLED(LOG_LEVEL_TRACE))
+        client_trace_in(c, cmd);
+    if (cmd->op != PARSER_OP_PUB && cmd->op != PARSER_OP_HPUB)
+        return client_fail(c, PROTO_ERR_UNKNOWN_OP, "Protocol Violation");
+    if (!client_pub_args(cmd, &subj, &reply))
+        return client_parse_fail(c, cmd->op == PARSER_OP_PUB ? "processPub" : "processHeaderPub",
+                                 cmd);
+    if (cmd->op == PARSER_OP_HPUB && !c->headers) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "message headers not supported");
+        conn_close(c, "Protocol Violation");
+        return CLIENT_STOP;
+    }
+    int32_t max = c->s->opts->max_payload;
+    if (cmd->total_len > (size_t)max) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "maximum payload exceeded: %zu vs %d", cmd->total_len, max);
+        return client_fail(c, PROTO_ERR_MAX_PAYLOAD, "Maximum Message Payload Exceeded");
+    }
+    return 0;
+}
+
+static bool client_has_prefix(struct parser_slice s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && memcmp(s.p, prefix, n) == 0;
+}
+
+/* No responders: the publisher asked for a 503 status when nobody got its
+ * request; it goes to the publisher's own plain subscription on the reply. */
+static void client_no_responders(struct conn *c, struct parser_slice reply)
+{
+    const struct sublist_result *r =
+        sublist_cache_match(c->w->cache, c->acc->sl, reply.p, reply.len);
+    for (size_t i = 0; i < r->npsubs; i++) {
+        struct csub *cs = (struct csub *)((char *)r->psubs[i] - offsetof(struct csub, sub));
+        if (cs->c != c)
+            continue;
+        struct sbuf b = {0};
+        sbuf_addf(&b, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n", (int)reply.len, reply.p,
+                  (int)cs->sid_len, cs->sid);
+        conn_send(c, b.p, b.len);
+        sbuf_free(&b);
+        return;
+    }
+}
+
+static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
+{
+    struct conn *c = ctx;
+    struct worker *w = c->w;
+    struct parser_slice subj = {NULL, 0}, reply = {NULL, 0};
+    client_pub_args(cmd, &subj, &reply); /* checked in client_on_msg_start */
+    if (LOG_ENABLED(LOG_LEVEL_TRACE))
+        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- MSG_PAYLOAD: [\"%.*s\"]", (int)cmd->payload.len,
+                 cmd->payload.p);
+
+    c->in_msgs++;
+    c->in_bytes += cmd->total_len;
+    c->last_activity_ns = loop_now(w->loop);
+    atomic_fetch_add_explicit(&w->in_msgs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->in_bytes, cmd->total_len, memory_order_relaxed);
+
+    if (c->opts.pedantic && !subject_is_valid_publish(subj.p, subj.len))
+        conn_send_err(c, PROTO_ERR_INVALID_PUB_SUBJECT); /* and still delivered */
+    if (client_has_prefix(subj, "_GR_.")) {
+        char err[512];
+        snprintf(err, sizeof(err), "Permissions Violation for Publish to \"%.*s\"", (int)subj.len,
+                 subj.p);
+        conn_send_err(c, err);
+        return 0;
+    }
+    if (reply.len && (client_has_prefix(reply, "_R_.") || client_has_prefix(reply, "$JS.ACK.") ||
+                      client_has_prefix(reply, "_GR_."))) {
+        char err[512];
+        snprintf(err, sizeof(err), "Permissions Violation for Publish with Reply of \"%.*s\"",
+                 (int)reply.len, reply.p);
+        conn_send_err(c, err);
+        return 0;
+    }
+    client_send_ok(c);
+
+    size_t ntok = cmd->nargs_total;
+    struct deliver_msg m = {
+        .subject = subj.p,
+        .subject_len = subj.len,
+        .reply = reply.len ? reply.p : NULL,
+        .reply_len = reply.len,
+        .total_tok = cmd->args[ntok - 1].p,
+        .total_tok_len = cmd->args[ntok - 1].len,
+        .hdr_len = cmd->hdr_len,
+        .total_len = cmd->total_len,
+        .payload = cmd->payload.p,
+    };
+    if (cmd->op == PARSER_OP_HPUB) {
+        m.hdr_tok = cmd->args[ntok - 2].p;
+        m.hdr_tok_len = cmd->args[ntok - 2].len;
+    }
+    size_t n = deliver_local(w, c, c->acc, &m);
+    if (n == 0 && reply.len && c->opts.no_responders)
+        client_no_responders(c, reply);
+    return 0;
+}
+
+/* --- close */
+
+static void client_collect(void *val, void *arg)
+{
+    struct sub ***p = arg;
+    **p = &((struct csub *)val)->sub;
+    (*p)++;
+}
+
+static void client_on_close(struct conn *c)
+{
+    struct server *s = c->s;
+    struct client_data *cd = client_data(c);
+    size_t n = cd->subs.n;
+    if (n > 0) {
+        struct sub **subs = xmalloc(n * sizeof(*subs));
+        struct sub **p = subs;
+        hmap_each(&cd->subs, client_collect, &p);
+        sublist_remove_batch(c->acc->sl, subs, n);
+        for (size_t i = 0; i < n; i++)
+            worker_retire(c->w, (char *)subs[i] - offsetof(struct csub, sub), client_free_csub);
+        free(subs);
+    }
+    hmap_free(&cd->subs);
+    cd->done_subs = NULL; /* they were in the map, retired above */
+    atomic_fetch_sub(&s->nclients, 1);
+    atomic_fetch_sub(&c->acc->nclients, 1);
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "Client connection closed: %s", c->close_reason);
+}
+
+static void client_on_free(struct conn *c)
+{
+    free(c->kdata);
+    c->kdata = NULL;
+}

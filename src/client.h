@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The CLIENT kind: what CONNECT, PUB, HPUB, SUB, UNSUB, PING and PONG mean on a
+ * client connection, subscriptions by sid, pings and the client INFO. */
+#ifndef NATSD_CLIENT_H
+#define NATSD_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sublist.h"
+
+struct conn;
+struct worker;
+
+/* A client subscription: the sublist's view (first), its connection, its sid,
+ * and the auto-unsubscribe count. One allocation holds the struct and the
+ * subject, queue and sid bytes. delivered and max are read and written under
+ * the owning connection's out_mu (deliveries come from any worker). */
+struct csub {
+    struct sub sub;
+    struct conn *c;
+    const char *sid;
+    uint32_t sid_len;
+    bool done;    /* max reached: no more deliveries, removal pending */
+    uint64_t max; /* 0: no limit */
+    uint64_t delivered;
+    struct csub *done_next; /* on the connection's list of finished subs */
+    char data[];
+};
+
+/* Take a new client socket on worker w: INFO, limits, timers. Owner thread. */
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* With the connection's out_mu held, after the delivery that reached max:
+ * have the owner remove the subscription (any thread). */
+void client_sub_done_locked(struct csub *cs);
+
+#endif

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Connections of every kind: reading and parsing in place, the outbound queue
+ * shared with other workers, one writev per turn, and deferred close. */
+#include "conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "mem.h"
+#include "opts.h"
+#include "server.h"
+#include "worker.h"
+
+/* Read at least this much per call; a busy publisher's buffer doubles up to
+ * CONN_READ_MAX so one read takes many messages. */
+#define CONN_READ_MIN 4096
+#define CONN_READ_MAX (64 * 1024)
+/* Reads per readiness event before yielding to other connections. */
+#define CONN_READS_PER_EVENT 4
+/* Bytes written per connection per turn, so one fast reader cannot starve the
+ * others (Redis's NET_MAX_WRITES_PER_EVENT). */
+#define CONN_WRITE_MAX (1024 * 1024)
+#define CONN_IOV_MAX   64
+
+static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
+
+void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
+               const struct conn_kind_ops *kops, const struct sockaddr_storage *peer)
+{
+    struct server *s = w->s;
+    memset(c, 0, sizeof(*c));
+    c->watch.fd = fd;
+    c->watch.cb = conn_on_io;
+    c->watch.arg = c;
+    c->w = w;
+    c->s = s;
+    c->kind = kind;
+    c->kops = kops;
+    c->cid = atomic_fetch_add(&s->next_cid, 1) + 1;
+    pthread_mutex_init(&c->out_mu, NULL);
+    c->max_pending = s->opts->max_pending;
+    parser_init(&c->parser, kops->pkind, (uint32_t)s->opts->max_control_line);
+    proto_connect_defaults(&c->opts);
+    if (peer) {
+        net_ip_str(peer, c->ip, sizeof(c->ip));
+        c->port = net_addr_port(peer);
+        net_addr_str(peer, c->peer, sizeof(c->peer));
+    }
+    snprintf(c->log_prefix, sizeof(c->log_prefix), "%s - %s:%llu", c->peer, kops->log_tag,
+             (unsigned long long)c->cid);
+    c->start_ns = loop_now(w->loop);
+    c->last_activity_ns = c->start_ns;
+}
+
+int conn_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    int rc = loop_watch_add(w->loop, &c->watch, LOOP_READ);
+    if (rc != 0)
+        return rc;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    return 0;
+}
+
+bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total)
+{
+    if (c->out_closed || c->slow_consumer)
+        return false;
+    if ((int64_t)(c->oq.pending + total) > c->max_pending && c->oq.pending > 0) {
+        /* The owner closes it at its next flush; nothing more is queued. */
+        c->slow_consumer = true;
+        return false;
+    }
+    outq_appendv(&c->oq, iov, iovcnt);
+    c->out_msgs++;
+    c->out_bytes += total;
+    return true;
+}
+
+void conn_mark_flush_locked(struct conn *c, struct worker *cur)
+{
+    if (c->flush_queued)
+        return;
+    c->flush_queued = true;
+    worker_queue_flush(c->w, c, cur);
+}
+
+bool conn_send(struct conn *c, const void *p, size_t n)
+{
+    conn_lock_out(c);
+    bool ok = !c->out_closed && !c->slow_consumer;
+    if (ok) {
+        outq_append(&c->oq, p, n);
+        conn_mark_flush_locked(c, worker_current());
+    }
+    conn_unlock_out(c);
+    return ok;
+}
+
+void conn_send_err(struct conn *c, const char *text)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "-ERR '%s'\r\n", text);
+    if (n > 0)
+        conn_send(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* One writev of what is queued. Returns bytes written, 0 on EAGAIN, -1 on a
+ * write error. Owner thread; the chunks handed to writev are never freed or
+ * moved by appenders (they only fill the tail), so out_mu is not held across
+ * the system call. */
+static ssize_t conn_write_once(struct conn *c)
+{
+    struct iovec iov[CONN_IOV_MAX];
+    conn_lock_out(c);
+    int n = outq_fill_iov(&c->oq, iov, CONN_IOV_MAX, CONN_WRITE_MAX);
+    conn_unlock_out(c);
+    if (n == 0)
+        return 0;
+    ssize_t w;
+    do {
+        w = writev(c->watch.fd, iov, n);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    conn_lock_out(c);
+    outq_consume(&c->oq, (size_t)w);
+    conn_unlock_out(c);
+    return w;
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    conn_lock_out(c);
+    c->flush_queued = false;
+    bool slow = c->slow_consumer;
+    conn_unlock_out(c);
+    if (slow) {
+        atomic_fetch_add(&c->s->stats.slow_consumers, 1);
+        CONN_LOG(LOG_LEVEL_INFO, c, "Slow Consumer Detected: MaxPending of %lld Exceeded",
+                 (long long)c->max_pending);
+        conn_close(c, "Slow Consumer (Pending Bytes)");
+        return;
+    }
+    if (c->kops->on_flush)
+        c->kops->on_flush(c);
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    ssize_t w = conn_write_once(c);
+    if (w < 0) {
+        conn_close(c, "Write Error");
+        return;
+    }
+    conn_lock_out(c);
+    size_t left = c->oq.pending;
+    conn_unlock_out(c);
+    unsigned want = LOOP_READ;
+    if (left > 0) {
+        if (w > 0 && w >= (ssize_t)CONN_WRITE_MAX) {
+            /* the per-turn cap, not the socket, stopped us: come back next turn */
+            conn_lock_out(c);
+            conn_mark_flush_locked(c, c->w);
+            conn_unlock_out(c);
+        } else {
+            want |= LOOP_WRITE; /* the socket is full: wait until it drains */
+        }
+    }
+    if (loop_watch_mod(c->w->loop, &c->watch, want) == 0) {
+        if (want & LOOP_WRITE)
+            c->flags |= CONN_F_WANT_WRITE;
+        else
+            c->flags &= ~CONN_F_WANT_WRITE;
+    }
+}
+
+/* A protocol error from the parser: answer as nats-server does and close. */
+static void conn_parse_error(struct conn *c, const struct parser_res *res)
+{
+    const char *text = parser_err_text(res->rc);
+    if (res->rc == PARSER_ERR_AUTH) {
+        conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
+        conn_close(c, "Authentication Failure");
+        return;
+    }
+    if (text)
+        conn_send_err(c, text);
+    if (res->rc == PARSER_ERR_MAX_CONTROL_LINE) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_MAX_CONTROL_LINE);
+        conn_close(c, "Maximum Control Line Exceeded");
+        return;
+    }
+    char snip[PARSER_SNIPPET_BUFSZ];
+    parser_snippet(c->rb.base + c->rb.pos, c->rb.last - c->rb.pos, res->err_off, snip,
+                   sizeof(snip));
+    CONN_LOG(LOG_LEVEL_ERROR, c, "%s parser ERROR, state=%d, i=%zu: proto='%s...'", c->kops->name,
+             c->parser.state, res->err_off, snip);
+    conn_close(c, "Protocol Violation");
+}
+
+static void conn_read(struct conn *c)
+{
+    struct rbuf *rb = &c->rb;
+    size_t need = 0;
+    for (int round = 0; round < CONN_READS_PER_EVENT; round++) {
+        size_t unparsed = rbuf_unparsed(rb);
+        size_t want = CONN_READ_MIN;
+        if (need > unparsed && need - unparsed > want)
+            want = need - unparsed; /* a whole message, contiguous */
+        else if (rb->cap >= CONN_READ_MIN && rb->cap < CONN_READ_MAX && rb->last == rb->cap)
+            want = rb->cap; /* the last read filled it: double for a streaming peer */
+        rbuf_reserve(rb, want);
+        size_t room = rb->cap - rb->last;
+        ssize_t n = read(c->watch.fd, rb->base + rb->last, room);
+        if (n == 0) {
+            conn_close(c, "Client Closed");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_close(c, "Read Error");
+            return;
+        }
+        rb->last += (size_t)n;
+        c->last_activity_ns = loop_now(c->w->loop);
+        struct parser_res res =
+            parser_feed(&c->parser, rb->base + rb->pos, rb->last - rb->pos, c->kops->pcb, c);
+        if (res.rc != 0) {
+            /* a callback that stops parsing has closed the connection itself */
+            if (!(c->flags & CONN_F_CLOSING))
+                conn_parse_error(c, &res);
+            return;
+        }
+        rb->pos += res.consumed;
+        need = res.need;
+        if (c->flags & CONN_F_CLOSING)
+            return;
+        if ((size_t)n < room)
+            break; /* the socket is drained */
+    }
+    /* nothing left half-parsed: an idle connection keeps no read buffer */
+    rbuf_release_if_idle(rb);
+}
+
+static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events)
+{
+    struct conn *c = wt->arg;
+    (void)l;
+    if ((events & LOOP_WRITE) && !(c->flags & CONN_F_CLOSING))
+        conn_flush(c);
+    if ((events & LOOP_READ) && !(c->flags & CONN_F_CLOSING))
+        conn_read(c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    c->flags |= CONN_F_CLOSING;
+    c->close_reason = reason;
+    struct worker *w = c->w;
+    loop_watch_del(w->loop, &c->watch);
+    loop_timer_disarm(w->loop, &c->ping_timer);
+    loop_timer_disarm(w->loop, &c->auth_timer);
+
+    /* Best effort: what is queued (typically the -ERR that explains the close)
+     * goes out in one non-blocking write, except after errors on the socket. */
+    bool skip_flush = strcmp(reason, "Read Error") == 0 || strcmp(reason, "Write Error") == 0 ||
+                      strncmp(reason, "Slow Consumer", 13) == 0;
+    if (!skip_flush)
+        (void)conn_write_once(c);
+    conn_lock_out(c);
+    c->out_closed = true;
+    outq_clear(&c->oq);
+    conn_unlock_out(c);
+
+    if (c->kops->on_close)
+        c->kops->on_close(c);
+    shutdown(c->watch.fd, SHUT_RDWR);
+    close(c->watch.fd);
+    c->watch.fd = -1;
+    rbuf_free(&c->rb);
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    w->nconns--;
+    worker_add_closing(w, c);
+}

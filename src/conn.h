@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * A connection of any kind (client, route, gateway): socket, read buffer and
+ * parser, outbound queue, timers, close. What its operations mean is the kind's
+ * business (client.c, route.c, gateway.c) through struct conn_kind_ops.
+ *
+ * Ownership and threads (docs/internals/buffers.md, locks.md):
+ * - a connection belongs to one worker for life; only that worker touches its
+ *   socket, read buffer, parser, timers and kind state;
+ * - any worker may append to its outbound queue, under out_mu;
+ * - its memory is reclaimed through the worker layer's quiescent-state
+ *   reclamation, so a pointer found in a match result stays valid until the
+ *   end of the finder's loop turn even if the connection closes meanwhile. */
+#ifndef NATSD_CONN_H
+#define NATSD_CONN_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "loop.h"
+#include "net.h"
+#include "parser.h"
+#include "proto.h"
+
+struct conn;
+struct worker;
+struct server;
+struct account;
+
+enum conn_kind {
+    CONN_KIND_CLIENT = 0,
+    CONN_KIND_ROUTE,
+    CONN_KIND_GATEWAY,
+};
+
+/* What a kind of connection does with the framework's events. */
+struct conn_kind_ops {
+    const char *name;    /* "Client", "Route", "Gateway": log lines */
+    const char *log_tag; /* "cid", "rid", "gid": log prefixes */
+    const struct parser_kind *pkind;
+    const struct parser_cb *pcb;
+    /* The connection is closing (owner thread): drop interest, counters. */
+    void (*on_close)(struct conn *c);
+    /* The owner flushes the connection (once per turn it is queued): kind
+     * work posted by other workers, e.g. finished auto-unsubscribes. */
+    void (*on_flush)(struct conn *c);
+    /* Free kind state just before the memory goes (any reclaiming thread). */
+    void (*on_free)(struct conn *c);
+};
+
+/* Connection flags touched by the owner only. */
+#define CONN_F_CLOSING    0x01u /* conn_close() called */
+#define CONN_F_CONNECTED  0x02u /* CONNECT accepted */
+#define CONN_F_WANT_WRITE 0x04u /* EPOLLOUT armed after EAGAIN */
+#define CONN_F_IN_FLUSH   0x08u /* on the owner's local flush list */
+#define CONN_F_PONG_SENT  0x10u /* first PONG sent (async INFO allowed) */
+
+struct conn {
+    struct loop_watch watch; /* first: the loop hands it back */
+    struct worker *w;
+    struct server *s;
+    enum conn_kind kind;
+    const struct conn_kind_ops *kops;
+    uint64_t cid;
+    unsigned flags;
+    const char *close_reason;
+
+    char peer[NET_ADDR_STRLEN]; /* "ip:port" */
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    char log_prefix[NET_ADDR_STRLEN + 32]; /* "ip:port - cid:N" */
+
+    struct rbuf rb;
+    struct parser parser;
+
+    /* Outbound, shared with other workers under out_mu. */
+    pthread_mutex_t out_mu;
+    struct outq oq;
+    bool out_closed;    /* no more appends */
+    bool flush_queued;  /* already on its owner's flush inbox */
+    bool slow_consumer; /* max_pending exceeded: the owner closes it */
+    int64_t max_pending;
+    uint64_t out_msgs;
+    uint64_t out_bytes;
+
+    /* Owner-only counters and timers. */
+    uint64_t in_msgs;
+    uint64_t in_bytes;
+    uint64_t start_ns;
+    uint64_t last_activity_ns;
+    struct loop_timer ping_timer;
+    struct loop_timer auth_timer;
+    int pings_out;
+    uint64_t rtt_start_ns;
+    uint64_t rtt_ns;
+
+    /* Client options (CONNECT); routes and gateways set what applies. */
+    struct proto_connect opts;
+    bool headers; /* negotiated: the peer may send and receive HPUB/HMSG */
+    struct account *acc;
+
+    /* Links on the owner's lists. */
+    struct conn *flush_next;
+    struct conn *next, *prev; /* the worker's connections */
+
+    void *kdata; /* kind state */
+};
+
+/* Set up c on worker w around an accepted or connected fd. The caller fills
+ * kind-specific fields and then calls conn_start(). Owner thread. */
+void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
+               const struct conn_kind_ops *kops, const struct sockaddr_storage *peer);
+
+/* Register c with its loop (reading). Returns 0 or -errno. Owner thread. */
+int conn_start(struct conn *c);
+
+/* Queue bytes on c's outbound queue and make sure its owner flushes it. Any
+ * thread. Returns false if c is closed or became a slow consumer (nothing
+ * queued then). */
+bool conn_send(struct conn *c, const void *p, size_t n);
+
+/* Queue "-ERR '<text>'\r\n". Any thread. */
+void conn_send_err(struct conn *c, const char *text);
+
+/* Append one message made of iov pieces under out_mu, counting it as one
+ * outbound message. The caller holds out_mu (conn_lock_out) and marks the
+ * connection for flushing with conn_mark_flush() afterwards. Returns false on a
+ * closed or slow connection. */
+bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total);
+
+static inline void conn_lock_out(struct conn *c)
+{
+    pthread_mutex_lock(&c->out_mu);
+}
+
+static inline void conn_unlock_out(struct conn *c)
+{
+    pthread_mutex_unlock(&c->out_mu);
+}
+
+/* With out_mu held: queue c for flushing by its owner (once). The owner is
+ * woken at the end of the current worker's turn (cur is the calling worker,
+ * NULL from a thread that is not a worker). */
+void conn_mark_flush_locked(struct conn *c, struct worker *cur);
+
+/* Write as much of the outbound queue as the socket takes now. Owner thread. */
+void conn_flush(struct conn *c);
+
+/* Begin closing c with reason (nats-server's close reasons, e.g. "Client
+ * Closed"): unregister, try one last flush of what is queued (an -ERR just
+ * sent), tell the kind, shut the socket. Idempotent; memory is reclaimed later.
+ * Owner thread. */
+void conn_close(struct conn *c, const char *reason);
+
+/* Log helpers with the connection prefix ("ip:port - cid:N - "). */
+#define CONN_LOG(level, c, fmt, ...) NLOG_AT(level, "%s - " fmt, (c)->log_prefix, ##__VA_ARGS__)
+
+#endif

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Fan-out of one message to the local subscriptions of an account: plain
+ * subscribers, and one member of each queue group. Builds MSG/HMSG lines and
+ * appends them to the target connections' outbound queues, whichever worker
+ * owns them. Routes and gateways add their own legs around this. */
+#ifndef NATSD_DELIVER_H
+#define NATSD_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct worker;
+struct account;
+
+/* A message as it arrived: every pointer borrowed from the read buffer. */
+struct deliver_msg {
+    const char *subject;
+    size_t subject_len;
+    const char *reply; /* NULL: none */
+    size_t reply_len;
+    /* The size tokens exactly as the publisher wrote them ("005" stays "005"):
+     * total for PUB; header and total for HPUB. */
+    const char *hdr_tok;
+    size_t hdr_tok_len;
+    const char *total_tok;
+    size_t total_tok_len;
+    size_t hdr_len; /* 0: no header block */
+    size_t total_len;
+    const char *payload; /* total_len bytes: header block then body */
+};
+
+/* Deliver m, published by src (a client; NULL for internal messages), to the
+ * matching subscriptions in acc. Returns the number of deliveries made. Worker
+ * thread w. */
+size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
+                     const struct deliver_msg *m);
+
+#endif

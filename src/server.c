@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The server: start-up in nats-server's order and words, the client listener
+ * (accepting on worker 0 and spreading connections round-robin over the
+ * workers), the client INFO, the ports file, and shutdown. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "auth.h"
+#include "client.h"
+#include "common.h"
+#include "conn.h"
+#include "log.h"
+#include "mem.h"
+#include "net.h"
+#include "opts.h"
+#include "proto.h"
+#include "sbuf.h"
+#include "version.h"
+#include "worker.h"
+
+#define SERVER_GO_FIELD "natsd " NATSD_VERSION
+
+/* Pause accepting this long after running out of file descriptors. */
+#define SERVER_ACCEPT_BACKOFF_NS (100ull * 1000000ull)
+
+static struct loop_timer server_accept_timer;
+
+static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned events);
+
+static int server_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static void server_on_accept_timer(struct loop *l, struct loop_timer *t)
+{
+    struct server *s = t->arg;
+    if (!atomic_load(&s->lame_duck) && s->listen_fd >= 0)
+        loop_watch_add(l, &s->listen_watch, LOOP_READ);
+}
+
+static void server_stop_accepting(struct server *s, struct loop *l)
+{
+    if (s->listen_fd < 0)
+        return;
+    loop_watch_del(l, &s->listen_watch);
+    loop_timer_disarm(l, &server_accept_timer);
+    close(s->listen_fd);
+    s->listen_fd = -1;
+}
+
+static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned events)
+{
+    struct server *s = wt->arg;
+    (void)events;
+    if (atomic_load(&s->lame_duck) || atomic_load(&s->shutting_down)) {
+        server_stop_accepting(s, l);
+        return;
+    }
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_storage peer;
+        int fd = net_accept(s->listen_fd, &peer);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            NLOG_ERROR("Temporary Client Accept Error(%s), sleeping 100ms", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: stop polling the listener for a while
+                 * instead of spinning on an always-ready socket */
+                loop_watch_del(l, &s->listen_watch);
+                loop_timer_arm(l, &server_accept_timer, SERVER_ACCEPT_BACKOFF_NS);
+            }
+            return;
+        }
+        unsigned idx = atomic_fetch_add(&s->next_worker, 1) % (unsigned)s->nworkers;
+        if (idx == 0)
+            client_accept(s->workers[0], fd, &peer);
+        else
+            worker_hand_over(s->workers[idx], fd, &peer);
+    }
+}
+
+void server_client_info(struct server *s, const struct conn *c, struct sbuf *out)
+{
+    const struct opts *o = s->opts;
+    struct proto_info in = {
+        .server_id = s->id,
+        .server_name = s->name,
+        .version = NATSD_PROTOCOL_VERSION,
+        .proto = 1,
+        .go = SERVER_GO_FIELD,
+        .host = o->host ? o->host : OPTS_DEFAULT_HOST,
+        .port = s->port,
+        .headers = !o->no_header_support,
+        .auth_required = s->auth_required && !o->no_auth_user,
+        .max_payload = o->max_payload,
+        .client_id = c ? c->cid : 0,
+        .client_ip = c ? c->ip : NULL,
+    };
+    proto_info_line(&in, out);
+}
+
+/* <dir>/<exe>_<pid>.ports with the client URL, as nats-server's logPorts. */
+static void server_write_ports_file(struct server *s)
+{
+    const struct opts *o = s->opts;
+    if (!o->ports_file_dir)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/natsd_%d.ports", o->ports_file_dir, (int)getpid());
+    const char *host = o->host && strcmp(o->host, "0.0.0.0") != 0 ? o->host : "127.0.0.1";
+    struct sbuf b = {0};
+    sbuf_addf(&b, "{\"nats\":[\"nats://%s:%d\"]}", host, s->port);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len)
+        NLOG_ERROR("Error writing ports file (%s): %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    sbuf_free(&b);
+}
+
+struct server *server_new(const struct opts *o)
+{
+    struct server *s = xcalloc(1, sizeof(*s));
+    s->opts = o;
+    s->listen_fd = -1;
+    proto_server_id(s->id);
+    s->name = xstrdup(o->server_name ? o->server_name : s->id);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->start_unix_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    atomic_store(&s->epoch, 1);
+    s->auth_required = auth_required(o);
+
+    NLOG_INFO("Starting natsd");
+    NLOG_INFO("  Version:  %s (nats-server protocol %s)", NATSD_VERSION, NATSD_PROTOCOL_VERSION);
+    NLOG_INFO("  Git:      [not set]");
+    NLOG_INFO("  Name:     %s", s->name);
+    NLOG_INFO("  ID:       %s", s->id);
+    if (o->config_file)
+        NLOG_INFO("Using configuration file: %s", o->config_file);
+    for (size_t i = 0; i < o->unsupported.n; i++)
+        NLOG_WARN("Option \"%s\" is not supported by natsd and is ignored", o->unsupported.v[i]);
+    if (opts_has_plaintext_passwords(o))
+        NLOG_WARN("Plaintext passwords detected, use nkeys or bcrypt");
+    if (o->max_payload > 8 * 1024 * 1024)
+        NLOG_WARN("Maximum payloads over 8.00 MB are generally discouraged and could lead to "
+                  "poor performance");
+
+    s->gacc = account_new(ACCOUNT_GLOBAL);
+    s->nworkers = o->threads > 0 ? o->threads : server_cpus();
+    s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
+    for (int i = 0; i < s->nworkers; i++) {
+        s->workers[i] = worker_new(s, i);
+        if (!s->workers[i]) {
+            NLOG_FATAL("Error creating worker %d: %s", i, strerror(errno));
+            server_free(s);
+            return NULL;
+        }
+    }
+
+    char err[512];
+    s->listen_fd = net_listen(o->host, o->port, err, sizeof(err));
+    if (s->listen_fd < 0) {
+        NLOG_FATAL("Error listening on port: %s:%d, \"%s\"", o->host ? o->host : "0.0.0.0", o->port,
+                   err);
+        server_free(s);
+        return NULL;
+    }
+    s->port = net_local_port(s->listen_fd);
+    s->listen_watch = (struct loop_watch){.fd = s->listen_fd, .cb = server_on_accept, .arg = s};
+    loop_timer_init(&server_accept_timer, server_on_accept_timer, s);
+    NLOG_INFO("Listening for client connections on %s:%d", o->host ? o->host : "0.0.0.0", s->port);
+    return s;
+}
+
+int server_start(struct server *s)
+{
+    /* Registered before worker 0 runs, so no thread races for its loop. */
+    if (loop_watch_add(s->workers[0]->loop, &s->listen_watch, LOOP_READ) != 0) {
+        NLOG_FATAL("Error watching the client listener: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        int rc = worker_start(s->workers[i]);
+        if (rc != 0) {
+            NLOG_FATAL("Error starting worker %d: %s", i, strerror(-rc));
+            return -1;
+        }
+    }
+    server_write_ports_file(s);
+    NLOG_INFO("Server is ready");
+    return 0;
+}
+
+void server_shutdown(struct server *s)
+{
+    atomic_store(&s->shutting_down, true);
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i])
+            worker_stop(s->workers[i]);
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    if (s->opts->ports_file_dir) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/natsd_%d.ports", s->opts->ports_file_dir, (int)getpid());
+        unlink(path);
+    }
+}
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    /* Workers are stopped: close what they own, then free them together (a
+     * worker's retired objects may belong to another's connections). */
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i])
+            while (s->workers[i]->conns)
+                conn_close(s->workers[i]->conns, "Server Shutdown");
+    for (int i = 0; i < s->nworkers; i++)
+        worker_free(s->workers[i]);
+    free(s->workers);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    account_free(s->gacc);
+    free(s->name);
+    free(s);
+}

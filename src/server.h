@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The server: options, identity, accounts, workers, the client listener, the
+ * figures /varz reports, and start/stop. main() creates one; everything else
+ * reaches it through its connections and workers. */
+#ifndef NATSD_SERVER_H
+#define NATSD_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+struct opts;
+struct worker;
+struct account;
+struct conn;
+
+struct server_stats {
+    atomic_uint_fast64_t in_msgs;
+    atomic_uint_fast64_t in_bytes;
+    atomic_uint_fast64_t out_msgs;
+    atomic_uint_fast64_t out_bytes;
+    atomic_uint_fast64_t slow_consumers;
+    atomic_uint_fast64_t total_connections;
+};
+
+struct server {
+    const struct opts *opts; /* borrowed from main */
+    char id[57];
+    char *name; /* server_name, or the id */
+    int64_t start_unix_ns;
+
+    struct worker **workers;
+    int nworkers;
+    atomic_uint next_worker; /* round-robin for accepted connections */
+
+    struct account *gacc; /* $G */
+
+    /* Client listener, on worker 0's loop. */
+    int listen_fd;
+    int port; /* actual port (after -1 / 0) */
+    struct loop_watch listen_watch;
+
+    atomic_uint_fast64_t next_cid;
+    atomic_int nclients;
+    atomic_bool lame_duck;
+    atomic_bool shutting_down;
+    atomic_uint_fast64_t epoch; /* reclamation epoch, see worker.c */
+
+    /* Constant part of the client INFO (built once: server_id through
+     * max_payload), and the tail (cluster, connect_urls, ...) */
+    char *info_head;
+    size_t info_head_len;
+    bool auth_required;
+
+    struct server_stats stats;
+};
+
+/* Build the server from o (borrowed, must outlive it): identity, accounts,
+ * workers, listener bound. Logs nats-server's start-up lines. Returns NULL
+ * after logging the fatal error. Main thread. */
+struct server *server_new(const struct opts *o);
+
+/* Start the workers and log "Server is ready". Returns 0 or -1. */
+int server_start(struct server *s);
+
+/* Stop accepting, close every connection, stop and join the workers. */
+void server_shutdown(struct server *s);
+
+void server_free(struct server *s);
+
+/* Lame duck mode (SIGUSR2): stop accepting, tell clients, close them over
+ * lame_duck_duration after the grace period, then shut down. Returns when the
+ * server may exit. Main thread. */
+void server_lame_duck(struct server *s);
+
+/* The client INFO line for connection c into out (sbuf). */
+struct sbuf;
+void server_client_info(struct server *s, const struct conn *c, struct sbuf *out);
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Worker threads. Each runs one loop; a turn ends in worker_before_sleep():
+ *
+ *   1. adopt sockets handed over by the acceptor;
+ *   2. flush every connection queued for flushing (its own appends and, from
+ *      the inbox, other workers'), one writev each;
+ *   3. wake the other workers this turn delivered to (once each);
+ *   4. retire the connections closed this turn, and free what every worker
+ *      has since passed a quiescent point for.
+ *
+ * Reclamation. A worker may hold pointers to connections and subscriptions of
+ * other workers (from a match result) during a turn, and holds none while it
+ * is blocked in epoll_wait. The server keeps an epoch; retiring an object
+ * advances it and tags the object with the new value. A worker publishes the
+ * epoch it saw when it came online, and UINT64_MAX while blocked. An object is
+ * freed once every worker has published a value at least its tag: each has
+ * either been blocked since, or started a new turn after the object had
+ * already been unlinked from everything shared.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "common.h"
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "opts.h"
+#include "server.h"
+
+static __thread struct worker *worker_tl;
+
+struct worker *worker_current(void)
+{
+    return worker_tl;
+}
+
+uint64_t worker_rand(struct worker *w)
+{
+    /* xorshift64*: fast, and plenty for picking queue members */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur)
+{
+    if (cur == w) {
+        c->flush_next = w->local_flush;
+        w->local_flush = c;
+        return;
+    }
+    pthread_mutex_lock(&w->inbox_mu);
+    c->flush_next = w->inbox_flush;
+    w->inbox_flush = c;
+    pthread_mutex_unlock(&w->inbox_mu);
+    if (cur) {
+        /* woken once at the end of cur's turn, not once per message */
+        if (!cur->wake[w->idx]) {
+            cur->wake[w->idx] = true;
+            cur->wake_any = true;
+        }
+    } else {
+        loop_wake(w->loop);
+    }
+}
+
+void worker_wake_marked(struct worker *cur)
+{
+    if (!cur->wake_any)
+        return;
+    for (int i = 0; i < cur->s->nworkers; i++) {
+        if (cur->wake[i]) {
+            cur->wake[i] = false;
+            loop_wake(cur->s->workers[i]->loop);
+        }
+    }
+    cur->wake_any = false;
+}
+
+void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    pthread_mutex_lock(&w->inbox_mu);
+    if (w->n_inbox_new == w->cap_inbox_new) {
+        w->cap_inbox_new = w->cap_inbox_new ? w->cap_inbox_new * 2 : 16;
+        w->inbox_new = xrealloc(w->inbox_new, w->cap_inbox_new * sizeof(*w->inbox_new));
+    }
+    w->inbox_new[w->n_inbox_new].fd = fd;
+    w->inbox_new[w->n_inbox_new].peer = *peer;
+    w->n_inbox_new++;
+    pthread_mutex_unlock(&w->inbox_mu);
+    loop_wake(w->loop);
+}
+
+void worker_add_closing(struct worker *w, struct conn *c)
+{
+    if (w->nclosing == w->capclosing) {
+        w->capclosing = w->capclosing ? w->capclosing * 2 : 16;
+        w->closing = xrealloc(w->closing, w->capclosing * sizeof(*w->closing));
+    }
+    w->closing[w->nclosing++] = c;
+}
+
+void worker_retire(struct worker *w, void *p, void (*free_fn)(void *p))
+{
+    if (w->nretired == w->capretired) {
+        w->capretired = w->capretired ? w->capretired * 2 : 64;
+        w->retired = xrealloc(w->retired, w->capretired * sizeof(*w->retired));
+    }
+    uint64_t tag = atomic_fetch_add(&w->s->epoch, 1) + 1;
+    w->retired[w->nretired++] = (struct worker_retired){.p = p, .free_fn = free_fn, .epoch = tag};
+}
+
+static uint64_t worker_min_seen(const struct server *s)
+{
+    uint64_t min = UINT64_MAX;
+    for (int i = 0; i < s->nworkers; i++) {
+        uint64_t v = atomic_load(&s->workers[i]->seen_epoch);
+        if (v < min)
+            min = v;
+    }
+    return min;
+}
+
+static void worker_reclaim(struct worker *w)
+{
+    if (w->nretired == 0)
+        return;
+    uint64_t min = worker_min_seen(w->s);
+    size_t keep = 0;
+    for (size_t i = 0; i < w->nretired; i++) {
+        if (w->retired[i].epoch <= min)
+            w->retired[i].free_fn(w->retired[i].p);
+        else
+            w->retired[keep++] = w->retired[i];
+    }
+    w->nretired = keep;
+    if (keep > 0 && !loop_timer_armed(&w->reclaim_timer)) {
+        /* Another worker is mid-turn: look again shortly, even if nothing else
+         * wakes this loop (not at once: that would spin while it works). */
+        loop_timer_arm(w->loop, &w->reclaim_timer, 1000000ull);
+    }
+}
+
+static void worker_on_reclaim_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    (void)t; /* the turn's before-sleep hook does the work */
+}
+
+static void worker_free_conn(void *p)
+{
+    struct conn *c = p;
+    if (c->kops->on_free)
+        c->kops->on_free(c);
+    proto_connect_free(&c->opts);
+    pthread_mutex_destroy(&c->out_mu);
+    free(c);
+}
+
+static void worker_adopt(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    client_accept(w, fd, peer);
+}
+
+static void worker_on_wake(struct loop *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    /* the inbox is drained in worker_before_sleep, which runs every turn */
+}
+
+static void worker_on_wait(struct loop *l, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+    atomic_store(&w->seen_epoch, UINT64_MAX);
+}
+
+static void worker_on_resume(struct loop *l, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+    /* seq_cst: published before this turn reads anything shared */
+    atomic_store(&w->seen_epoch, atomic_load(&w->s->epoch));
+}
+
+static void worker_flush_list(struct conn *c)
+{
+    while (c) {
+        struct conn *next = c->flush_next;
+        c->flush_next = NULL;
+        conn_flush(c); /* skips connections already closing */
+        c = next;
+    }
+}
+
+static void worker_before_sleep(struct loop *l, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+
+    pthread_mutex_lock(&w->inbox_mu);
+    struct worker_newconn *news = w->inbox_new;
+    size_t nnew = w->n_inbox_new;
+    w->inbox_new = NULL;
+    w->n_inbox_new = w->cap_inbox_new = 0;
+    struct conn *remote = w->inbox_flush;
+    w->inbox_flush = NULL;
+    pthread_mutex_unlock(&w->inbox_mu);
+
+    for (size_t i = 0; i < nnew; i++)
+        worker_adopt(w, news[i].fd, &news[i].peer);
+    free(news);
+
+    /* Flushing can queue more (a close that answers with -ERR): loop until
+     * the local list stays empty. */
+    worker_flush_list(remote);
+    while (w->local_flush) {
+        struct conn *local = w->local_flush;
+        w->local_flush = NULL;
+        worker_flush_list(local);
+    }
+    worker_wake_marked(w);
+
+    for (size_t i = 0; i < w->nclosing; i++)
+        worker_retire(w, w->closing[i], worker_free_conn);
+    w->nclosing = 0;
+    worker_reclaim(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    worker_tl = w;
+    char name[16];
+    snprintf(name, sizeof(name), "natsd-w%d", w->idx);
+    pthread_setname_np(pthread_self(), name);
+    int rc = loop_run(w->loop);
+    if (rc != 0)
+        NLOG_ERROR("Worker %d loop failed: %s", w->idx, strerror(-rc));
+    return NULL;
+}
+
+struct worker *worker_new(struct server *s, int idx)
+{
+    struct worker *w = xcalloc(1, sizeof(*w));
+    w->s = s;
+    w->idx = idx;
+    w->loop = loop_new();
+    if (!w->loop) {
+        free(w);
+        return NULL;
+    }
+    pthread_mutex_init(&w->inbox_mu, NULL);
+    w->cache = sublist_cache_new(s->opts->disable_sublist_cache ? 0 : 1024);
+    sublist_result_init(&w->scratch);
+    w->wake = xcalloc((size_t)s->nworkers, sizeof(bool));
+    w->rng =
+        0x9E3779B97F4A7C15ULL ^ ((uint64_t)(idx + 1) * 0xD1B54A32D192ED03ULL) ^ loop_clock_ns();
+    atomic_store(&w->seen_epoch, UINT64_MAX);
+    loop_timer_init(&w->reclaim_timer, worker_on_reclaim_timer, w);
+    loop_set_wake_hook(w->loop, worker_on_wake, w);
+    loop_set_before_sleep(w->loop, worker_before_sleep, w);
+    loop_set_wait_hooks(w->loop, worker_on_wait, worker_on_resume, w);
+    return w;
+}
+
+int worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    return rc == 0 ? 0 : -rc;
+}
+
+void worker_stop(struct worker *w)
+{
+    loop_stop(w->loop);
+    pthread_join(w->thread, NULL);
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    /* Stopped: no other thread can reach these any more (server_free has
+     * closed the connections of every worker first). */
+    for (size_t i = 0; i < w->n_inbox_new; i++)
+        close(w->inbox_new[i].fd);
+    free(w->inbox_new);
+    for (size_t i = 0; i < w->nretired; i++)
+        w->retired[i].free_fn(w->retired[i].p);
+    free(w->retired);
+    for (size_t i = 0; i < w->nclosing; i++)
+        worker_free_conn(w->closing[i]);
+    free(w->closing);
+    sublist_cache_free(w->cache);
+    sublist_result_free(&w->scratch);
+    free(w->wake);
+    pthread_mutex_destroy(&w->inbox_mu);
+    loop_free(w->loop);
+    free(w);
+}

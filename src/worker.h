@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * A worker: one thread, one event loop, the connections it owns, its inbox for
+ * other threads (connections handed over, connections to flush), its match
+ * cache, and its part of the quiescent-state reclamation that lets any worker
+ * read a connection or subscription it found in a sublist until the end of its
+ * loop turn, whoever closes it meanwhile. */
+#ifndef NATSD_WORKER_H
+#define NATSD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "sublist.h"
+
+struct conn;
+struct loop;
+struct server;
+
+/* An object waiting for every worker to pass a quiescent point. */
+struct worker_retired {
+    void *p;
+    void (*free_fn)(void *p);
+    uint64_t epoch;
+};
+
+/* An accepted socket handed to a worker. */
+struct worker_newconn {
+    int fd;
+    struct sockaddr_storage peer;
+};
+
+struct worker {
+    struct server *s;
+    int idx;
+    pthread_t thread;
+    struct loop *loop;
+
+    /* Other threads write here under inbox_mu, then wake the loop. */
+    pthread_mutex_t inbox_mu;
+    struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
+    struct worker_newconn *inbox_new; /* accepted fds to adopt */
+    size_t n_inbox_new, cap_inbox_new;
+
+    /* Owner only. */
+    struct conn *local_flush; /* conns of this worker to flush this turn */
+    struct conn *conns;       /* every connection owned, doubly linked */
+    size_t nconns;
+    struct conn **closing; /* closed this turn, to retire at its end */
+    size_t nclosing, capclosing;
+    struct sublist_cache *cache;
+    struct sublist_result scratch; /* for uncached matches */
+    bool *wake;                    /* workers to wake at the end of this turn */
+    bool wake_any;
+    uint64_t rng; /* xorshift state for queue picks */
+
+    /* Reclamation: the epoch this worker last came online at, or UINT64_MAX
+     * while it is blocked in epoll_wait holding nothing. */
+    atomic_uint_fast64_t seen_epoch;
+    struct worker_retired *retired;
+    size_t nretired, capretired;
+    struct loop_timer reclaim_timer; /* retries while another worker lags */
+
+    /* Message figures of this worker's connections, summed by /varz. */
+    atomic_uint_fast64_t in_msgs;
+    atomic_uint_fast64_t in_bytes;
+    atomic_uint_fast64_t out_msgs;
+    atomic_uint_fast64_t out_bytes;
+};
+
+/* The worker whose loop runs on this thread, or NULL. */
+struct worker *worker_current(void);
+
+/* Create worker idx of s (thread not started). Returns NULL with errno. */
+struct worker *worker_new(struct server *s, int idx);
+
+/* Start its thread. Returns 0 or -errno. */
+int worker_start(struct worker *w);
+
+/* Stop its loop (any thread) and join its thread (not from itself). */
+void worker_stop(struct worker *w);
+
+/* Free a stopped worker and every connection it still owns. */
+void worker_free(struct worker *w);
+
+/* Hand an accepted socket to w (any thread); w adopts it on its loop. */
+void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
+void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur);
+
+/* Wake the workers marked during this turn (done at the end of each turn;
+ * call it directly from threads that are not workers). */
+void worker_wake_marked(struct worker *cur);
+
+/* Reclaim p with free_fn once no worker can still hold it. Owner thread of
+ * the caller's worker (any worker). */
+void worker_retire(struct worker *w, void *p, void (*free_fn)(void *p));
+
+/* Add c to the list of connections closed this turn. */
+void worker_add_closing(struct worker *w, struct conn *c);
+
+/* A random 64-bit value from the worker's generator. */
+uint64_t worker_rand(struct worker *w);
+
+#endif
