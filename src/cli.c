@@ -583,6 +583,9 @@ int cli_apply(const struct cli *c, struct opts *o, char *err, size_t errsize)
             snprintf(err, errsize, "TLS Server private key must be present and valid");
             return -1;
         }
+        /* the files are loaded now, as nats-server's overrideTLS does */
+        if (opts_tls_check_files(&o->tls, err, errsize) != 0)
+            return -1;
         o->tls.set = true;
     }
     if (routes_given && !cli_was_given(c, "cluster") && !cli_was_given(c, "cluster_listen") &&

@@ -103,7 +103,12 @@ static void main_reload(const struct cli *c, struct opts *cur)
                    d.errors.n ? d.errors.v[0] : "unknown error");
         goto out;
     }
-    if (cli_apply(c, &next, err, sizeof(err)) != 0 || opts_validate(&next, err, sizeof(err)) != 0) {
+    if (cli_apply(c, &next, err, sizeof(err)) != 0) {
+        NLOG_ERROR("Failed to reload server configuration: %s", err);
+        goto out;
+    }
+    opts_set_baseline(&next);
+    if (opts_validate(&next, err, sizeof(err)) != 0) {
         NLOG_ERROR("Failed to reload server configuration: %s", err);
         goto out;
     }
@@ -209,6 +214,7 @@ int main(int argc, char **argv)
     }
     if (cli_apply(&c, &o, err, sizeof(err)) != 0)
         main_die(err);
+    opts_set_baseline(&o);
     if (opts_validate(&o, err, sizeof(err)) != 0)
         main_die(err);
 

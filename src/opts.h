@@ -56,6 +56,7 @@ struct opts_tls {
 /* allow/deny lists of one direction of a permission. */
 struct opts_subject_perm {
     bool set;
+    bool allow_set; /* allow given (possibly empty): only what it lists is allowed */
     struct strlist allow;
     struct strlist deny;
 };
@@ -140,6 +141,7 @@ struct opts_cluster {
     char *username;
     char *password;
     double auth_timeout;      /* seconds */
+    bool auth_timeout_set;    /* authorization.timeout given (non-zero) */
     struct opts_perms *perms; /* import/export; owned; NULL: none */
     struct strlist routes;    /* URLs as written */
     struct opts_tls tls;
@@ -160,7 +162,8 @@ struct opts_gateway {
     int port; /* 0: no gateway; -1: random */
     char *username;
     char *password;
-    double auth_timeout; /* seconds */
+    double auth_timeout;   /* seconds */
+    bool auth_timeout_set; /* authorization.timeout given (non-zero) */
     struct opts_tls tls;
     char *advertise;
     int connect_retries;
@@ -173,8 +176,8 @@ struct opts {
     char *config_file; /* as given with -c; NULL without one */
 
     /* client listener */
-    char *host;
-    int port; /* -1: random */
+    char *host; /* NULL or "": 0.0.0.0 (set by opts_set_baseline) */
+    int port;   /* -1: random */
     char *client_advertise;
     char *server_name;
     struct strlist server_tags;
@@ -248,7 +251,8 @@ struct opts_diag {
     struct strlist warnings;
 };
 
-/* Fill o with nats-server's defaults. o owns nothing before this call. */
+/* Fill o with nats-server's defaults. o owns nothing before this call, and
+ * nothing after it: defaults that are strings are NULL (see the fields). */
 void opts_init(struct opts *o);
 
 /* Free everything o owns and leave it as after opts_init(). */
@@ -264,6 +268,15 @@ int opts_apply_conf(struct opts *o, const struct conf_value *root, struct opts_d
  * error, in nats-server's words. Sets o->config_file. Returns 0 or -1. */
 int opts_load_file(struct opts *o, const char *path, struct opts_diag *d);
 
+/* Fill the defaults that depend on other options, as nats-server's
+ * setBaselineOptions does once the file and the flags are applied: empty hosts
+ * become 0.0.0.0 (the cluster and gateway ones only when their port is set),
+ * an empty http host takes the client host, zero limits take their defaults,
+ * auth timeouts not given become the tls timeout + 1 when that block has tls
+ * (else 2 s), and a cluster without a name takes the gateway's name (as
+ * validateCluster does). Call before opts_validate(). */
+void opts_set_baseline(struct opts *o);
+
 /* The checks nats-server makes when it starts rather than while it reads the
  * file (gateway has no name, max_payload over max_pending, no_auth_user
  * unknown, cluster and gateway names in conflict, ...). On failure returns -1
@@ -274,7 +287,24 @@ int opts_validate(const struct opts *o, char *err, size_t errsize);
  * reload (SIGHUP) without a restart. */
 bool opts_key_reloadable(const char *key);
 
+/* Whether key (any case) is a top-level key natsd knows, including the ones
+ * it only accepts and records in o->unsupported. */
+bool opts_key_known(const char *key);
+
+/* The certificate checks nats-server's GenTLSConfig makes when it reads a tls
+ * block (-t included): cert_file and key_file come together, both files are
+ * readable PEM, the key parses and matches the certificate, and ca_file holds
+ * at least one certificate. Returns 0, or -1 with Go's text in err (e.g.
+ * "error parsing X509 certificate/key pair: open a.pem: no such file or
+ * directory"). Reads files; any thread. (opts_tls.c) */
+int opts_tls_check_files(const struct opts_tls *t, char *err, size_t errsize);
+
 void opts_diag_free(struct opts_diag *d);
+
+/* Whether nats-server would warn "Plaintext passwords detected, use nkeys or
+ * bcrypt" at start: the single password or a users[] password (or a missing
+ * one, unless tls verify_and_map) is not a bcrypt hash. (opts_auth.c) */
+bool opts_has_plaintext_passwords(const struct opts *o);
 
 void strlist_push(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);

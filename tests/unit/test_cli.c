@@ -3,8 +3,10 @@
  * flags laid over options read from a file. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -341,17 +343,43 @@ Test(cli, tls_flags)
     opts_free(&o);
     cli_free(&c);
 
-    cr_assert_eq(PARSE(&c, err, "--tlscert", "c.pem", "--tlskey", "k.pem", "--tlscacert", "ca.pem",
-                       "--tlsverify"),
-                 CLI_OK);
+    /* the files are loaded, as nats-server does: a missing one is an error */
+    cr_assert_eq(
+        PARSE(&c, err, "--tlscert", "/nonexistent/c.pem", "--tlskey", "/nonexistent/k.pem"),
+        CLI_OK);
+    opts_init(&o);
+    cr_assert_eq(cli_apply(&c, &o, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "error parsing X509 certificate/key pair: open /nonexistent/c.pem") !=
+                  NULL,
+              "%s", err);
+    opts_free(&o);
+    cli_free(&c);
+
+    /* real files, made with the openssl command */
+    char dir[] = "/tmp/natsd-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[1024], cert[256], key[256];
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    snprintf(key, sizeof(key), "%s/k.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+             "-keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(
+        PARSE(&c, err, "--tlscert", cert, "--tlskey", key, "--tlscacert", cert, "--tlsverify"),
+        CLI_OK);
     apply_over(NULL, &c, &o);
     cr_assert(o.tls.set);
     cr_assert(o.tls.verify);
-    cr_assert_str_eq(o.tls.cert_file, "c.pem");
-    cr_assert_str_eq(o.tls.key_file, "k.pem");
-    cr_assert_str_eq(o.tls.ca_file, "ca.pem");
+    cr_assert_str_eq(o.tls.cert_file, cert);
+    cr_assert_str_eq(o.tls.key_file, key);
+    cr_assert_str_eq(o.tls.ca_file, cert);
     opts_free(&o);
     cli_free(&c);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 
     /* -tls=false turns TLS off even with files given */
     cr_assert_eq(PARSE(&c, err, "--tls=false", "--tlscert", "c.pem"), CLI_OK);
