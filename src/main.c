@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -133,10 +135,49 @@ out:
     opts_diag_free(&d);
 }
 
+/* Lame duck mode, as nats-server's lameDuckMode: no new clients, an INFO
+ * with "ldm" to the others, the grace period, then the clients closed one by
+ * one over the rest of lame_duck_duration (at most a second apart), then a
+ * normal exit. SIGINT still stops at once; SIGTERM is ignored meanwhile. */
+static int main_lame_duck(struct server *s, const struct opts *o, const sigset_t *set)
+{
+    size_t left = server_ldm_begin(s);
+    int64_t grace = o->lame_duck_grace_period_ns;
+    int64_t wait_ns = left ? (grace > 0 ? grace : 0) : 0;
+    bool closing = false;
+    int64_t interval = 0;
+    for (;;) {
+        if (left == 0)
+            return 0;
+        struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+        int sig = wait_ns > 0 ? sigtimedwait(set, NULL, &ts) : -1;
+        if (sig == SIGINT)
+            return 0;
+        if (sig == SIGUSR1)
+            log_reopen();
+        if (sig > 0)
+            continue; /* SIGTERM, SIGHUP and SIGUSR2 are ignored here */
+        if (!closing) {
+            NLOG_INFO("Closing existing clients");
+            closing = true;
+            int64_t dur = o->lame_duck_duration_ns - grace;
+            if (dur <= 0)
+                dur = 1000000000;
+            interval = dur / (int64_t)left;
+            if (interval > 1000000000)
+                interval = 1000000000;
+        }
+        size_t batch = interval > 0 ? 1 : left;
+        left = server_close_clients(s, batch);
+        wait_ns = interval > 0 ? interval / 2 + (int64_t)(rand() % (interval / 2 + 1)) : 1;
+    }
+}
+
 /* The process's signals, taken synchronously on the main thread: SIGINT and
  * SIGTERM stop (exit 0 and 1, as nats-server), SIGHUP reloads, SIGUSR1 reopens
- * the log file. Returns the exit status. */
-static int main_wait_signals(const struct cli *c, struct opts *o, const sigset_t *set)
+ * the log file, SIGUSR2 enters lame duck mode. Returns the exit status. */
+static int main_wait_signals(const struct cli *c, struct opts *o, struct server *s,
+                             const sigset_t *set)
 {
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
@@ -155,6 +196,9 @@ static int main_wait_signals(const struct cli *c, struct opts *o, const sigset_t
             NLOG_DEBUG("Trapped \"user defined signal 1\" signal");
             log_reopen();
             break;
+        case SIGUSR2:
+            NLOG_DEBUG("Trapped \"user defined signal 2\" signal");
+            return main_lame_duck(s, o, set);
         default:
             break;
         }
@@ -246,7 +290,7 @@ int main(int argc, char **argv)
         }
         return 1;
     }
-    int status = main_wait_signals(&c, &o, &set);
+    int status = main_wait_signals(&c, &o, s, &set);
     NLOG_INFO("Initiating Shutdown...");
     server_shutdown(s);
     server_free(s);

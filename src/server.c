@@ -32,6 +32,7 @@
 static struct loop_timer server_accept_timer;
 
 static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned events);
+static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out);
 
 static int server_cpus(void)
 {
@@ -87,7 +88,74 @@ static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned eve
     }
 }
 
+static void server_task_stop_accepting(struct worker *w, void *arg)
+{
+    (void)arg;
+    server_stop_accepting(w->s, w->loop);
+}
+
+static void server_task_send_ldm(struct worker *w, void *arg)
+{
+    (void)arg;
+    struct sbuf info = {0};
+    for (struct conn *c = w->conns; c; c = c->next) {
+        if (c->kind != CONN_KIND_CLIENT || c->opts.protocol < 1 || !(c->flags & CONN_F_PONG_SENT))
+            continue;
+        sbuf_reset(&info);
+        server_info(w->s, c, true, &info);
+        conn_send(c, info.p, info.len);
+    }
+    sbuf_free(&info);
+}
+
+struct server_close_req {
+    size_t want;
+    size_t closed;
+    size_t left;
+};
+
+static void server_task_close_clients(struct worker *w, void *arg)
+{
+    struct server_close_req *r = arg;
+    struct conn *c = w->conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (c->kind == CONN_KIND_CLIENT) {
+            if (r->closed < r->want) {
+                conn_close(c, "Server Shutdown");
+                r->closed++;
+            } else {
+                r->left++;
+            }
+        }
+        c = next;
+    }
+}
+
+size_t server_ldm_begin(struct server *s)
+{
+    NLOG_INFO("Entering lame duck mode, stop accepting new clients");
+    atomic_store(&s->lame_duck, true);
+    worker_call(s->workers[0], server_task_stop_accepting, NULL);
+    for (int i = 0; i < s->nworkers; i++)
+        worker_call(s->workers[i], server_task_send_ldm, NULL);
+    return (size_t)atomic_load(&s->nclients);
+}
+
+size_t server_close_clients(struct server *s, size_t n)
+{
+    struct server_close_req r = {.want = n};
+    for (int i = 0; i < s->nworkers; i++)
+        worker_call(s->workers[i], server_task_close_clients, &r);
+    return r.left;
+}
+
 void server_client_info(struct server *s, const struct conn *c, struct sbuf *out)
+{
+    server_info(s, c, false, out);
+}
+
+static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out)
 {
     const struct opts *o = s->opts;
     struct proto_info in = {
@@ -103,6 +171,7 @@ void server_client_info(struct server *s, const struct conn *c, struct sbuf *out
         .max_payload = o->max_payload,
         .client_id = c ? c->cid : 0,
         .client_ip = c ? c->ip : NULL,
+        .ldm = ldm,
     };
     proto_info_line(&in, out);
 }

@@ -71,10 +71,14 @@ void server_shutdown(struct server *s);
 
 void server_free(struct server *s);
 
-/* Lame duck mode (SIGUSR2): stop accepting, tell clients, close them over
- * lame_duck_duration after the grace period, then shut down. Returns when the
- * server may exit. Main thread. */
-void server_lame_duck(struct server *s);
+/* Enter lame duck mode (SIGUSR2): stop accepting, and send protocol-1 clients
+ * an INFO with "ldm":true. Logs nats-server's line. Returns the number of
+ * client connections left to close. Main thread. */
+size_t server_ldm_begin(struct server *s);
+
+/* Close up to n client connections ("Server Shutdown"). Returns how many
+ * client connections remain. Main thread. */
+size_t server_close_clients(struct server *s, size_t n);
 
 /* The client INFO line for connection c into out (sbuf). */
 struct sbuf;

@@ -202,6 +202,37 @@ static void worker_flush_list(struct conn *c)
     }
 }
 
+void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+    if (!w->running) {
+        fn(w, arg);
+        return;
+    }
+    struct worker_task t = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&w->inbox_mu);
+    t.next = w->inbox_tasks;
+    w->inbox_tasks = &t;
+    pthread_mutex_unlock(&w->inbox_mu);
+    loop_wake(w->loop);
+    pthread_mutex_lock(&w->inbox_mu);
+    while (!t.done)
+        pthread_cond_wait(&w->tasks_cv, &w->inbox_mu);
+    pthread_mutex_unlock(&w->inbox_mu);
+}
+
+static void worker_run_tasks(struct worker *w, struct worker_task *t)
+{
+    while (t) {
+        struct worker_task *next = t->next;
+        t->fn(w, t->arg);
+        pthread_mutex_lock(&w->inbox_mu);
+        t->done = true; /* t lives on the caller's stack: not touched after this */
+        pthread_cond_broadcast(&w->tasks_cv);
+        pthread_mutex_unlock(&w->inbox_mu);
+        t = next;
+    }
+}
+
 static void worker_before_sleep(struct loop *l, void *arg)
 {
     (void)l;
@@ -214,7 +245,11 @@ static void worker_before_sleep(struct loop *l, void *arg)
     w->n_inbox_new = w->cap_inbox_new = 0;
     struct conn *remote = w->inbox_flush;
     w->inbox_flush = NULL;
+    struct worker_task *tasks = w->inbox_tasks;
+    w->inbox_tasks = NULL;
     pthread_mutex_unlock(&w->inbox_mu);
+
+    worker_run_tasks(w, tasks);
 
     for (size_t i = 0; i < nnew; i++)
         worker_adopt(w, news[i].fd, &news[i].peer);
@@ -260,6 +295,7 @@ struct worker *worker_new(struct server *s, int idx)
         return NULL;
     }
     pthread_mutex_init(&w->inbox_mu, NULL);
+    pthread_cond_init(&w->tasks_cv, NULL);
     w->cache = sublist_cache_new(s->opts->disable_sublist_cache ? 0 : 1024);
     sublist_result_init(&w->scratch);
     w->wake = xcalloc((size_t)s->nworkers, sizeof(bool));
@@ -275,14 +311,26 @@ struct worker *worker_new(struct server *s, int idx)
 
 int worker_start(struct worker *w)
 {
+    w->running = true;
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0)
+        w->running = false;
     return rc == 0 ? 0 : -rc;
 }
 
 void worker_stop(struct worker *w)
 {
+    if (!w->running)
+        return;
     loop_stop(w->loop);
     pthread_join(w->thread, NULL);
+    /* tasks posted while it stopped still get run, so no caller waits forever */
+    pthread_mutex_lock(&w->inbox_mu);
+    struct worker_task *tasks = w->inbox_tasks;
+    w->inbox_tasks = NULL;
+    w->running = false;
+    pthread_mutex_unlock(&w->inbox_mu);
+    worker_run_tasks(w, tasks);
 }
 
 void worker_free(struct worker *w)
@@ -303,6 +351,7 @@ void worker_free(struct worker *w)
     sublist_cache_free(w->cache);
     sublist_result_free(&w->scratch);
     free(w->wake);
+    pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);
     loop_free(w->loop);
     free(w);

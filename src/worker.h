@@ -20,12 +20,21 @@
 struct conn;
 struct loop;
 struct server;
+struct worker;
 
 /* An object waiting for every worker to pass a quiescent point. */
 struct worker_retired {
     void *p;
     void (*free_fn)(void *p);
     uint64_t epoch;
+};
+
+/* A function another thread asked this worker to run on its own thread. */
+struct worker_task {
+    void (*fn)(struct worker *w, void *arg);
+    void *arg;
+    struct worker_task *next;
+    bool done; /* under the worker's inbox_mu */
 };
 
 /* An accepted socket handed to a worker. */
@@ -38,12 +47,15 @@ struct worker {
     struct server *s;
     int idx;
     pthread_t thread;
+    bool running; /* set before the thread starts, cleared after it joined */
     struct loop *loop;
 
     /* Other threads write here under inbox_mu, then wake the loop. */
     pthread_mutex_t inbox_mu;
     struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
     struct worker_newconn *inbox_new; /* accepted fds to adopt */
+    struct worker_task *inbox_tasks;  /* functions to run, then signal */
+    pthread_cond_t tasks_cv;
     size_t n_inbox_new, cap_inbox_new;
 
     /* Owner only. */
@@ -89,6 +101,13 @@ void worker_free(struct worker *w);
 
 /* Hand an accepted socket to w (any thread); w adopts it on its loop. */
 void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* Run fn(w, arg) on w's own thread at the end of its current turn and wait
+ * until it has run: a way for other threads (monitoring, signals) to read or
+ * change what only the owner may touch, without locks on the owner's side.
+ * Not from w's own thread (it would wait for itself). Returns after fn ran, or
+ * at once when w is not running (fn is then run here). */
+void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
 
 /* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
 void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur);
