@@ -53,6 +53,10 @@ STUB_SRCS := $(wildcard tests/unit/stubs/*.c)
 STUB_OBJS := $(STUB_SRCS:tests/unit/stubs/%.c=$(BUILD)/stubs/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+# C programs the system tests drive (official libnats client scenarios).
+DRIVER_SRCS := $(wildcard tests/drivers/*.c)
+DRIVER_BINS := $(DRIVER_SRCS:tests/drivers/%.c=$(BUILD)/drivers/%)
+
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_DIR  := build/fuzz
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/%)
@@ -61,7 +65,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread \
                -Wall -Wextra -Werror -Wno-unused-command-line-argument
 FUZZ_SECONDS ?= 20
 
-C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c fuzz/*.c bench/*.c)
+C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/drivers/*.c fuzz/*.c bench/*.c)
 
 .PHONY: all run test unit system system-threaded fuzz fuzz-smoke format check-format tidy \
         cppcheck deps clean demo bench
@@ -89,7 +93,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(STUB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -MMD -MP $< $(STUB_OBJS) $(LIB) $(LDLIBS) -lcriterion -o $@
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(STUB_OBJS:.o=.d) $(UNIT_BINS:=.d)
+$(BUILD)/drivers/%: tests/drivers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $< -lnats -o $@
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(STUB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d)
 
 deps:
 	@scripts/deps.sh
@@ -111,11 +119,13 @@ test: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t --jobs 2; done
 
-system: $(BIN)
-	NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) $(PYTHON) -m pytest -q tests/system $(PYTEST_ARGS)
+SYSTEM_ENV = NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) NATSD_DRIVERS=$(abspath $(BUILD)/drivers)
 
-system-threaded: $(BIN)
-	NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) $(PYTHON) -m pytest -q -m threaded tests/system $(PYTEST_ARGS)
+system: $(BIN) $(DRIVER_BINS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest -q tests/system $(PYTEST_ARGS)
+
+system-threaded: $(BIN) $(DRIVER_BINS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest -q -m threaded tests/system $(PYTEST_ARGS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -14,6 +14,7 @@
 #include "mem.h"
 #include "opts.h"
 #include "server.h"
+#include "util.h"
 #include "worker.h"
 
 /* Read at least this much per call; a busy publisher's buffer doubles up to
@@ -28,6 +29,7 @@
 #define CONN_IOV_MAX   64
 
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
+static void conn_on_write_deadline(struct loop *l, struct loop_timer *t);
 
 void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
                const struct conn_kind_ops *kops, const struct sockaddr_storage *peer)
@@ -55,6 +57,31 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
              (unsigned long long)c->cid);
     c->start_ns = loop_now(w->loop);
     c->last_activity_ns = c->start_ns;
+    loop_timer_init(&c->write_timer, conn_on_write_deadline, c);
+}
+
+/* The socket took nothing for write_deadline: the peer does not read. As
+ * nats-server's handleWriteTimeout, a client is cut off as a slow consumer. */
+static void conn_on_write_deadline(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    size_t chunks = 0, bytes;
+    conn_lock_out(c);
+    bytes = c->oq.pending;
+    for (const struct outq_chunk *k = c->oq.head; k; k = k->next)
+        chunks++;
+    conn_unlock_out(c);
+    if (bytes == 0)
+        return;
+    char d[32];
+    util_format_duration(c->s->opts->write_deadline_ns, d, sizeof(d));
+    atomic_fetch_add(&c->s->stats.slow_consumers, 1);
+    CONN_LOG(LOG_LEVEL_INFO, c,
+             "Slow Consumer Detected: WriteDeadline of %s exceeded with %zu chunks of %zu total "
+             "bytes.",
+             d, chunks, bytes);
+    conn_close(c, "Slow Consumer (Write Deadline)");
 }
 
 int conn_start(struct conn *c)
@@ -166,6 +193,11 @@ void conn_flush(struct conn *c)
     size_t left = c->oq.pending;
     conn_unlock_out(c);
     unsigned want = LOOP_READ;
+    if (left == 0)
+        loop_timer_disarm(c->w->loop, &c->write_timer);
+    else if (w > 0 || !loop_timer_armed(&c->write_timer))
+        /* the deadline runs from the last progress */
+        loop_timer_arm(c->w->loop, &c->write_timer, (uint64_t)c->s->opts->write_deadline_ns);
     if (left > 0) {
         if (w > 0 && w >= (ssize_t)CONN_WRITE_MAX) {
             /* the per-turn cap, not the socket, stopped us: come back next turn */
@@ -276,6 +308,7 @@ void conn_close(struct conn *c, const char *reason)
     loop_watch_del(w->loop, &c->watch);
     loop_timer_disarm(w->loop, &c->ping_timer);
     loop_timer_disarm(w->loop, &c->auth_timer);
+    loop_timer_disarm(w->loop, &c->write_timer);
 
     /* Best effort: what is queued (typically the -ERR that explains the close)
      * goes out in one non-blocking write, except after errors on the socket. */

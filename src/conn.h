@@ -94,6 +94,7 @@ struct conn {
     uint64_t last_activity_ns;
     struct loop_timer ping_timer;
     struct loop_timer auth_timer;
+    struct loop_timer write_timer; /* write_deadline while the socket is full */
     int pings_out;
     uint64_t rtt_start_ns;
     uint64_t rtt_ns;
