@@ -30,6 +30,7 @@
 
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
 static void conn_on_write_deadline(struct loop *l, struct loop_timer *t);
+static void conn_write_out(struct conn *c);
 
 void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
                const struct conn_kind_ops *kops, const struct sockaddr_storage *peer)
@@ -165,12 +166,13 @@ static ssize_t conn_write_once(struct conn *c)
     return w;
 }
 
-void conn_flush(struct conn *c)
+/* Write what is queued and arm or disarm EPOLLOUT. Called when the owner
+ * drains its flush list (conn_flush) and when the socket becomes writable;
+ * it never touches flush_queued, which only the list-draining path may clear:
+ * a connection still linked on a flush list must not be linked twice. */
+static void conn_write_out(struct conn *c)
 {
-    if (c->flags & CONN_F_CLOSING)
-        return;
     conn_lock_out(c);
-    c->flush_queued = false;
     bool slow = c->slow_consumer;
     conn_unlock_out(c);
     if (slow) {
@@ -214,6 +216,17 @@ void conn_flush(struct conn *c)
         else
             c->flags &= ~CONN_F_WANT_WRITE;
     }
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    /* unlinked from its flush list by the caller: appenders may queue it again */
+    conn_lock_out(c);
+    c->flush_queued = false;
+    conn_unlock_out(c);
+    conn_write_out(c);
 }
 
 /* A protocol error from the parser: answer as nats-server does and close. */
@@ -293,7 +306,7 @@ static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events)
     struct conn *c = wt->arg;
     (void)l;
     if ((events & LOOP_WRITE) && !(c->flags & CONN_F_CLOSING))
-        conn_flush(c);
+        conn_write_out(c);
     if ((events & LOOP_READ) && !(c->flags & CONN_F_CLOSING))
         conn_read(c);
 }

@@ -148,7 +148,9 @@ static inline void conn_unlock_out(struct conn *c)
  * NULL from a thread that is not a worker). */
 void conn_mark_flush_locked(struct conn *c, struct worker *cur);
 
-/* Write as much of the outbound queue as the socket takes now. Owner thread. */
+/* The owner took c off its flush list: clear flush_queued and write as much
+ * of the outbound queue as the socket takes now. Only the list-draining code
+ * calls this. Owner thread. */
 void conn_flush(struct conn *c);
 
 /* Begin closing c with reason (nats-server's close reasons, e.g. "Client
