@@ -48,7 +48,7 @@ struct conf_value {
     struct conf_pos pos; /* of the value */
     union {
         bool b;
-        int64_t i; /* CONF_INT; CONF_DATETIME: seconds since the epoch (UTC) */
+        int64_t i; /* CONF_INT (a CONF_DATETIME's seconds: conf_datetime_unix()) */
         double f;
         struct {
             const char *p; /* NUL-terminated; len excludes the NUL */
@@ -98,6 +98,10 @@ void conf_free(struct conf_doc *doc);
 /* The value of key in map m, compared without case; NULL when absent or when m
  * is not a map. */
 const struct conf_value *conf_map_get(const struct conf_value *m, const char *key);
+
+/* Seconds since the epoch (UTC) of a CONF_DATETIME; 0 for any other value.
+ * (u.s holds its text, so the seconds cannot share the union.) */
+int64_t conf_datetime_unix(const struct conf_value *v);
 
 /* "map", "array", "string", "int64", "float64", "bool", "datetime". */
 const char *conf_type_name(enum conf_type t);

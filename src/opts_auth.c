@@ -115,7 +115,7 @@ static void opts_auth_buf_value(struct opts_auth_buf *b, const struct conf_value
         opts_auth_buf_str(b, v->u.b ? "true" : "false");
         break;
     case CONF_DATETIME: {
-        time_t t = (time_t)v->u.i;
+        time_t t = (time_t)conf_datetime_unix(v);
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(tmp, sizeof(tmp), "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
