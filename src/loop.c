@@ -77,10 +77,15 @@ static void loop_on_wake(struct loop *l, struct loop_watch *w, unsigned events)
 {
     (void)events;
     uint64_t v;
-    /* clear the flag before draining: a wake racing with us re-arms the fd */
-    atomic_store_explicit(&l->wake_pending, false, memory_order_release);
+    /* Drain first, then clear the flag. The other order loses wake-ups: a
+     * loop_wake() between the two would see the flag clear, write, have its
+     * write swallowed by our read, and leave the flag set, so every later
+     * wake would return early while this loop sleeps. In this order a wake
+     * that still sees the flag set has queued its work before calling, and
+     * this turn's before-sleep hook, which runs after us, picks it up. */
     while (read(w->fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
+    atomic_store(&l->wake_pending, false);
     if (l->wake_cb)
         l->wake_cb(l, l->wake_arg);
 }

@@ -3,6 +3,7 @@
  * callback for a watch removed earlier in the same batch. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -181,4 +182,60 @@ Test(loop, before_sleep_runs_every_turn)
     loop_run(l);
     cr_assert_eq(sleeps, 3);
     loop_free(l);
+}
+
+/* Ping-pong between a thread and a loop: the thread posts one item and wakes
+ * the loop, then waits until the loop's before-sleep hook has taken it, while
+ * another thread wakes the loop at random moments (so that some wake lands
+ * while the loop is handling the previous one). A lost wake-up leaves the loop
+ * asleep with the item posted, and the test times out. */
+struct pingpong {
+    struct loop *l;
+    atomic_int posted;
+    atomic_int taken;
+    atomic_bool done;
+    int rounds;
+};
+
+static void *pingpong_noise(void *arg)
+{
+    struct pingpong *pp = arg;
+    while (!atomic_load(&pp->done))
+        loop_wake(pp->l);
+    return NULL;
+}
+
+static void pingpong_take(struct loop *l, void *arg)
+{
+    struct pingpong *pp = arg;
+    atomic_store(&pp->taken, atomic_load(&pp->posted));
+    if (atomic_load(&pp->taken) == pp->rounds)
+        loop_stop(l);
+}
+
+static void *pingpong_poster(void *arg)
+{
+    struct pingpong *pp = arg;
+    for (int i = 1; i <= pp->rounds; i++) {
+        atomic_store(&pp->posted, i);
+        loop_wake(pp->l);
+        while (atomic_load(&pp->taken) < i)
+            ;
+    }
+    atomic_store(&pp->done, true);
+    return NULL;
+}
+
+Test(loop, no_wake_up_is_lost, .timeout = 60)
+{
+    struct pingpong pp = {.l = loop_new(), .rounds = 20000};
+    loop_set_before_sleep(pp.l, pingpong_take, &pp);
+    pthread_t th, noise;
+    pthread_create(&th, NULL, pingpong_poster, &pp);
+    pthread_create(&noise, NULL, pingpong_noise, &pp);
+    cr_assert_eq(loop_run(pp.l), 0);
+    pthread_join(th, NULL);
+    pthread_join(noise, NULL);
+    cr_assert_eq(atomic_load(&pp.taken), pp.rounds);
+    loop_free(pp.l);
 }
