@@ -92,6 +92,18 @@ void outq_appendv(struct outq *q, const struct iovec *iov, int iovcnt)
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
+    struct outq_chunk *t = q->tail;
+    if (t && t->cap - t->len >= total) {
+        /* the common case: the whole message fits the tail chunk */
+        char *p = t->data + t->len;
+        for (int i = 0; i < iovcnt; i++) {
+            memcpy(p, iov[i].iov_base, iov[i].iov_len);
+            p += iov[i].iov_len;
+        }
+        t->len += (uint32_t)total;
+        q->pending += total;
+        return;
+    }
     /* A large message gets a chunk of its own rather than being spread over
      * many small ones: fewer iovecs when it is written. */
     struct outq_chunk *c = q->tail;

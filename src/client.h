@@ -5,6 +5,7 @@
 #define NATSD_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -18,16 +19,29 @@ struct worker;
  * subject, queue and sid bytes. delivered and max are read and written under
  * the owning connection's out_mu (deliveries come from any worker). */
 struct csub {
-    struct sub sub;
-    struct conn *c;
-    const char *sid;
+    struct sub sub; /* sub.owner is the connection */
     uint32_t sid_len;
     bool done;    /* max reached: no more deliveries, removal pending */
     uint64_t max; /* 0: no limit */
     uint64_t delivered;
     struct csub *done_next; /* on the connection's list of finished subs */
-    char data[];
+    char data[];            /* subject, queue, sid */
 };
+
+static inline struct conn *csub_conn(const struct csub *cs)
+{
+    return cs->sub.owner;
+}
+
+static inline const char *csub_sid(const struct csub *cs)
+{
+    return cs->data + cs->sub.subject_len + cs->sub.queue_len;
+}
+
+static inline struct csub *csub_of(struct sub *s)
+{
+    return (struct csub *)((char *)s - offsetof(struct csub, sub));
+}
 
 /* Take a new client socket on worker w: INFO, limits, timers. Owner thread. */
 void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Fan-out to local subscriptions, as nats-server's processMsgResults: every
  * plain subscription gets a copy, every queue group one copy, to a member
- * picked at random (weighted) and then the next one that takes it. */
+ * picked at random (weighted) and then the next one that takes it.
+ *
+ * A delivered line is "<pre><sid><suf>" followed by the payload and CRLF,
+ * where pre is "MSG <subject> " (or HMSG) and suf is " [reply] <sizes>\r\n".
+ * pre and suf depend only on the message and on whether the subscriber takes
+ * headers, so they are formatted once per message (lazily, per variant) into
+ * the worker's scratch buffer, and each delivery copies five pieces. */
 #include "deliver.h"
 
 #include <stddef.h>
@@ -13,69 +19,93 @@
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "sbuf.h"
 #include "sublist.h"
 #include "worker.h"
 
-#define DELIVER_IOV 12
+enum deliver_variant {
+    DELIVER_MSG = 0,      /* no header block: sizes as the publisher wrote them */
+    DELIVER_HMSG,         /* header block kept, for subscribers that take headers */
+    DELIVER_MSG_STRIPPED, /* header block dropped, size recomputed */
+    DELIVER_NVARIANTS,
+};
 
-static inline struct csub *deliver_csub(struct sub *s)
+struct deliver_line {
+    bool built;
+    size_t pre_off, pre_len; /* offsets into the worker's scratch line buffer */
+    size_t suf_off, suf_len;
+};
+
+struct deliver_ctx {
+    const struct deliver_msg *m;
+    struct sbuf *buf;
+    struct deliver_line v[DELIVER_NVARIANTS];
+};
+
+static void deliver_build(struct deliver_ctx *x, enum deliver_variant var)
 {
-    return (struct csub *)((char *)s - offsetof(struct csub, sub));
+    const struct deliver_msg *m = x->m;
+    struct deliver_line *l = &x->v[var];
+    struct sbuf *b = x->buf;
+    l->pre_off = b->len;
+    sbuf_adds(b, var == DELIVER_HMSG ? "HMSG " : "MSG ");
+    sbuf_add(b, m->subject, m->subject_len);
+    sbuf_addc(b, ' ');
+    l->pre_len = b->len - l->pre_off;
+    l->suf_off = b->len;
+    if (m->reply) {
+        sbuf_addc(b, ' ');
+        sbuf_add(b, m->reply, m->reply_len);
+    }
+    sbuf_addc(b, ' ');
+    if (var == DELIVER_HMSG) {
+        sbuf_add(b, m->hdr_tok, m->hdr_tok_len);
+        sbuf_addc(b, ' ');
+        sbuf_add(b, m->total_tok, m->total_tok_len);
+    } else if (var == DELIVER_MSG_STRIPPED) {
+        sbuf_addf(b, "%zu", m->total_len - m->hdr_len);
+    } else {
+        sbuf_add(b, m->total_tok, m->total_tok_len);
+    }
+    sbuf_add(b, "\r\n", 2);
+    l->suf_len = b->len - l->suf_off;
+    l->built = true;
 }
 
-/* Append MSG or HMSG for subscription cs. Returns true if it was queued. */
-static bool deliver_to(struct worker *w, struct csub *cs, const struct deliver_msg *m)
+/* Append the message for subscription cs. Returns true if it was queued. */
+static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
 {
-    struct conn *c = cs->c;
-    struct iovec iov[DELIVER_IOV];
-    int n = 0;
-    char size[24];
+    const struct deliver_msg *m = x->m;
+    struct conn *c = csub_conn(cs);
+    enum deliver_variant var = DELIVER_MSG;
     const char *body = m->payload;
     size_t body_len = m->total_len;
-    bool hmsg = m->hdr_len > 0 && c->headers;
-
-#define DELIVER_ADD(p, l)                                                                          \
-    do {                                                                                           \
-        iov[n].iov_base = (void *)(p);                                                             \
-        iov[n].iov_len = (l);                                                                      \
-        n++;                                                                                       \
-    } while (0)
-
-    DELIVER_ADD(hmsg ? "HMSG " : "MSG ", hmsg ? 5 : 4);
-    DELIVER_ADD(m->subject, m->subject_len);
-    DELIVER_ADD(" ", 1);
-    DELIVER_ADD(cs->sid, cs->sid_len);
-    if (m->reply) {
-        DELIVER_ADD(" ", 1);
-        DELIVER_ADD(m->reply, m->reply_len);
+    if (m->hdr_len > 0) {
+        if (c->headers) {
+            var = DELIVER_HMSG;
+        } else {
+            /* the subscriber did not negotiate headers: the block is stripped */
+            var = DELIVER_MSG_STRIPPED;
+            body += m->hdr_len;
+            body_len -= m->hdr_len;
+        }
     }
-    DELIVER_ADD(" ", 1);
-    if (hmsg) {
-        DELIVER_ADD(m->hdr_tok, m->hdr_tok_len);
-        DELIVER_ADD(" ", 1);
-        DELIVER_ADD(m->total_tok, m->total_tok_len);
-    } else if (m->hdr_len > 0) {
-        /* the subscriber did not negotiate headers: the block is stripped */
-        body += m->hdr_len;
-        body_len -= m->hdr_len;
-        int k = snprintf(size, sizeof(size), "%zu", body_len);
-        DELIVER_ADD(size, (size_t)k);
-    } else {
-        DELIVER_ADD(m->total_tok, m->total_tok_len);
-    }
-    DELIVER_ADD("\r\n", 2);
-    DELIVER_ADD(body, body_len);
-    DELIVER_ADD("\r\n", 2);
-#undef DELIVER_ADD
-
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += iov[i].iov_len;
+    if (!x->v[var].built)
+        deliver_build(x, var);
+    const struct deliver_line *l = &x->v[var];
+    struct iovec iov[5] = {
+        {x->buf->p + l->pre_off, l->pre_len},
+        {(void *)csub_sid(cs), cs->sid_len},
+        {x->buf->p + l->suf_off, l->suf_len},
+        {(void *)body, body_len},
+        {"\r\n", 2},
+    };
+    size_t total = l->pre_len + cs->sid_len + l->suf_len + body_len + 2;
 
     conn_lock_out(c);
     bool ok = false;
     if (!cs->done) {
-        ok = conn_append_locked(c, iov, n, total);
+        ok = conn_append_locked(c, iov, 5, total);
         if (ok && ++cs->delivered == cs->max) {
             /* auto-unsubscribe reached: no more here, the owner removes it */
             cs->done = true;
@@ -86,8 +116,8 @@ static bool deliver_to(struct worker *w, struct csub *cs, const struct deliver_m
         conn_mark_flush_locked(c, w);
     conn_unlock_out(c);
     if (ok) {
-        atomic_fetch_add_explicit(&w->out_msgs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&w->out_bytes, body_len, memory_order_relaxed);
+        w->n_out_msgs++;
+        w->n_out_bytes += body_len;
     }
     return ok;
 }
@@ -97,14 +127,18 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
 {
     const struct sublist_result *r =
         sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
+    if (r->npsubs == 0 && r->nqgroups == 0)
+        return 0;
+    sbuf_reset(&w->line);
+    struct deliver_ctx x = {.m = m, .buf = &w->line};
     bool no_echo = src && !src->opts.echo;
     size_t delivered = 0;
 
     for (size_t i = 0; i < r->npsubs; i++) {
-        struct csub *cs = deliver_csub(r->psubs[i]);
-        if (no_echo && cs->c == src)
+        struct csub *cs = csub_of(r->psubs[i]);
+        if (no_echo && csub_conn(cs) == src)
             continue;
-        if (deliver_to(w, cs, m))
+        if (deliver_to(w, &x, cs))
             delivered++;
     }
     for (size_t q = 0; q < r->nqgroups; q++) {
@@ -113,10 +147,10 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
             continue;
         size_t start = sublist_qgroup_pick(g, worker_rand(w));
         for (size_t k = 0; k < g->nsubs; k++) {
-            struct csub *cs = deliver_csub(g->subs[(start + k) % g->nsubs]);
-            if (no_echo && cs->c == src)
+            struct csub *cs = csub_of(g->subs[(start + k) % g->nsubs]);
+            if (no_echo && csub_conn(cs) == src)
                 continue;
-            if (deliver_to(w, cs, m)) {
+            if (deliver_to(w, &x, cs)) {
                 delivered++;
                 break;
             }

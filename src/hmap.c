@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Linear-probing hash map with tombstones; grows at 3/4 load (live + dead). */
+ * Linear-probing hash set of pointers with tombstones; grows at 3/4 load
+ * (live + dead). Hashes are recomputed from the values' keys on resize, which
+ * is rare next to lookups, so slots hold nothing but the pointer. */
 #include "hmap.h"
 
 #include <stdbool.h>
@@ -8,11 +10,11 @@
 #include "common.h"
 #include "mem.h"
 
-#define HMAP_TOMB ((const char *)&hmap_tomb_marker)
-static const char hmap_tomb_marker = 0;
+static char hmap_tomb_marker;
+#define HMAP_TOMB ((void *)&hmap_tomb_marker)
 
 /* FNV-1a: keys are short (sids are usually a few digits). */
-static uint32_t hmap_hash(const char *k, size_t len)
+static size_t hmap_hash(const char *k, size_t len)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) {
@@ -22,87 +24,100 @@ static uint32_t hmap_hash(const char *k, size_t len)
     return h;
 }
 
-static struct hmap_slot *hmap_find(const struct hmap *m, const char *key, size_t len, uint32_t h)
+static bool hmap_live(const void *v)
+{
+    return v && v != HMAP_TOMB;
+}
+
+static void **hmap_find(const struct hmap *m, const struct hmap_ops *ops, const char *key,
+                        size_t len)
 {
     if (!m->slots)
         return NULL;
     size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct hmap_slot *s = &m->slots[i];
-        if (!s->key)
+    for (size_t i = hmap_hash(key, len) & mask;; i = (i + 1) & mask) {
+        void *v = m->slots[i];
+        if (!v)
             return NULL;
-        if (s->key != HMAP_TOMB && s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
-            return s;
+        if (v == HMAP_TOMB)
+            continue;
+        const char *k;
+        size_t kl;
+        ops->key(v, &k, &kl);
+        if (kl == len && memcmp(k, key, len) == 0)
+            return &m->slots[i];
     }
 }
 
-static void hmap_place(struct hmap_slot *slots, size_t cap, const struct hmap_slot *e)
+static void hmap_place(void **slots, size_t cap, const struct hmap_ops *ops, void *v)
 {
+    const char *k;
+    size_t kl;
+    ops->key(v, &k, &kl);
     size_t mask = cap - 1;
-    size_t i = e->hash & mask;
-    while (slots[i].key && slots[i].key != HMAP_TOMB)
+    size_t i = hmap_hash(k, kl) & mask;
+    while (slots[i])
         i = (i + 1) & mask;
-    slots[i] = *e;
+    slots[i] = v;
 }
 
-static void hmap_resize(struct hmap *m, size_t cap)
+static void hmap_resize(struct hmap *m, const struct hmap_ops *ops, size_t cap)
 {
-    struct hmap_slot *ns = xcalloc(cap, sizeof(*ns));
+    void **ns = xcalloc(cap, sizeof(*ns));
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key && m->slots[i].key != HMAP_TOMB)
-            hmap_place(ns, cap, &m->slots[i]);
+        if (hmap_live(m->slots[i]))
+            hmap_place(ns, cap, ops, m->slots[i]);
     free(m->slots);
     m->slots = ns;
     m->cap = cap;
     m->tombs = 0;
 }
 
-void *hmap_get(const struct hmap *m, const char *key, size_t len)
+void *hmap_get(const struct hmap *m, const struct hmap_ops *ops, const char *key, size_t len)
 {
-    struct hmap_slot *s = hmap_find(m, key, len, hmap_hash(key, len));
-    return s ? s->val : NULL;
+    void **s = hmap_find(m, ops, key, len);
+    return s ? *s : NULL;
 }
 
-void hmap_put(struct hmap *m, const char *key, size_t len, void *val)
+void hmap_put(struct hmap *m, const struct hmap_ops *ops, void *val)
 {
     if (!m->slots)
-        hmap_resize(m, 8);
+        hmap_resize(m, ops, 8);
     else if ((m->n + m->tombs + 1) * 4 > m->cap * 3)
-        hmap_resize(m, (m->n + 1) * 4 > m->cap * 2 ? m->cap * 2 : m->cap);
-    struct hmap_slot e = {
-        .key = key, .len = (uint32_t)len, .hash = hmap_hash(key, len), .val = val};
+        /* double when live entries need it, else rehash in place to drop tombs */
+        hmap_resize(m, ops, (m->n + 1) * 4 > m->cap * 2 ? m->cap * 2 : m->cap);
+    const char *k;
+    size_t kl;
+    ops->key(val, &k, &kl);
     size_t mask = m->cap - 1;
-    size_t i = e.hash & mask;
-    while (m->slots[i].key && m->slots[i].key != HMAP_TOMB)
+    size_t i = hmap_hash(k, kl) & mask;
+    while (hmap_live(m->slots[i]))
         i = (i + 1) & mask;
-    if (m->slots[i].key == HMAP_TOMB)
+    if (m->slots[i] == HMAP_TOMB)
         m->tombs--;
-    m->slots[i] = e;
+    m->slots[i] = val;
     m->n++;
 }
 
-void *hmap_del(struct hmap *m, const char *key, size_t len)
+void *hmap_del(struct hmap *m, const struct hmap_ops *ops, const char *key, size_t len)
 {
-    struct hmap_slot *s = hmap_find(m, key, len, hmap_hash(key, len));
+    void **s = hmap_find(m, ops, key, len);
     if (!s)
         return NULL;
-    void *v = s->val;
-    s->key = HMAP_TOMB;
-    s->val = NULL;
+    void *v = *s;
+    *s = HMAP_TOMB;
     m->n--;
     m->tombs++;
-    if (m->n == 0) {
-        /* an empty table costs nothing: idle connections hold no memory */
-        hmap_free(m);
-    }
+    if (m->n == 0)
+        hmap_free(m); /* an empty map costs nothing: idle connections hold no memory */
     return v;
 }
 
 void hmap_each(const struct hmap *m, void (*cb)(void *val, void *arg), void *arg)
 {
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key && m->slots[i].key != HMAP_TOMB)
-            cb(m->slots[i].val, arg);
+        if (hmap_live(m->slots[i]))
+            cb(m->slots[i], arg);
 }
 
 void hmap_free(struct hmap *m)

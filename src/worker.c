@@ -264,6 +264,10 @@ static void worker_before_sleep(struct loop *l, void *arg)
         worker_flush_list(local);
     }
     worker_wake_marked(w);
+    atomic_store_explicit(&w->in_msgs, w->n_in_msgs, memory_order_relaxed);
+    atomic_store_explicit(&w->in_bytes, w->n_in_bytes, memory_order_relaxed);
+    atomic_store_explicit(&w->out_msgs, w->n_out_msgs, memory_order_relaxed);
+    atomic_store_explicit(&w->out_bytes, w->n_out_bytes, memory_order_relaxed);
 
     for (size_t i = 0; i < w->nclosing; i++)
         worker_retire(w, w->closing[i], worker_free_conn);
@@ -350,6 +354,7 @@ void worker_free(struct worker *w)
     free(w->closing);
     sublist_cache_free(w->cache);
     sublist_result_free(&w->scratch);
+    sbuf_free(&w->line);
     free(w->wake);
     pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "loop.h"
+#include "sbuf.h"
 #include "sublist.h"
 
 struct conn;
@@ -77,7 +78,12 @@ struct worker {
     size_t nretired, capretired;
     struct loop_timer reclaim_timer; /* retries while another worker lags */
 
-    /* Message figures of this worker's connections, summed by /varz. */
+    /* Counted by the owner without atomics, published once per turn. */
+    uint64_t n_in_msgs, n_in_bytes, n_out_msgs, n_out_bytes;
+    struct sbuf line; /* scratch for the MSG line pieces of one message */
+
+    /* Message figures of this worker's connections, summed by /varz
+     * (published copies of the n_ counters above, updated once per turn). */
     atomic_uint_fast64_t in_msgs;
     atomic_uint_fast64_t in_bytes;
     atomic_uint_fast64_t out_msgs;
