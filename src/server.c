@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mem.h"
+#include "monitor.h"
 #include "net.h"
 #include "opts.h"
 #include "proto.h"
@@ -235,6 +236,10 @@ struct server *server_new(const struct opts *o)
         }
     }
 
+    if (monitor_start(s) != 0) {
+        server_free(s);
+        return NULL;
+    }
     char err[512];
     s->listen_fd = net_listen(o->host, o->port, err, sizeof(err));
     if (s->listen_fd < 0) {
@@ -264,6 +269,8 @@ int server_start(struct server *s)
             return -1;
         }
     }
+    if (monitor_run(s) != 0)
+        return -1;
     server_write_ports_file(s);
     NLOG_INFO("Server is ready");
     return 0;
@@ -271,6 +278,7 @@ int server_start(struct server *s)
 
 void server_shutdown(struct server *s)
 {
+    monitor_stop(s);
     atomic_store(&s->shutting_down, true);
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i])
@@ -296,6 +304,7 @@ void server_free(struct server *s)
         if (s->workers[i])
             while (s->workers[i]->conns)
                 conn_close(s->workers[i]->conns, "Server Shutdown");
+    monitor_free(s);
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);

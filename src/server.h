@@ -16,6 +16,7 @@ struct opts;
 struct worker;
 struct account;
 struct conn;
+struct monitor;
 
 struct server_stats {
     atomic_uint_fast64_t in_msgs;
@@ -56,6 +57,8 @@ struct server {
     bool auth_required;
 
     struct server_stats stats;
+
+    struct monitor *monitor; /* monitoring HTTP server; NULL when disabled */
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

@@ -1,0 +1,1026 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The monitoring server: the listener and libmicrohttpd daemon, routing under
+ * http_base_path as Go's ServeMux routes nats-server's patterns, query
+ * decoding with nats-server's error texts, JSONP, http_req_stats, and the
+ * endpoints that need no connection snapshot (/varz, /healthz, /accountz,
+ * /routez, /gatewayz, /leafz, /accstatz, /jsz, the index page).
+ *
+ * Threads: the daemon runs a small pool of its own threads (epoll), so a slow
+ * request never holds a worker. Endpoints read server-wide figures from
+ * atomics and take snapshots of what workers own with worker_call()
+ * (monitor_connz.c); nothing here blocks a worker longer than one copy of its
+ * connection list. */
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "account.h"
+#include "common.h"
+#include "log.h"
+#include "mem.h"
+#include "monitor_internal.h"
+#include "net.h"
+#include "opts.h"
+#include "sbuf.h"
+#include "server.h"
+#include "sublist.h"
+#include "version.h"
+#include "worker.h"
+
+/* Threads answering requests. Each takes connections from the shared
+ * listener and serves them one request at a time. */
+#define MONITOR_THREADS 4
+/* Concurrent HTTP connections, and how long an idle keep-alive one stays. */
+#define MONITOR_CONN_LIMIT   16384
+#define MONITOR_CONN_TIMEOUT 120
+#define MONITOR_GO_FIELD     "natsd " NATSD_VERSION
+
+typedef void monitor_handler(const struct monitor_req *rq, struct monitor_reply *r);
+
+struct monitor_route {
+    const char *path; /* under the base path */
+    int stat;         /* enum monitor_stat, or -1: not counted */
+    bool json;        /* JSONP applies */
+    monitor_handler *fn;
+};
+
+static monitor_handler monitor_varz, monitor_healthz, monitor_accountz, monitor_routez,
+    monitor_gatewayz, monitor_leafz, monitor_accstatz, monitor_jsz, monitor_ipqueuesz;
+
+/* Paths as nats-server registers them in startMonitoring (plus /metrics). */
+static const struct monitor_route monitor_routes[] = {
+    {"/varz", MONITOR_STAT_VARZ, true, monitor_varz},
+    {"/connz", -1, true, monitor_connz}, /* counted after decoding */
+    {"/routez", -1, true, monitor_routez},
+    {"/gatewayz", MONITOR_STAT_GATEWAYZ, true, monitor_gatewayz},
+    {"/leafz", MONITOR_STAT_LEAFZ, true, monitor_leafz},
+    {"/subsz", MONITOR_STAT_SUBSZ, true, monitor_subsz},
+    {"/subscriptionsz", MONITOR_STAT_SUBSZ, true, monitor_subsz},
+    {"/accountz", MONITOR_STAT_ACCOUNTZ, true, monitor_accountz},
+    {"/accstatz", MONITOR_STAT_ACCSTATZ, true, monitor_accstatz},
+    {"/jsz", MONITOR_STAT_JSZ, true, monitor_jsz},
+    {"/healthz", MONITOR_STAT_HEALTHZ, true, monitor_healthz},
+    {"/ipqueuesz", -1, true, monitor_ipqueuesz},
+    {"/metrics", -1, false, monitor_metrics},
+};
+
+static const char *const monitor_stat_paths[MONITOR_STAT_COUNT] = {
+    "/",    "/accstatz", "/accountz", "/connz", "/gatewayz", "/healthz",
+    "/jsz", "/leafz",    "/routez",   "/subsz", "/varz",
+};
+
+/* --- small helpers */
+
+int64_t monitor_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t monitor_mono_to_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t mono = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return monitor_wall_ns() - mono;
+}
+
+size_t monitor_accounts(struct server *s, struct account **out, size_t max)
+{
+    /* natsd binds every client to the global account so far; the accounts
+     * of the configuration come with the security work. */
+    if (max == 0)
+        return 0;
+    out[0] = s->gacc;
+    return 1;
+}
+
+const char *monitor_system_account(const struct server *s)
+{
+    const struct opts *o = s->opts;
+    if (o->no_system_account)
+        return NULL;
+    return o->system_account && o->system_account[0] ? o->system_account : ACCOUNT_SYSTEM;
+}
+
+void monitor_reply_text(struct monitor_reply *r, int status, const char *text)
+{
+    r->status = status;
+    r->body = xstrdup(text);
+    r->len = strlen(text);
+    r->ctype = "text/plain; charset=utf-8";
+}
+
+/* "host:port", with brackets around an IPv6 host (Go's net.JoinHostPort). */
+static void monitor_host_port(const char *host, int port, char *buf, size_t size)
+{
+    if (strchr(host, ':'))
+        snprintf(buf, size, "[%s]:%d", host, port);
+    else
+        snprintf(buf, size, "%s:%d", host, port);
+}
+
+/* --- query parameters */
+
+const char *monitor_arg(const struct monitor_req *rq, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(rq->mhd_conn, MHD_GET_ARGUMENT_KIND, name);
+    return v ? v : "";
+}
+
+static void monitor_bad_arg(struct monitor_reply *r, const char *type, const char *name,
+                            const char *func, const char *val, const char *why)
+{
+    struct sbuf b = {0};
+    sbuf_addf(&b, "Error decoding %s for '%s': strconv.%s: parsing ", type, name, func);
+    monitor_go_quote(&b, val);
+    sbuf_addf(&b, ": %s", why);
+    monitor_reply_text(r, 400, b.p);
+    sbuf_free(&b);
+}
+
+int monitor_arg_bool(const struct monitor_req *rq, const char *name, bool *out,
+                     struct monitor_reply *r)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    const char *v = monitor_arg(rq, name);
+    *out = false;
+    if (!v[0])
+        return 0;
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+        if (strcmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(v, no[i]) == 0)
+            return 0;
+    }
+    monitor_bad_arg(r, "boolean", name, "ParseBool", v, "invalid syntax");
+    return -1;
+}
+
+/* Go's base-10 parse of an optionally signed integer: -1 syntax, -2 range. */
+static int monitor_parse_dec(const char *v, bool sign_ok, bool *neg, uint64_t *mag)
+{
+    const char *p = v;
+    *neg = false;
+    if (sign_ok && (*p == '+' || *p == '-')) {
+        *neg = *p == '-';
+        p++;
+    }
+    if (!*p)
+        return -1;
+    uint64_t x = 0;
+    bool range = false;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            range = true;
+        else
+            x = x * 10 + d;
+    }
+    *mag = x;
+    return range ? -2 : 0;
+}
+
+int monitor_arg_int(const struct monitor_req *rq, const char *name, int64_t *out,
+                    struct monitor_reply *r)
+{
+    const char *v = monitor_arg(rq, name);
+    *out = 0;
+    if (!v[0])
+        return 0;
+    bool neg;
+    uint64_t mag = 0;
+    int rc = monitor_parse_dec(v, true, &neg, &mag);
+    if (rc == 0 && mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        rc = -2;
+    if (rc != 0) {
+        monitor_bad_arg(r, "int", name, "Atoi", v,
+                        rc == -1 ? "invalid syntax" : "value out of range");
+        return -1;
+    }
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return 0;
+}
+
+int monitor_arg_u64(const struct monitor_req *rq, const char *name, uint64_t *out,
+                    struct monitor_reply *r)
+{
+    const char *v = monitor_arg(rq, name);
+    *out = 0;
+    if (!v[0])
+        return 0;
+    bool neg;
+    int rc = monitor_parse_dec(v, false, &neg, out);
+    if (rc != 0) {
+        monitor_bad_arg(r, "uint64", name, "ParseUint", v,
+                        rc == -1 ? "invalid syntax" : "value out of range");
+        *out = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* --- process figures */
+
+void monitor_proc_usage(struct monitor *m, int64_t *rss, double *pcpu)
+{
+    *rss = 0;
+    *pcpu = 0;
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    /* fields after the ")" that ends the command name: state is field 3 */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return;
+    long long f[64] = {0};
+    int idx = 3;
+    for (char *save = NULL, *tok = strtok_r(p + 2, " ", &save); tok && idx < 64;
+         tok = strtok_r(NULL, " ", &save), idx++)
+        f[idx] = atoll(tok);
+    /* 1-based fields of proc(5): utime 14, stime 15, starttime 22, rss 24 */
+    *rss = (int64_t)f[24] * 4096;
+    long long total = f[14] + f[15];
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
+        return;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    double secs = (double)si.uptime - (double)f[22] / (double)hz;
+    pthread_mutex_lock(&m->cpu_mu);
+    /* sampled at most once a second, as nats-server's pse does */
+    if (secs - m->cpu_last_secs >= 1.0) {
+        double dsecs = secs - m->cpu_last_secs;
+        int64_t dticks = total - m->cpu_last_ticks;
+        int64_t ipcpu = (int64_t)((double)(dticks * 1000 / hz) / dsecs);
+        m->pcpu = (double)ipcpu / 10.0;
+        m->cpu_last_secs = secs;
+        m->cpu_last_ticks = total;
+    }
+    *pcpu = m->pcpu;
+    pthread_mutex_unlock(&m->cpu_mu);
+}
+
+void monitor_totals(struct monitor *m, struct monitor_totals *t)
+{
+    struct server *s = m->s;
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = s->workers[i];
+        t->in_msgs += atomic_load_explicit(&w->in_msgs, memory_order_relaxed);
+        t->in_bytes += atomic_load_explicit(&w->in_bytes, memory_order_relaxed);
+        t->out_msgs += atomic_load_explicit(&w->out_msgs, memory_order_relaxed);
+        t->out_bytes += atomic_load_explicit(&w->out_bytes, memory_order_relaxed);
+    }
+    t->slow_consumers = atomic_load(&s->stats.slow_consumers);
+    t->total_connections = atomic_load(&s->stats.total_connections);
+    t->connections = atomic_load(&s->nclients);
+    struct account *accs[16];
+    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    for (size_t i = 0; i < na; i++)
+        t->subscriptions += sublist_count(accs[i]->sl);
+}
+
+/* --- /varz */
+
+static void monitor_strlist(cJSON *obj, const char *key, const struct strlist *l)
+{
+    cJSON *a = cJSON_AddArrayToObject(obj, key);
+    for (size_t i = 0; i < l->n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]));
+}
+
+/* "host:port" of a route or gateway URL as Go's url.URL.Host: scheme and
+ * user info dropped. */
+static cJSON *monitor_url_hosts(const struct strlist *urls)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < urls->n; i++) {
+        const char *u = urls->v[i];
+        const char *p = strstr(u, "://");
+        p = p ? p + 3 : u;
+        const char *at = strchr(p, '@');
+        const char *slash = strchr(p, '/');
+        if (at && (!slash || at < slash))
+            p = at + 1;
+        size_t n = slash && slash > p ? (size_t)(slash - p) : strlen(p);
+        char *h = xstrndup(p, n);
+        cJSON_AddItemToArray(a, cJSON_CreateString(h));
+        free(h);
+    }
+    return a;
+}
+
+static cJSON *monitor_varz_cluster(const struct opts *o)
+{
+    const struct opts_cluster *c = &o->cluster;
+    cJSON *j = cJSON_CreateObject();
+    if (c->port == 0)
+        return j;
+    bool tls = c->tls.set && c->tls.cert_file;
+    if (c->name && c->name[0])
+        monitor_json_str(j, "name", c->name);
+    if (c->host && c->host[0])
+        monitor_json_str(j, "addr", c->host);
+    monitor_json_i64(j, "cluster_port", c->port);
+    if (c->auth_timeout != 0)
+        monitor_json_f64(j, "auth_timeout", c->auth_timeout);
+    if (c->routes.n > 0)
+        cJSON_AddItemToObject(j, "urls", monitor_url_hosts(&c->routes));
+    if (c->tls.timeout != 0)
+        monitor_json_f64(j, "tls_timeout", c->tls.timeout);
+    if (tls) {
+        monitor_json_bool(j, "tls_required", true);
+        monitor_json_bool(j, "tls_verify", true);
+    }
+    return j;
+}
+
+static cJSON *monitor_varz_gateway(const struct opts *o)
+{
+    const struct opts_gateway *g = &o->gateway;
+    cJSON *j = cJSON_CreateObject();
+    if (g->port == 0)
+        return j;
+    bool tls = g->tls.set && g->tls.cert_file;
+    if (g->name && g->name[0])
+        monitor_json_str(j, "name", g->name);
+    if (g->host && g->host[0])
+        monitor_json_str(j, "host", g->host);
+    monitor_json_i64(j, "port", g->port);
+    if (g->auth_timeout != 0)
+        monitor_json_f64(j, "auth_timeout", g->auth_timeout);
+    if (g->tls.timeout != 0)
+        monitor_json_f64(j, "tls_timeout", g->tls.timeout);
+    if (tls) {
+        monitor_json_bool(j, "tls_required", true);
+        monitor_json_bool(j, "tls_verify", true);
+    }
+    if (g->advertise && g->advertise[0])
+        monitor_json_str(j, "advertise", g->advertise);
+    if (g->connect_retries != 0)
+        monitor_json_i64(j, "connect_retries", g->connect_retries);
+    if (g->n_gateways > 0) {
+        cJSON *a = cJSON_AddArrayToObject(j, "gateways");
+        for (size_t i = 0; i < g->n_gateways; i++) {
+            const struct opts_remote_gateway *r = &g->gateways[i];
+            cJSON *e = cJSON_CreateObject();
+            monitor_json_str(e, "name", r->name);
+            if (r->tls.set && r->tls.timeout != 0)
+                monitor_json_f64(e, "tls_timeout", r->tls.timeout);
+            if (r->urls.n > 0)
+                cJSON_AddItemToObject(e, "urls", monitor_url_hosts(&r->urls));
+            cJSON_AddItemToArray(a, e);
+        }
+    }
+    if (g->reject_unknown)
+        monitor_json_bool(j, "reject_unknown", true);
+    return j;
+}
+
+/* The fields up to max_pending, as nats-server's createVarz fills them. */
+static void monitor_varz_head(struct monitor *m, cJSON *v)
+{
+    struct server *s = m->s;
+    const struct opts *o = s->opts;
+    monitor_json_str(v, "server_id", s->id);
+    monitor_json_str(v, "server_name", s->name);
+    monitor_json_str(v, "version", NATSD_PROTOCOL_VERSION);
+    monitor_json_i64(v, "proto", 1);
+    monitor_json_str(v, "go", MONITOR_GO_FIELD);
+    monitor_json_str(v, "host", o->host && o->host[0] ? o->host : OPTS_DEFAULT_HOST);
+    monitor_json_i64(v, "port", s->port);
+    if (s->auth_required && !o->no_auth_user)
+        monitor_json_bool(v, "auth_required", true);
+    if (o->tls.set && o->tls.cert_file) {
+        if (!o->allow_non_tls)
+            monitor_json_bool(v, "tls_required", true);
+        if (o->tls.verify || o->tls.verify_and_map)
+            monitor_json_bool(v, "tls_verify", true);
+    }
+    monitor_json_i64(v, "max_connections", o->max_connections);
+    if (o->max_subs > 0)
+        monitor_json_i64(v, "max_subscriptions", o->max_subs);
+    monitor_json_i64(v, "ping_interval", o->ping_interval_ns);
+    monitor_json_i64(v, "ping_max", o->ping_max);
+    monitor_json_str(v, "http_host", o->http_host);
+    monitor_json_i64(v, "http_port", o->http_port);
+    monitor_json_str(v, "http_base_path", o->http_base_path);
+    monitor_json_i64(v, "https_port", o->https_port);
+    monitor_json_f64(v, "auth_timeout", o->auth_timeout);
+    monitor_json_i64(v, "max_control_line", o->max_control_line);
+    monitor_json_i64(v, "max_payload", o->max_payload);
+    monitor_json_i64(v, "max_pending", o->max_pending);
+}
+
+static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    struct monitor *m = rq->m;
+    struct server *s = m->s;
+    const struct opts *o = s->opts;
+    int64_t rss;
+    double pcpu;
+    monitor_proc_usage(m, &rss, &pcpu);
+    int64_t now = monitor_wall_ns();
+    struct monitor_totals t;
+    monitor_totals(m, &t);
+
+    cJSON *v = cJSON_CreateObject();
+    monitor_varz_head(m, v);
+    cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(o));
+    cJSON_AddItemToObject(v, "gateway", monitor_varz_gateway(o));
+    cJSON_AddObjectToObject(v, "leaf");
+    cJSON_AddObjectToObject(v, "mqtt");
+    cJSON_AddObjectToObject(v, "websocket");
+    cJSON_AddObjectToObject(v, "jetstream");
+    monitor_json_f64(v, "tls_timeout", o->tls.timeout);
+    monitor_json_i64(v, "write_deadline", o->write_deadline_ns);
+    monitor_json_time(v, "start", s->start_unix_ns);
+    monitor_json_time(v, "now", now);
+    char up[64];
+    monitor_uptime_str(now - s->start_unix_ns, up, sizeof(up));
+    monitor_json_str(v, "uptime", up);
+    monitor_json_i64(v, "mem", rss);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    monitor_json_i64(v, "cores", cores > 0 ? cores : 1);
+    monitor_json_i64(v, "gomaxprocs", s->nworkers);
+    monitor_json_f64(v, "cpu", pcpu);
+    monitor_json_i64(v, "connections", t.connections);
+    monitor_json_u64(v, "total_connections", t.total_connections);
+    monitor_json_i64(v, "routes", 0);
+    monitor_json_i64(v, "remotes", 0);
+    monitor_json_i64(v, "leafnodes", 0);
+    monitor_json_u64(v, "in_msgs", t.in_msgs);
+    monitor_json_u64(v, "out_msgs", t.out_msgs);
+    monitor_json_u64(v, "in_bytes", t.in_bytes);
+    monitor_json_u64(v, "out_bytes", t.out_bytes);
+    monitor_json_u64(v, "slow_consumers", t.slow_consumers);
+    monitor_json_u64(v, "subscriptions", t.subscriptions);
+    cJSON *hs = cJSON_AddObjectToObject(v, "http_req_stats");
+    for (int i = 0; i < MONITOR_STAT_COUNT; i++) {
+        uint64_t n = atomic_load(&m->stats[i]);
+        if (n > 0)
+            monitor_json_u64(hs, monitor_stat_paths[i], n);
+    }
+    monitor_json_time(v, "config_load_time", s->start_unix_ns);
+    if (o->server_tags.n > 0)
+        monitor_strlist(v, "tags", &o->server_tags);
+    const char *sys = monitor_system_account(s);
+    if (sys)
+        monitor_json_str(v, "system_account", sys);
+    monitor_reply_json(r, v, false);
+}
+
+/* --- /healthz */
+
+static void monitor_healthz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    bool js_enabled, js_enabled_only, js_server_only;
+    if (monitor_arg_bool(rq, "js-enabled", &js_enabled, r) != 0)
+        return;
+    if (js_enabled)
+        NLOG_WARN("Healthcheck: js-enabled deprecated, use js-enabled-only instead");
+    if (monitor_arg_bool(rq, "js-enabled-only", &js_enabled_only, r) != 0 ||
+        monitor_arg_bool(rq, "js-server-only", &js_server_only, r) != 0)
+        return;
+    cJSON *h = cJSON_CreateObject();
+    if (atomic_load(&rq->m->s->shutting_down)) {
+        monitor_json_str(h, "status", "error");
+        monitor_json_str(h, "error", "server is shutting down");
+        NLOG_WARN("Healthcheck failed: \"server is shutting down\"");
+        monitor_reply_json(r, h, true);
+        r->status = 503;
+        return;
+    }
+    monitor_json_str(h, "status", "ok");
+    monitor_reply_json(r, h, true);
+}
+
+/* --- /accountz */
+
+static void monitor_account_detail(struct monitor *m, struct account *acc, const char *name,
+                                   cJSON *into)
+{
+    struct server *s = m->s;
+    cJSON *d = cJSON_AddObjectToObject(into, "account_detail");
+    const char *sys = monitor_system_account(s);
+    monitor_json_str(d, "account_name", name);
+    monitor_json_time(d, "update_time", s->start_unix_ns);
+    if (sys && strcmp(name, sys) == 0)
+        monitor_json_bool(d, "is_system", true);
+    monitor_json_bool(d, "expired", false);
+    monitor_json_bool(d, "complete", true);
+    monitor_json_bool(d, "jetstream_enabled", false);
+    monitor_json_i64(d, "leafnode_connections", 0);
+    monitor_json_i64(d, "client_connections", acc ? atomic_load(&acc->nclients) : 0);
+    monitor_json_u64(d, "subscriptions", acc ? sublist_count(acc->sl) : 0);
+    cJSON *st = cJSON_AddObjectToObject(d, "sublist_stats");
+    monitor_sublist_stats(m, acc ? name : NULL, st);
+}
+
+static void monitor_accountz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    struct monitor *m = rq->m;
+    struct server *s = m->s;
+    const char *want = monitor_arg(rq, "acc");
+    const char *sys = monitor_system_account(s);
+    struct account *accs[16];
+    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    cJSON *a = cJSON_CreateObject();
+    monitor_json_str(a, "server_id", s->id);
+    monitor_json_time(a, "now", monitor_wall_ns());
+    if (sys)
+        monitor_json_str(a, "system_account", sys);
+    if (!want[0]) {
+        cJSON *l = cJSON_AddArrayToObject(a, "accounts");
+        bool sys_listed = false;
+        for (size_t i = 0; i < na; i++) {
+            cJSON_AddItemToArray(l, cJSON_CreateString(accs[i]->name));
+            sys_listed = sys_listed || (sys && strcmp(accs[i]->name, sys) == 0);
+        }
+        if (sys && !sys_listed)
+            cJSON_AddItemToArray(l, cJSON_CreateString(sys));
+        monitor_reply_json(r, a, false);
+        return;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(accs[i]->name, want) == 0) {
+            monitor_account_detail(m, accs[i], want, a);
+            monitor_reply_json(r, a, false);
+            return;
+        }
+    }
+    if (sys && strcmp(want, sys) == 0) {
+        /* the system account has no clients or subscriptions in natsd */
+        monitor_account_detail(m, NULL, want, a);
+        monitor_reply_json(r, a, false);
+        return;
+    }
+    cJSON_Delete(a);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "Account %s does not exist", want);
+    monitor_reply_text(r, 400, msg);
+}
+
+/* --- endpoints for what natsd does not have yet: as nats-server answers
+ * with none configured */
+
+static cJSON *monitor_head(struct monitor *m)
+{
+    cJSON *j = cJSON_CreateObject();
+    monitor_json_str(j, "server_id", m->s->id);
+    monitor_json_time(j, "now", monitor_wall_ns());
+    return j;
+}
+
+static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    bool subs;
+    if (strcasecmp(monitor_arg(rq, "subs"), "detail") != 0 &&
+        monitor_arg_bool(rq, "subs", &subs, r) != 0)
+        return;
+    atomic_fetch_add(&rq->m->stats[MONITOR_STAT_ROUTEZ], 1);
+    cJSON *j = monitor_head(rq->m);
+    monitor_json_i64(j, "num_routes", 0);
+    cJSON_AddArrayToObject(j, "routes");
+    monitor_reply_json(r, j, false);
+}
+
+static void monitor_gatewayz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    bool accs;
+    if (monitor_arg_bool(rq, "accs", &accs, r) != 0)
+        return;
+    cJSON *j = monitor_head(rq->m);
+    cJSON_AddObjectToObject(j, "outbound_gateways");
+    cJSON_AddObjectToObject(j, "inbound_gateways");
+    monitor_reply_json(r, j, false);
+}
+
+static void monitor_leafz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    bool subs;
+    if (monitor_arg_bool(rq, "subs", &subs, r) != 0)
+        return;
+    cJSON *j = monitor_head(rq->m);
+    monitor_json_i64(j, "leafnodes", 0);
+    cJSON_AddNullToObject(j, "leafs");
+    monitor_reply_json(r, j, false);
+}
+
+static void monitor_accstatz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    bool unused;
+    if (monitor_arg_bool(rq, "unused", &unused, r) != 0)
+        return;
+    struct server *s = rq->m->s;
+    cJSON *j = monitor_head(rq->m);
+    cJSON *l = cJSON_AddArrayToObject(j, "account_statz");
+    struct account *accs[16];
+    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    for (size_t i = 0; i < na; i++) {
+        int n = atomic_load(&accs[i]->nclients);
+        if (n == 0 && !unused)
+            continue;
+        cJSON *e = cJSON_CreateObject();
+        monitor_json_str(e, "acc", accs[i]->name);
+        monitor_json_i64(e, "conns", n);
+        monitor_json_i64(e, "leafnodes", 0);
+        monitor_json_i64(e, "total_conns", n);
+        /* every client is in $G so far: the server's figures are its own */
+        struct monitor_totals t;
+        monitor_totals(rq->m, &t);
+        cJSON *sent = cJSON_AddObjectToObject(e, "sent");
+        monitor_json_u64(sent, "msgs", t.out_msgs);
+        monitor_json_u64(sent, "bytes", t.out_bytes);
+        cJSON *recv = cJSON_AddObjectToObject(e, "received");
+        monitor_json_u64(recv, "msgs", t.in_msgs);
+        monitor_json_u64(recv, "bytes", t.in_bytes);
+        monitor_json_u64(e, "slow_consumers", t.slow_consumers);
+        cJSON_AddItemToArray(l, e);
+    }
+    monitor_reply_json(r, j, false);
+}
+
+static void monitor_jsz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    cJSON *j = monitor_head(rq->m);
+    monitor_json_bool(j, "disabled", true);
+    cJSON *cfg = cJSON_AddObjectToObject(j, "config");
+    monitor_json_i64(cfg, "max_memory", 0);
+    monitor_json_i64(cfg, "max_storage", 0);
+    static const char *const zeros[] = {"memory",           "storage",  "reserved_memory",
+                                        "reserved_storage", "accounts", "ha_assets"};
+    for (size_t i = 0; i < ARRAY_LEN(zeros); i++)
+        monitor_json_i64(j, zeros[i], 0);
+    cJSON *api = cJSON_AddObjectToObject(j, "api");
+    monitor_json_i64(api, "total", 0);
+    monitor_json_i64(api, "errors", 0);
+    monitor_json_i64(j, "streams", 0);
+    monitor_json_i64(j, "consumers", 0);
+    monitor_json_i64(j, "messages", 0);
+    monitor_json_i64(j, "bytes", 0);
+    monitor_reply_json(r, j, false);
+}
+
+static void monitor_ipqueuesz(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    (void)rq;
+    monitor_reply_json(r, cJSON_CreateObject(), false);
+}
+
+/* --- the index page */
+
+static void monitor_index(struct monitor *m, struct monitor_reply *r)
+{
+    static const struct {
+        const char *path, *label;
+    } links[] = {
+        {"varz", "General"},
+        {"jsz", "JetStream"},
+        {"connz", "Connections"},
+        {"accountz", "Accounts"},
+        {"accstatz", "Account Stats"},
+        {"subsz", "Subscriptions"},
+        {"routez", "Routes"},
+        {"leafz", "LeafNodes"},
+        {"gatewayz", "Gateways"},
+        {"healthz", "Health Probe"},
+        {"metrics", "Prometheus Metrics"},
+    };
+    struct sbuf b = {0};
+    sbuf_adds(&b, "<html lang=\"en\">\n<head>\n<title>natsd monitoring</title>\n"
+                  "<style type=\"text/css\">\n"
+                  "  body { font-family: sans-serif; margin-left: 32px }\n"
+                  "  a { display: block; padding-bottom: 6px; text-decoration: none }\n"
+                  "</style>\n</head>\n<body>\n");
+    sbuf_addf(&b, "<h1>natsd</h1>\n<p>v%s (nats-server protocol %s)</p>\n", NATSD_VERSION,
+              NATSD_PROTOCOL_VERSION);
+    /* relative links, as nats-server's, so they work under any base path */
+    const char *base = m->base;
+    const char *last = strrchr(base, '/');
+    const char *dir = last && last[1] ? last + 1 : NULL;
+    for (size_t i = 0; i < ARRAY_LEN(links); i++) {
+        if (dir)
+            sbuf_addf(&b, "<a href=./%s/%s>%s</a>\n", dir, links[i].path, links[i].label);
+        else
+            sbuf_addf(&b, "<a href=./%s>%s</a>\n", links[i].path, links[i].label);
+    }
+    sbuf_adds(&b, "<a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring>"
+                  "Help</a>\n</body>\n</html>");
+    r->status = 200;
+    r->body = b.p;
+    r->len = b.len;
+    r->ctype = "text/html; charset=utf-8";
+}
+
+/* --- routing */
+
+/* The route for url under the base path, or NULL; *root for the index. */
+static const struct monitor_route *monitor_find(const struct monitor *m, const char *url,
+                                                bool *root)
+{
+    *root = false;
+    size_t bl = strlen(m->base);
+    const char *rest = url;
+    if (bl > 1) {
+        if (strncmp(url, m->base, bl) != 0)
+            return NULL;
+        rest = url + bl;
+        if (rest[0] == '\0') {
+            *root = true;
+            return NULL;
+        }
+    } else if (strcmp(url, "/") == 0) {
+        *root = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(monitor_routes); i++)
+        if (strcmp(rest, monitor_routes[i].path) == 0)
+            return &monitor_routes[i];
+    return NULL;
+}
+
+static enum MHD_Result monitor_send(struct MHD_Connection *conn, struct monitor_reply *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    if (r->nosniff)
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ?callback=cb wraps a JSON answer as cb(<json>) (nats-server's
+ * ResponseHandler). */
+static void monitor_jsonp(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    const char *cb = monitor_arg(rq, "callback");
+    if (!cb[0] || r->status != 200 || strcmp(r->ctype, "application/json") != 0)
+        return;
+    struct sbuf b = {0};
+    sbuf_addf(&b, "%s(", cb);
+    sbuf_add(&b, r->body, r->len);
+    sbuf_addc(&b, ')');
+    free(r->body);
+    r->body = b.p;
+    r->len = b.len;
+    r->ctype = "application/javascript";
+}
+
+static enum MHD_Result monitor_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                          const char *method, const char *version,
+                                          const char *upload_data, size_t *upload_data_size,
+                                          void **con_cls)
+{
+    struct monitor *m = cls;
+    (void)method;
+    (void)version;
+    (void)upload_data;
+    /* The first call only announces the request (answering then would cost
+     * the keep-alive); a body, which nobody sends, is read and ignored. */
+    if (*con_cls == NULL) {
+        *con_cls = m;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct monitor_req rq = {.m = m, .mhd_conn = conn};
+    struct monitor_reply r = {.status = 200};
+    bool root;
+    const struct monitor_route *rt = monitor_find(m, url, &root);
+    if (root) {
+        atomic_fetch_add(&m->stats[MONITOR_STAT_ROOT], 1);
+        monitor_index(m, &r);
+    } else if (!rt) {
+        monitor_reply_text(&r, 404, "404 page not found\n");
+        r.nosniff = true;
+    } else {
+        if (rt->stat >= 0)
+            atomic_fetch_add(&m->stats[rt->stat], 1);
+        rt->fn(&rq, &r);
+        if (rt->json)
+            monitor_jsonp(&rq, &r);
+    }
+    return monitor_send(conn, &r);
+}
+
+static void monitor_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    NLOG_WARN("monitoring: %s", msg);
+}
+
+/* --- life cycle */
+
+/* nats-server's normalizeBasePath: leading slash, then path.Clean. */
+static char *monitor_base_path(const char *p)
+{
+    if (!p || !p[0])
+        return xstrdup("/");
+    /* split on '/', drop empty and "." segments, ".." pops */
+    size_t n = strlen(p);
+    char *out = xmalloc(n + 2);
+    size_t o = 0;
+    const char *q = p;
+    while (*q) {
+        while (*q == '/')
+            q++;
+        const char *e = q;
+        while (*e && *e != '/')
+            e++;
+        size_t sl = (size_t)(e - q);
+        if (sl == 0 || (sl == 1 && q[0] == '.')) {
+            /* nothing */
+        } else if (sl == 2 && q[0] == '.' && q[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, q, sl);
+            o += sl;
+        }
+        q = e;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return out;
+}
+
+static char *monitor_read_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+        close(fd);
+        return NULL;
+    }
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return buf;
+}
+
+static void monitor_destroy(struct monitor *m)
+{
+    if (!m)
+        return;
+    if (m->listen_fd >= 0)
+        close(m->listen_fd);
+    for (size_t i = 0; i < m->closed_n; i++) {
+        size_t idx = (m->closed_head + MONITOR_MAX_CLOSED - m->closed_n + i) % MONITOR_MAX_CLOSED;
+        monitor_closed_unref(m->closed[idx]);
+    }
+    free(m->closed);
+    pthread_mutex_destroy(&m->closed_mu);
+    pthread_mutex_destroy(&m->cpu_mu);
+    free(m->tls_cert);
+    free(m->tls_key);
+    free(m->base);
+    free(m);
+}
+
+int monitor_start(struct server *s)
+{
+    const struct opts *o = s->opts;
+    if (o->http_port == 0 && o->https_port == 0)
+        return 0;
+    if (o->http_port != 0 && o->https_port != 0) {
+        NLOG_FATAL("Can't start monitoring: can't specify both HTTP (%d) and HTTPs (%d) ports",
+                   o->http_port, o->https_port);
+        return -1;
+    }
+    struct monitor *m = xcalloc(1, sizeof(*m));
+    m->s = s;
+    m->listen_fd = -1;
+    pthread_mutex_init(&m->closed_mu, NULL);
+    pthread_mutex_init(&m->cpu_mu, NULL);
+    m->closed = xcalloc(MONITOR_MAX_CLOSED, sizeof(*m->closed));
+    m->base = monitor_base_path(o->http_base_path);
+    m->https = o->http_port == 0;
+    if (m->https) {
+        if (!o->tls.set || !o->tls.cert_file || !o->tls.key_file) {
+            NLOG_FATAL("Can't start monitoring: TLS cert and key required for HTTPS");
+            monitor_destroy(m);
+            return -1;
+        }
+        m->tls_cert = monitor_read_file(o->tls.cert_file);
+        m->tls_key = monitor_read_file(o->tls.key_file);
+        if (!m->tls_cert || !m->tls_key || MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            NLOG_FATAL("Can't start monitoring: can't read the TLS certificate and key for HTTPS");
+            monitor_destroy(m);
+            return -1;
+        }
+    }
+    int port = m->https ? o->https_port : o->http_port;
+    if (port < 0)
+        port = 0;
+    const char *host = o->http_host ? o->http_host : "";
+    char err[512];
+    m->listen_fd = net_listen(host, port, err, sizeof(err));
+    if (m->listen_fd < 0) {
+        NLOG_FATAL("Can't start monitoring: can't listen to the monitor port: %s", err);
+        monitor_destroy(m);
+        return -1;
+    }
+    m->port = net_local_port(m->listen_fd);
+    char hp[300];
+    monitor_host_port(host, m->port, hp, sizeof(hp));
+    NLOG_INFO("Starting %s monitor on %s", m->https ? "https" : "http", hp);
+    s->monitor = m;
+    return 0;
+}
+
+int monitor_run(struct server *s)
+{
+    struct monitor *m = s->monitor;
+    if (!m || m->d)
+        return 0;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (m->https)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, m->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, m->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
+    m->d = MHD_start_daemon(flags, 0, NULL, NULL, monitor_on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+                            monitor_mhd_log, m, MHD_OPTION_LISTEN_SOCKET, m->listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MONITOR_THREADS,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)MONITOR_CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MONITOR_CONN_TIMEOUT,
+                            MHD_OPTION_ARRAY, m->https ? tls_opts : none, MHD_OPTION_END);
+    if (!m->d) {
+        NLOG_FATAL("Error starting monitor on %d: %s", m->port, strerror(errno));
+        return -1;
+    }
+    m->listen_fd = -1; /* the daemon closes it */
+    return 0;
+}
+
+void monitor_stop(struct server *s)
+{
+    struct monitor *m = s->monitor;
+    if (!m || !m->d)
+        return;
+    MHD_stop_daemon(m->d);
+    m->d = NULL;
+}
+
+void monitor_free(struct server *s)
+{
+    struct monitor *m = s->monitor;
+    if (!m)
+        return;
+    monitor_stop(s);
+    s->monitor = NULL;
+    monitor_destroy(m);
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * /metrics: the server's figures in the Prometheus text exposition format
+ * (version 0.0.4), so no exporter has to translate /varz. Server-wide figures
+ * come from atomics; per-route and per-gateway link figures from a snapshot of
+ * the route and gateway connections only (client connections are not copied).
+ * Names are listed in docs/monitoring.md. */
+#include "monitor_internal.h"
+
+#include <string.h>
+
+#include "account.h"
+#include "common.h"
+#include "mem.h"
+#include "opts.h"
+#include "sbuf.h"
+#include "server.h"
+#include "sublist.h"
+#include "version.h"
+#include "worker.h"
+
+static const char *const monitor_metric_paths[MONITOR_STAT_COUNT] = {
+    "/",    "/accstatz", "/accountz", "/connz", "/gatewayz", "/healthz",
+    "/jsz", "/leafz",    "/routez",   "/subsz", "/varz",
+};
+
+/* "# HELP" and "# TYPE" lines of one family. */
+static void monitor_metric_head(struct sbuf *b, const char *name, const char *type,
+                                const char *help)
+{
+    sbuf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void monitor_metric_u64(struct sbuf *b, const char *name, const char *type, const char *help,
+                               uint64_t v)
+{
+    monitor_metric_head(b, name, type, help);
+    sbuf_addf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void monitor_metric_f64(struct sbuf *b, const char *name, const char *type, const char *help,
+                               double v)
+{
+    char num[64];
+    monitor_go_float(v, num, sizeof(num));
+    monitor_metric_head(b, name, type, help);
+    sbuf_addf(b, "%s %s\n", name, num);
+}
+
+/* A label value with the format's escapes: backslash, quote, newline. */
+static void monitor_metric_label(struct sbuf *b, const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            sbuf_addc(b, '\\');
+        if (*p == '\n') {
+            sbuf_adds(b, "\\n");
+            continue;
+        }
+        sbuf_addc(b, *p);
+    }
+}
+
+/* One family of per-link figures: name{<tag>="cid",ip="..",port=".."} v. */
+static void monitor_metric_links(struct sbuf *b, const struct monitor_snap *snap,
+                                 enum conn_kind kind, const char *name, const char *type,
+                                 const char *help, size_t field)
+{
+    const char *tag = kind == CONN_KIND_ROUTE ? "rid" : "gid";
+    monitor_metric_head(b, name, type, help);
+    for (size_t i = 0; i < snap->n; i++) {
+        const struct monitor_conninfo *ci = &snap->v[i];
+        if (ci->kind != kind)
+            continue;
+        uint64_t v;
+        memcpy(&v, (const char *)ci + field, sizeof(v));
+        sbuf_addf(b, "%s{%s=\"%llu\",ip=\"", name, tag, (unsigned long long)ci->cid);
+        monitor_metric_label(b, ci->ip);
+        sbuf_addf(b, "\",port=\"%d\"} %llu\n", ci->port, (unsigned long long)v);
+    }
+}
+
+static void monitor_metrics_links(struct sbuf *b, const struct monitor_snap *snap)
+{
+    static const struct {
+        const char *suffix, *type, *help;
+        size_t field;
+    } figs[] = {
+        {"in_msgs_total", "counter", "Messages received on the link.",
+         offsetof(struct monitor_conninfo, in_msgs)},
+        {"out_msgs_total", "counter", "Messages sent on the link.",
+         offsetof(struct monitor_conninfo, out_msgs)},
+        {"in_bytes_total", "counter", "Payload bytes received on the link.",
+         offsetof(struct monitor_conninfo, in_bytes)},
+        {"out_bytes_total", "counter", "Payload bytes sent on the link.",
+         offsetof(struct monitor_conninfo, out_bytes)},
+        {"pending_bytes", "gauge", "Bytes queued for the link, not yet written.",
+         offsetof(struct monitor_conninfo, pending)},
+        {"rtt_nanoseconds", "gauge", "Last measured round-trip time of the link.",
+         offsetof(struct monitor_conninfo, rtt_ns)},
+    };
+    size_t nroutes = 0, ngws = 0;
+    for (size_t i = 0; i < snap->n; i++) {
+        nroutes += snap->v[i].kind == CONN_KIND_ROUTE;
+        ngws += snap->v[i].kind == CONN_KIND_GATEWAY;
+    }
+    monitor_metric_u64(b, "natsd_routes", "gauge", "Route connections open now.", nroutes);
+    monitor_metric_u64(b, "natsd_gateways", "gauge", "Gateway connections open now.", ngws);
+    char name[96];
+    for (size_t i = 0; i < ARRAY_LEN(figs); i++) {
+        snprintf(name, sizeof(name), "natsd_route_%s", figs[i].suffix);
+        monitor_metric_links(b, snap, CONN_KIND_ROUTE, name, figs[i].type, figs[i].help,
+                             figs[i].field);
+        snprintf(name, sizeof(name), "natsd_gateway_%s", figs[i].suffix);
+        monitor_metric_links(b, snap, CONN_KIND_GATEWAY, name, figs[i].type, figs[i].help,
+                             figs[i].field);
+    }
+}
+
+static void monitor_metrics_sublist(struct monitor *m, struct sbuf *b)
+{
+    struct account *accs[16];
+    size_t na = monitor_accounts(m->s, accs, ARRAY_LEN(accs));
+    uint64_t ins = 0, rem = 0, matches = 0, hits = 0;
+    for (size_t i = 0; i < na; i++) {
+        struct sublist_stats st;
+        sublist_get_stats(accs[i]->sl, &st);
+        ins += st.num_inserts;
+        rem += st.num_removes;
+        matches += st.num_matches;
+        hits += st.cache_hits;
+    }
+    monitor_metric_u64(b, "natsd_sublist_inserts_total", "counter",
+                       "Subscriptions inserted into the subscription lists.", ins);
+    monitor_metric_u64(b, "natsd_sublist_removes_total", "counter",
+                       "Subscriptions removed from the subscription lists.", rem);
+    monitor_metric_u64(b, "natsd_sublist_matches_total", "counter",
+                       "Subject matches, computed or served from a cache.", matches);
+    monitor_metric_u64(b, "natsd_sublist_cache_hits_total", "counter",
+                       "Subject matches served from a worker's match cache.", hits);
+}
+
+static void monitor_metrics_workers(struct monitor *m, struct sbuf *b)
+{
+    struct server *s = m->s;
+    static const struct {
+        const char *name, *help;
+        size_t field;
+    } figs[] = {
+        {"natsd_worker_in_msgs_total", "Messages received by the worker's connections.",
+         offsetof(struct worker, in_msgs)},
+        {"natsd_worker_out_msgs_total", "Messages delivered by the worker.",
+         offsetof(struct worker, out_msgs)},
+    };
+    for (size_t f = 0; f < ARRAY_LEN(figs); f++) {
+        monitor_metric_head(b, figs[f].name, "counter", figs[f].help);
+        for (int i = 0; i < s->nworkers; i++) {
+            atomic_uint_fast64_t *p =
+                (atomic_uint_fast64_t *)((char *)s->workers[i] + figs[f].field);
+            sbuf_addf(b, "%s{worker=\"%d\"} %llu\n", figs[f].name, i,
+                      (unsigned long long)atomic_load_explicit(p, memory_order_relaxed));
+        }
+    }
+}
+
+void monitor_metrics(const struct monitor_req *rq, struct monitor_reply *r)
+{
+    struct monitor *m = rq->m;
+    struct server *s = m->s;
+    struct monitor_totals t;
+    monitor_totals(m, &t);
+    int64_t rss;
+    double pcpu;
+    monitor_proc_usage(m, &rss, &pcpu);
+    int64_t now = monitor_wall_ns();
+
+    struct sbuf b = {0};
+    monitor_metric_head(&b, "natsd_info", "gauge", "Server identity; the value is always 1.");
+    sbuf_adds(&b, "natsd_info{server_id=\"");
+    monitor_metric_label(&b, s->id);
+    sbuf_adds(&b, "\",server_name=\"");
+    monitor_metric_label(&b, s->name);
+    sbuf_addf(&b, "\",version=\"%s\",proto_version=\"%s\"} 1\n", NATSD_VERSION,
+              NATSD_PROTOCOL_VERSION);
+    monitor_metric_f64(&b, "natsd_start_time_seconds", "gauge",
+                       "Start time of the server, Unix seconds.", (double)s->start_unix_ns / 1e9);
+    monitor_metric_f64(&b, "natsd_uptime_seconds", "gauge", "Seconds since the server started.",
+                       (double)(now - s->start_unix_ns) / 1e9);
+    monitor_metric_u64(&b, "natsd_mem_bytes", "gauge", "Resident memory of the process.",
+                       (uint64_t)rss);
+    monitor_metric_f64(&b, "natsd_cpu_percent", "gauge",
+                       "CPU use of the process, percent of one core.", pcpu);
+    monitor_metric_u64(&b, "natsd_workers", "gauge", "Worker threads.", (uint64_t)s->nworkers);
+    monitor_metric_u64(&b, "natsd_connections", "gauge", "Client connections open now.",
+                       t.connections > 0 ? (uint64_t)t.connections : 0);
+    monitor_metric_u64(&b, "natsd_connections_total", "counter",
+                       "Client connections accepted since start.", t.total_connections);
+    monitor_metric_u64(&b, "natsd_max_connections", "gauge", "Client connection limit.",
+                       (uint64_t)s->opts->max_connections);
+    monitor_metric_u64(&b, "natsd_subscriptions", "gauge", "Subscriptions in all accounts.",
+                       t.subscriptions);
+    monitor_metric_u64(&b, "natsd_in_msgs_total", "counter", "Messages received.", t.in_msgs);
+    monitor_metric_u64(&b, "natsd_out_msgs_total", "counter", "Messages delivered.", t.out_msgs);
+    monitor_metric_u64(&b, "natsd_in_bytes_total", "counter", "Payload bytes received.",
+                       t.in_bytes);
+    monitor_metric_u64(&b, "natsd_out_bytes_total", "counter", "Payload bytes delivered.",
+                       t.out_bytes);
+    monitor_metric_u64(&b, "natsd_slow_consumers_total", "counter",
+                       "Connections closed as slow consumers.", t.slow_consumers);
+    pthread_mutex_lock(&m->closed_mu);
+    size_t nclosed = m->closed_n;
+    pthread_mutex_unlock(&m->closed_mu);
+    monitor_metric_u64(&b, "natsd_closed_connections", "gauge",
+                       "Closed client connections kept for /connz?state=closed.", nclosed);
+    monitor_metrics_sublist(m, &b);
+    monitor_metrics_workers(m, &b);
+
+    struct monitor_snap snap;
+    monitor_snapshot(m, (1u << CONN_KIND_ROUTE) | (1u << CONN_KIND_GATEWAY), 0, false, false,
+                     &snap);
+    monitor_metrics_links(&b, &snap);
+    monitor_snap_free(&snap);
+
+    monitor_metric_head(&b, "natsd_http_requests_total", "counter",
+                        "Monitoring requests by endpoint, as /varz http_req_stats.");
+    for (int i = 0; i < MONITOR_STAT_COUNT; i++)
+        sbuf_addf(&b, "natsd_http_requests_total{path=\"%s\"} %llu\n", monitor_metric_paths[i],
+                  (unsigned long long)atomic_load(&m->stats[i]));
+
+    r->status = 200;
+    r->body = b.p;
+    r->len = b.len;
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
