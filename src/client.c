@@ -17,6 +17,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "mem.h"
+#include "monitor.h"
 #include "opts.h"
 #include "parser.h"
 #include "sbuf.h"
@@ -32,6 +33,15 @@
  * RTT measurement is trusted before a ping is sent regardless of traffic. */
 #define CLIENT_FIRST_PING_NS  (2ull * 1000000000ull)
 #define CLIENT_RTT_MAX_AGE_NS (3600ull * 1000000000ull)
+
+static void client_sid_key(const void *val, const char **key, size_t *len)
+{
+    const struct csub *cs = val;
+    *key = csub_sid(cs);
+    *len = cs->sid_len;
+}
+
+static const struct hmap_ops client_sid_ops = {.key = client_sid_key};
 
 struct client_data {
     struct hmap subs;       /* sid -> struct csub */
@@ -240,7 +250,7 @@ static void client_free_csub(void *p)
 
 static void client_remove_sub(struct conn *c, struct csub *cs)
 {
-    hmap_del(&client_data(c)->subs, cs->sid, cs->sid_len);
+    hmap_del(&client_data(c)->subs, &client_sid_ops, csub_sid(cs), cs->sid_len);
     sublist_remove(c->acc->sl, &cs->sub);
     worker_retire(c->w, cs, client_free_csub);
 }
@@ -264,9 +274,18 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
         conn_send_err(c, PROTO_ERR_INVALID_SUBJECT);
         return 0;
     }
-    if (hmap_get(&cd->subs, sid.p, sid.len)) {
-        client_send_ok(c); /* a sid in use: the original stays */
-        return 0;
+    struct csub *old = hmap_get(&cd->subs, &client_sid_ops, sid.p, sid.len);
+    if (old) {
+        conn_lock_out(c);
+        bool done = old->done;
+        conn_unlock_out(c);
+        if (!done) {
+            client_send_ok(c); /* a sid in use: the original stays */
+            return 0;
+        }
+        /* it reached its max this turn and awaits removal: remove it now, so
+         * that the sid is free again at once, as in nats-server */
+        client_on_flush(c);
     }
     int max_subs = s->opts->max_subs;
     if (max_subs > 0 && cd->subs.n >= (size_t)max_subs) {
@@ -296,17 +315,15 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
         p += queue.len;
     }
     memcpy(p, sid.p, sid.len);
-    cs->sid = p;
     cs->sid_len = (uint32_t)sid.len;
     cs->sub.owner = c;
     cs->sub.qweight = 1;
-    cs->c = c;
     if (sublist_insert(c->acc->sl, &cs->sub) != 0) {
         free(cs);
         conn_send_err(c, PROTO_ERR_INVALID_SUBJECT);
         return 0;
     }
-    hmap_put(&cd->subs, cs->sid, cs->sid_len, cs);
+    hmap_put(&cd->subs, &client_sid_ops, cs);
     c->last_activity_ns = loop_now(c->w->loop);
     client_send_ok(c);
     return 0;
@@ -316,18 +333,21 @@ static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
 {
     if (cmd->nargs_total != 1 && cmd->nargs_total != 2)
         return client_parse_fail(c, "processUnsub", cmd);
+    /* The max is read as nats-server's parseSize reads it: 1 to 9 digits, or
+     * -1 for anything else, which removes the subscription at once. */
     uint64_t max = 0;
     if (cmd->nargs_total == 2) {
         const struct parser_slice *m = &cmd->args[1];
-        if (m->len == 0 || m->len > 19)
-            return client_parse_fail(c, "processUnsub", cmd);
-        for (size_t i = 0; i < m->len; i++) {
-            if (m->p[i] < '0' || m->p[i] > '9')
-                return client_parse_fail(c, "processUnsub", cmd);
+        bool ok = m->len > 0 && m->len <= 9;
+        for (size_t i = 0; ok && i < m->len; i++) {
+            ok = m->p[i] >= '0' && m->p[i] <= '9';
             max = max * 10 + (uint64_t)(m->p[i] - '0');
         }
+        if (!ok)
+            max = 0;
     }
-    struct csub *cs = hmap_get(&client_data(c)->subs, cmd->args[0].p, cmd->args[0].len);
+    struct csub *cs =
+        hmap_get(&client_data(c)->subs, &client_sid_ops, cmd->args[0].p, cmd->args[0].len);
     if (cs) {
         conn_lock_out(c);
         bool now = cs->done || max == 0 || max <= cs->delivered;
@@ -344,7 +364,7 @@ static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
 
 void client_sub_done_locked(struct csub *cs)
 {
-    struct client_data *cd = client_data(cs->c);
+    struct client_data *cd = client_data(csub_conn(cs));
     cs->done_next = cd->done_subs;
     cd->done_subs = cs;
 }
@@ -460,12 +480,12 @@ static void client_no_responders(struct conn *c, struct parser_slice reply)
     const struct sublist_result *r =
         sublist_cache_match(c->w->cache, c->acc->sl, reply.p, reply.len);
     for (size_t i = 0; i < r->npsubs; i++) {
-        struct csub *cs = (struct csub *)((char *)r->psubs[i] - offsetof(struct csub, sub));
-        if (cs->c != c)
+        struct csub *cs = csub_of(r->psubs[i]);
+        if (csub_conn(cs) != c)
             continue;
         struct sbuf b = {0};
         sbuf_addf(&b, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n", (int)reply.len, reply.p,
-                  (int)cs->sid_len, cs->sid);
+                  (int)cs->sid_len, csub_sid(cs));
         conn_send(c, b.p, b.len);
         sbuf_free(&b);
         return;
@@ -485,8 +505,8 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
     c->in_msgs++;
     c->in_bytes += cmd->total_len;
     c->last_activity_ns = loop_now(w->loop);
-    atomic_fetch_add_explicit(&w->in_msgs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->in_bytes, cmd->total_len, memory_order_relaxed);
+    w->n_in_msgs++;
+    w->n_in_bytes += cmd->total_len;
 
     if (c->opts.pedantic && !subject_is_valid_publish(subj.p, subj.len))
         conn_send_err(c, PROTO_ERR_INVALID_PUB_SUBJECT); /* and still delivered */
@@ -547,10 +567,13 @@ static void client_on_close(struct conn *c)
         struct sub **subs = xmalloc(n * sizeof(*subs));
         struct sub **p = subs;
         hmap_each(&cd->subs, client_collect, &p);
+        monitor_conn_closed(c, subs, n);
         sublist_remove_batch(c->acc->sl, subs, n);
         for (size_t i = 0; i < n; i++)
             worker_retire(c->w, (char *)subs[i] - offsetof(struct csub, sub), client_free_csub);
         free(subs);
+    } else {
+        monitor_conn_closed(c, NULL, 0);
     }
     hmap_free(&cd->subs);
     cd->done_subs = NULL; /* they were in the map, retired above */

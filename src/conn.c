@@ -21,6 +21,9 @@
  * CONN_READ_MAX so one read takes many messages. */
 #define CONN_READ_MIN 4096
 #define CONN_READ_MAX (64 * 1024)
+/* Producer stall pauses (nats-server waits up to a second in all). */
+#define CONN_STALL_MIN_NS (1000000ull)
+#define CONN_STALL_MAX_NS (64ull * 1000000ull)
 /* Reads per readiness event before yielding to other connections. */
 #define CONN_READS_PER_EVENT 4
 /* Bytes written per connection per turn, so one fast reader cannot starve the
@@ -31,6 +34,7 @@
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
 static void conn_on_write_deadline(struct loop *l, struct loop_timer *t);
 static void conn_write_out(struct conn *c);
+static void conn_on_stall_timer(struct loop *l, struct loop_timer *t);
 
 void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
                const struct conn_kind_ops *kops, const struct sockaddr_storage *peer)
@@ -59,6 +63,25 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     c->start_ns = loop_now(w->loop);
     c->last_activity_ns = c->start_ns;
     loop_timer_init(&c->write_timer, conn_on_write_deadline, c);
+    loop_timer_init(&c->stall_timer, conn_on_stall_timer, c);
+}
+
+/* Ask the loop for what the flags say: reading unless stalled, writing while
+ * the socket refused bytes. */
+static void conn_update_events(struct conn *c)
+{
+    unsigned want = (c->flags & CONN_F_STALLED) ? 0 : LOOP_READ;
+    if (c->flags & CONN_F_WANT_WRITE)
+        want |= LOOP_WRITE;
+    (void)loop_watch_mod(c->w->loop, &c->watch, want);
+}
+
+static void conn_on_stall_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    c->flags &= ~CONN_F_STALLED;
+    conn_update_events(c); /* level-triggered: pending input shows up at once */
 }
 
 /* The socket took nothing for write_deadline: the peer does not read. As
@@ -194,12 +217,12 @@ static void conn_write_out(struct conn *c)
     conn_lock_out(c);
     size_t left = c->oq.pending;
     conn_unlock_out(c);
-    unsigned want = LOOP_READ;
     if (left == 0)
         loop_timer_disarm(c->w->loop, &c->write_timer);
     else if (w > 0 || !loop_timer_armed(&c->write_timer))
         /* the deadline runs from the last progress */
         loop_timer_arm(c->w->loop, &c->write_timer, (uint64_t)c->s->opts->write_deadline_ns);
+    c->flags &= ~CONN_F_WANT_WRITE;
     if (left > 0) {
         if (w > 0 && w >= (ssize_t)CONN_WRITE_MAX) {
             /* the per-turn cap, not the socket, stopped us: come back next turn */
@@ -207,15 +230,10 @@ static void conn_write_out(struct conn *c)
             conn_mark_flush_locked(c, c->w);
             conn_unlock_out(c);
         } else {
-            want |= LOOP_WRITE; /* the socket is full: wait until it drains */
+            c->flags |= CONN_F_WANT_WRITE; /* the socket is full: wait until it drains */
         }
     }
-    if (loop_watch_mod(c->w->loop, &c->watch, want) == 0) {
-        if (want & LOOP_WRITE)
-            c->flags |= CONN_F_WANT_WRITE;
-        else
-            c->flags &= ~CONN_F_WANT_WRITE;
-    }
+    conn_update_events(c);
 }
 
 void conn_flush(struct conn *c)
@@ -282,6 +300,7 @@ static void conn_read(struct conn *c)
         }
         rb->last += (size_t)n;
         c->last_activity_ns = loop_now(c->w->loop);
+        c->w->stall = false;
         struct parser_res res =
             parser_feed(&c->parser, rb->base + rb->pos, rb->last - rb->pos, c->kops->pcb, c);
         if (res.rc != 0) {
@@ -294,6 +313,18 @@ static void conn_read(struct conn *c)
         need = res.need;
         if (c->flags & CONN_F_CLOSING)
             return;
+        if (c->w->stall && c->kind == CONN_KIND_CLIENT) {
+            /* pause this publisher until its targets' owners have written */
+            c->w->stall = false;
+            c->stall_ns = c->stall_ns ? c->stall_ns * 2 : CONN_STALL_MIN_NS;
+            if (c->stall_ns > CONN_STALL_MAX_NS)
+                c->stall_ns = CONN_STALL_MAX_NS;
+            c->flags |= CONN_F_STALLED;
+            conn_update_events(c);
+            loop_timer_arm(c->w->loop, &c->stall_timer, c->stall_ns);
+            return;
+        }
+        c->stall_ns = 0;
         if ((size_t)n < room)
             break; /* the socket is drained */
     }
@@ -322,6 +353,7 @@ void conn_close(struct conn *c, const char *reason)
     loop_timer_disarm(w->loop, &c->ping_timer);
     loop_timer_disarm(w->loop, &c->auth_timer);
     loop_timer_disarm(w->loop, &c->write_timer);
+    loop_timer_disarm(w->loop, &c->stall_timer);
 
     /* Best effort: what is queued (typically the -ERR that explains the close)
      * goes out in one non-blocking write, except after errors on the socket. */

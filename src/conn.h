@@ -58,6 +58,7 @@ struct conn_kind_ops {
 #define CONN_F_WANT_WRITE 0x04u /* EPOLLOUT armed after EAGAIN */
 #define CONN_F_IN_FLUSH   0x08u /* on the owner's local flush list */
 #define CONN_F_PONG_SENT  0x10u /* first PONG sent (async INFO allowed) */
+#define CONN_F_STALLED    0x20u /* reading paused: a target is over half full */
 
 struct conn {
     struct loop_watch watch; /* first: the loop hands it back */
@@ -95,6 +96,8 @@ struct conn {
     struct loop_timer ping_timer;
     struct loop_timer auth_timer;
     struct loop_timer write_timer; /* write_deadline while the socket is full */
+    struct loop_timer stall_timer; /* resumes reading after a producer stall */
+    uint64_t stall_ns;             /* current stall pause; 0 when not stalling */
     int pings_out;
     uint64_t rtt_start_ns;
     uint64_t rtt_ns;

@@ -38,6 +38,7 @@ struct deliver_line {
 
 struct deliver_ctx {
     const struct deliver_msg *m;
+    struct conn *src;
     struct sbuf *buf;
     struct deliver_line v[DELIVER_NVARIANTS];
 };
@@ -114,6 +115,11 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     }
     if (ok || c->slow_consumer)
         conn_mark_flush_locked(c, w);
+    /* A target past half its limit stalls the publisher (nats-server's
+     * stalledWait): a subscriber that reads slower than the publisher writes
+     * is slowed down to, rather than cut off at max_pending. */
+    if (c != x->src && (int64_t)c->oq.pending > c->max_pending / 2)
+        w->stall = true;
     conn_unlock_out(c);
     if (ok) {
         w->n_out_msgs++;
@@ -130,7 +136,7 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
     if (r->npsubs == 0 && r->nqgroups == 0)
         return 0;
     sbuf_reset(&w->line);
-    struct deliver_ctx x = {.m = m, .buf = &w->line};
+    struct deliver_ctx x = {.m = m, .src = src, .buf = &w->line};
     bool no_echo = src && !src->opts.echo;
     size_t delivered = 0;
 

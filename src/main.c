@@ -20,18 +20,18 @@
 
 #define MAIN_ERR_SIZE 8192
 
-static void main_usage_and_exit(void)
+/* The usage text goes to stdout and the exit status is 0, even after a bad
+ * flag: Go's flag package calls the usage function, which exits 0. */
+static void main_usage(void)
 {
-    /* The usage text is printed on stdout and the exit is 0, even after a bad
-     * flag: Go's flag package calls the usage function, and it exits. */
     printf("%s\n", cli_usage());
-    exit(0);
 }
 
-static void main_die(const char *msg)
+/* Print "natsd: <msg>" and give the exit status of a fatal error. */
+static int main_fail(const char *msg)
 {
     fprintf(stderr, "natsd: %s\n", msg);
-    exit(1);
+    return 1;
 }
 
 /* Print what reading the file found, as nats-server prints its processConfigErr:
@@ -45,7 +45,7 @@ static void main_print_diag(const struct opts_diag *d, bool prefix)
         fprintf(stderr, "%s\n", d->errors.v[i]);
 }
 
-static void main_tls_help_and_exit(void)
+static void main_tls_help(void)
 {
     printf("\nTLS Options:\n"
            "    --tls                        Enable TLS, do not verify clients (default: false)\n"
@@ -55,7 +55,6 @@ static void main_tls_help_and_exit(void)
            "    --tlscacert <file>           Client certificate CA for verification\n"
            "\nThe tls block of the configuration file also takes cipher_suites and\n"
            "curve_preferences with the names nats-server accepts.\n");
-    exit(0);
 }
 
 static int main_write_pid_file(const char *path, char *err, size_t errsize)
@@ -205,63 +204,45 @@ static int main_wait_signals(const struct cli *c, struct opts *o, struct server 
     }
 }
 
-int main(int argc, char **argv)
+/* Read the file and the flags into o, as nats-server's ConfigureOptions.
+ * Returns -1 to go on and start, or the exit status when the process is done
+ * (-t, an error). */
+static int main_configure(struct cli *c, struct opts *o, char *err, size_t errsize)
 {
-    struct cli c;
-    char err[MAIN_ERR_SIZE] = "";
-
-    switch (cli_parse(argc, argv, &c, err, sizeof(err))) {
-    case CLI_USAGE:
-        fprintf(stderr, "%s\n", err);
-        main_usage_and_exit();
-        break;
-    case CLI_FATAL:
-        main_die(err);
-        break;
-    case CLI_OK:
-        break;
-    }
-    if (c.show_version) {
-        printf("natsd: v%s\n", NATSD_VERSION);
-        return 0;
-    }
-    if (c.show_help)
-        main_usage_and_exit();
-    if (c.show_tls_help)
-        main_tls_help_and_exit();
-    if (c.signal) {
-        if (cli_send_signal(c.signal, err, sizeof(err)) != 0)
-            main_die(err);
-        return 0;
-    }
-
-    struct opts o;
-    opts_init(&o);
-    if (c.config_file) {
+    if (c->config_file) {
         struct opts_diag d = {0};
-        int rc = opts_load_file(&o, c.config_file, &d);
-        if (rc != 0 || (c.check_config && d.warnings.n > 0)) {
+        int rc = opts_load_file(o, c->config_file, &d);
+        if (rc != 0 || (c->check_config && d.warnings.n > 0)) {
             /* with -t warnings are fatal, as in nats-server */
             main_print_diag(&d, true);
             fputc('\n', stderr);
+            opts_diag_free(&d);
             return 1;
         }
         if (d.warnings.n > 0)
             main_print_diag(&d, false);
         opts_diag_free(&d);
-        if (c.check_config) {
-            fprintf(stderr, "natsd: configuration file %s is valid\n", c.config_file);
+        if (c->check_config) {
+            fprintf(stderr, "natsd: configuration file %s is valid\n", c->config_file);
             return 0;
         }
-    } else if (c.check_config) {
-        main_die("must specify [-c, --config] option to check configuration file syntax");
+    } else if (c->check_config) {
+        snprintf(err, errsize,
+                 "must specify [-c, --config] option to check configuration file "
+                 "syntax");
+        return main_fail(err);
     }
-    if (cli_apply(&c, &o, err, sizeof(err)) != 0)
-        main_die(err);
-    opts_set_baseline(&o);
-    if (opts_validate(&o, err, sizeof(err)) != 0)
-        main_die(err);
+    if (cli_apply(c, o, err, errsize) != 0)
+        return main_fail(err);
+    opts_set_baseline(o);
+    if (opts_validate(o, err, errsize) != 0)
+        return main_fail(err);
+    return -1;
+}
 
+/* Start the server and serve until a signal ends it. Returns the exit status. */
+static int main_serve(struct cli *c, struct opts *o, char *err, size_t errsize)
+{
     /* Every thread started later inherits this mask; signals are taken here. */
     sigset_t set;
     sigemptyset(&set);
@@ -274,27 +255,67 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct log_config lc;
-    main_log_config(&o, &lc);
-    if (log_configure(&lc, err, sizeof(err)) != 0)
-        main_die(err);
-    if (o.pid_file && main_write_pid_file(o.pid_file, err, sizeof(err)) != 0) {
+    main_log_config(o, &lc);
+    if (log_configure(&lc, err, errsize) != 0)
+        return main_fail(err);
+    if (o->pid_file && main_write_pid_file(o->pid_file, err, errsize) != 0) {
         NLOG_FATAL("%s", err);
         return 1;
     }
-
-    struct server *s = server_new(&o);
-    if (!s || server_start(s) != 0) {
-        if (s) {
-            server_shutdown(s);
-            server_free(s);
-        }
+    struct server *s = server_new(o);
+    if (!s)
         return 1;
+    int status = 1;
+    if (server_start(s) == 0) {
+        status = main_wait_signals(c, o, s, &set);
+        NLOG_INFO("Initiating Shutdown...");
     }
-    int status = main_wait_signals(&c, &o, s, &set);
-    NLOG_INFO("Initiating Shutdown...");
     server_shutdown(s);
     server_free(s);
     NLOG_INFO("Server Exiting..");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    char err[MAIN_ERR_SIZE] = "";
+    int status = -1;
+
+    switch (cli_parse(argc, argv, &c, err, sizeof(err))) {
+    case CLI_USAGE:
+        fprintf(stderr, "%s\n", err);
+        main_usage();
+        status = 0;
+        break;
+    case CLI_FATAL:
+        status = main_fail(err);
+        break;
+    case CLI_OK:
+        break;
+    }
+    if (status < 0 && c.show_version) {
+        printf("natsd: v%s\n", NATSD_VERSION);
+        status = 0;
+    } else if (status < 0 && c.show_help) {
+        main_usage();
+        status = 0;
+    } else if (status < 0 && c.show_tls_help) {
+        main_tls_help();
+        status = 0;
+    } else if (status < 0 && c.signal) {
+        status = cli_send_signal(c.signal, err, sizeof(err)) == 0 ? 0 : main_fail(err);
+    }
+    if (status >= 0) {
+        cli_free(&c);
+        return status;
+    }
+
+    struct opts o;
+    opts_init(&o);
+    status = main_configure(&c, &o, err, sizeof(err));
+    if (status < 0)
+        status = main_serve(&c, &o, err, sizeof(err));
     log_shutdown();
     opts_free(&o);
     cli_free(&c);

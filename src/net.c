@@ -28,6 +28,11 @@ int net_listen(const char *host, int port, char *err, size_t errsize)
 {
     char portstr[16], et[128];
     const char *h = (host && host[0]) ? host : "0.0.0.0";
+    if (port > 65535) {
+        /* Go's words; never let htons() wrap it to some other port */
+        snprintf(err, errsize, "listen tcp: address %d: invalid port", port);
+        return -1;
+    }
     snprintf(portstr, sizeof(portstr), "%d", port < 0 ? 0 : port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,

@@ -1320,13 +1320,15 @@ int opts_load_file(struct opts *o, const char *path, struct opts_diag *d)
     memset(&cerr, 0, sizeof(cerr));
     opts_set_str(&o->config_file, path);
     if (conf_parse_file(path, &doc, &cerr) != 0) {
-        /* nats-server prints a parse error's text alone: its messages carry
-         * their own "on line N" where they have one */
+        /* nats-server's text, after the place it happened ("file:line:col: "),
+         * which nats-server leaves out of syntax errors: with includes, the
+         * file is not always the one given with -c. Errors with no line (a
+         * file that cannot be opened) name their file already. */
         char buf[2200];
-        if (cerr.msg[0] != '\0')
-            snprintf(buf, sizeof(buf), "%s", cerr.msg);
-        else
+        if (cerr.line > 0 || cerr.msg[0] == '\0')
             conf_error_format(&cerr, buf, sizeof(buf));
+        else
+            snprintf(buf, sizeof(buf), "%s", cerr.msg);
         strlist_push(&d->errors, buf);
         return -1;
     }

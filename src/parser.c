@@ -102,6 +102,21 @@ static inline bool parser_is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Between arguments a CR also separates for every op but PUB and HPUB:
+ * nats-server's splitArg splits on it, while processPub and
+ * processHeaderPub split on blanks only. */
+static inline bool parser_is_arg_sep(char c, bool cr)
+{
+    return c == ' ' || c == '\t' || (cr && c == '\r');
+}
+
+static size_t parser_split(struct parser_slice line, struct parser_slice *out, size_t max, bool cr);
+
+static inline bool parser_op_splits_cr(enum parser_op op)
+{
+    return op != PARSER_OP_PUB && op != PARSER_OP_HPUB;
+}
+
 /* The ops whose word may start with byte c, before looking at the kind. */
 static uint32_t parser_family(char c)
 {
@@ -215,17 +230,17 @@ static bool parser_size(const char *s, size_t len, size_t *out)
 
 /* The last token of b[off..*end): returns its start and moves *end to it.
  * Returns false when there is none. */
-static bool parser_last_token(const char *b, size_t off, size_t *end, size_t *start)
+static bool parser_last_token(const char *b, size_t off, size_t *end, size_t *start, bool cr)
 {
     size_t e = *end;
     size_t s;
 
-    while (e > off && parser_is_blank(b[e - 1]))
+    while (e > off && parser_is_arg_sep(b[e - 1], cr))
         e--;
     if (e == off)
         return false;
     s = e;
-    while (s > off && !parser_is_blank(b[s - 1]))
+    while (s > off && !parser_is_arg_sep(b[s - 1], cr))
         s--;
     *start = s;
     *end = e;
@@ -250,7 +265,8 @@ static void parser_fill_args(struct parser_cmd *cmd, struct parser_slice *args, 
         cmd->nargs = cmd->nargs_total = 1;
         break;
     default:
-        cmd->nargs_total = parser_split_args(cmd->line, args, PARSER_MAX_ARGS);
+        cmd->nargs_total =
+            parser_split(cmd->line, args, PARSER_MAX_ARGS, parser_op_splits_cr(cmd->op));
         cmd->nargs = cmd->nargs_total < PARSER_MAX_ARGS ? cmd->nargs_total : PARSER_MAX_ARGS;
         break;
     }
@@ -264,14 +280,15 @@ static int parser_msg_sizes(unsigned op, const char *b, size_t off, size_t end, 
     size_t s = off;
 
     *hdr = 0;
-    if (!parser_last_token(b, off, &e, &s) || !parser_size(b + s, e - s, total)) {
+    bool cr = parser_op_splits_cr((enum parser_op)op);
+    if (!parser_last_token(b, off, &e, &s, cr) || !parser_size(b + s, e - s, total)) {
         *bad = s;
         return PARSER_ERR_BAD_SIZE;
     }
     if (parser_ops[op].cls != PARSER_CL_HMSG)
         return 0;
     e = s;
-    if (!parser_last_token(b, off, &e, &s) || !parser_size(b + s, e - s, hdr)) {
+    if (!parser_last_token(b, off, &e, &s, cr) || !parser_size(b + s, e - s, hdr)) {
         *bad = s;
         return PARSER_ERR_BAD_HDR_SIZE;
     }
@@ -367,7 +384,11 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
     }
     lf = (size_t)(q - b);
     arg_end = lf;
-    if (arg_end > arg_off && b[arg_end - 1] == '\r')
+    /* As parser.go: once a CR has been seen in the argument, the byte before
+     * the LF is dropped, whatever it is ("3\rM\n" reads "3\r"; the CR then
+     * separates arguments for the ops that split on it). Usually it is the CR
+     * of CRLF. */
+    if (arg_end > arg_off && memchr(b + arg_off, '\r', lf - arg_off) != NULL)
         arg_end--;
     p->state = PARSER_ST_IDLE;
     p->scan = 0;
@@ -515,7 +536,7 @@ const char *parser_op_name(enum parser_op op)
     return parser_ops[op].name;
 }
 
-size_t parser_split_args(struct parser_slice line, struct parser_slice *out, size_t max)
+static size_t parser_split(struct parser_slice line, struct parser_slice *out, size_t max, bool cr)
 {
     const char *b = line.p;
     size_t i = 0;
@@ -523,12 +544,12 @@ size_t parser_split_args(struct parser_slice line, struct parser_slice *out, siz
 
     while (i < line.len) {
         size_t s;
-        while (i < line.len && parser_is_blank(b[i]))
+        while (i < line.len && parser_is_arg_sep(b[i], cr))
             i++;
         if (i == line.len)
             break;
         s = i;
-        while (i < line.len && !parser_is_blank(b[i]))
+        while (i < line.len && !parser_is_arg_sep(b[i], cr))
             i++;
         if (n < max) {
             out[n].p = b + s;
@@ -551,4 +572,9 @@ void parser_snippet(const char *buf, size_t len, size_t off, char *out, size_t s
     if (stop > len)
         stop = len - 1;
     util_go_quote(buf + off, stop - off, out, size);
+}
+
+size_t parser_split_args(struct parser_slice line, struct parser_slice *out, size_t max)
+{
+    return parser_split(line, out, max, true);
 }

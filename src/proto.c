@@ -200,11 +200,49 @@ static bool proto_type_ok(const cJSON *v, enum proto_ftype t)
     return false;
 }
 
+/* JSON allows no raw control characters inside strings, and only space, tab,
+ * CR and LF between tokens; cJSON lets the others pass (it skips every byte
+ * up to 0x20 as white space), Go's decoder (and so nats-server) rejects the
+ * body. */
+static bool proto_json_bytes_ok(const char *p, size_t n)
+{
+    bool in = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!in) {
+            if (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n')
+                return false;
+            in = ch == '"';
+            continue;
+        }
+        if (ch < 0x20)
+            return false;
+        if (esc)
+            esc = false;
+        else if (ch == '\\')
+            esc = true;
+        else if (ch == '"')
+            in = false;
+    }
+    return true;
+}
+
 int proto_connect_parse(const char *json, size_t len, struct proto_connect *co)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!proto_json_bytes_ok(json, len))
+        return -1;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
     if (!root)
         return -1;
+    /* only white space may follow the value (Go: "invalid character after
+     * top-level value"); cJSON stops at the end of the first value */
+    for (const char *p = end; p && p < json + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(root);
+            return -1;
+        }
+    }
     int rc = -1;
     if (cJSON_IsNull(root)) {
         rc = 0; /* Go: null onto a struct changes nothing */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "parser.h"
@@ -1181,4 +1182,49 @@ Test(parser, buffer_moves_between_calls)
                             "MSG PUB [foo] [10] h=0 t=10 '0123456789'\n");
     free(b);
     rec_free(&r);
+}
+
+/* nats-server's CR rules: a CR anywhere in the argument makes the byte before
+ * LF be dropped; SUB/UNSUB split on CR, PUB/HPUB do not. */
+struct cr_rec {
+    char args[8][32];
+    size_t nargs;
+};
+
+static int cr_on_op(void *ctx, const struct parser_cmd *cmd)
+{
+    struct cr_rec *r = ctx;
+    r->nargs = cmd->nargs;
+    for (size_t i = 0; i < cmd->nargs && i < 8; i++)
+        snprintf(r->args[i], sizeof(r->args[i]), "%.*s", (int)cmd->args[i].len, cmd->args[i].p);
+    return 0;
+}
+
+Test(parser, carriage_returns_inside_arguments)
+{
+    struct parser_cb cb = {.on_op = cr_on_op, .on_msg = cr_on_op};
+    struct parser p;
+    struct cr_rec r;
+    const char sub[] = "SUB foo.* 2\rM\n";
+    parser_init(&p, &parser_kind_client, 4096);
+    memset(&r, 0, sizeof(r));
+    parser_feed(&p, sub, sizeof(sub) - 1, &cb, &r);
+    cr_assert_eq(r.nargs, 2, "the M before LF is dropped, the CR separates");
+    cr_assert_str_eq(r.args[0], "foo.*");
+    cr_assert_str_eq(r.args[1], "2");
+
+    const char sub2[] = "SUB > 3\r\r\n";
+    parser_init(&p, &parser_kind_client, 4096);
+    memset(&r, 0, sizeof(r));
+    parser_feed(&p, sub2, sizeof(sub2) - 1, &cb, &r);
+    cr_assert_eq(r.nargs, 2);
+    cr_assert_str_eq(r.args[1], "3");
+
+    const char pub[] = "PUB foo\r.bar reply 3\r\nabc\r\n";
+    parser_init(&p, &parser_kind_client, 4096);
+    memset(&r, 0, sizeof(r));
+    parser_feed(&p, pub, sizeof(pub) - 1, &cb, &r);
+    cr_assert_eq(r.nargs, 3, "PUB splits on blanks only");
+    cr_assert_str_eq(r.args[0], "foo\r.bar");
+    cr_assert_str_eq(r.args[1], "reply");
 }

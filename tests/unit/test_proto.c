@@ -112,6 +112,8 @@ Test(proto, connect_rejects_bad_json_and_types)
     struct proto_connect co;
     proto_connect_defaults(&co);
     const char *bad[] = {"",
+                         "{\"verbose\":true}}",
+                         "{} x",
                          "{",
                          "nope",
                          "[]",
@@ -142,4 +144,21 @@ Test(proto, server_id_is_an_nkey)
     cr_assert_str_neq(a, b);
     for (int i = 0; i < 56; i++)
         cr_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", a[i]) != NULL);
+}
+
+Test(proto, connect_rejects_raw_control_bytes_in_strings)
+{
+    struct proto_connect co;
+    proto_connect_defaults(&co);
+    const char bad[] = "{\"name\":\"a\x12z\"}";
+    cr_assert_eq(proto_connect_parse(bad, sizeof(bad) - 1, &co), -1);
+    const char key[] = "{\"no_r\x8e\x12\xb3"
+                       "esponders\":true}";
+    cr_assert_eq(proto_connect_parse(key, sizeof(key) - 1, &co), -1);
+    const char between[] = "{\"headers\"\x11:true}";
+    cr_assert_eq(proto_connect_parse(between, sizeof(between) - 1, &co), -1);
+    const char ok[] = "{\"name\":\"tab\\tok \\\"q\\\" \xc3\xa9\"}";
+    cr_assert_eq(proto_connect_parse(ok, sizeof(ok) - 1, &co), 0);
+    cr_assert_str_eq(co.name, "tab\tok \"q\" \xc3\xa9");
+    proto_connect_free(&co);
 }
