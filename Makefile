@@ -72,6 +72,9 @@ C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/
 
 all: $(BIN)
 
+# Benchmarks: bench-build, bench (natsd vs nats-server, see docs/benchmarks.md).
+include bench/bench.mk
+
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
