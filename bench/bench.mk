@@ -1,0 +1,35 @@
+# natsd benchmarks (bench/). Included by the main Makefile (`include bench/bench.mk`), and
+# usable alone from the repository root: `make -f bench/bench.mk bench-build`.
+#
+#   make bench-build   build the bench tools into build/bench/ (needs libnats-dev)
+#   make bench         build natsd and the tools, then run bench/run.py
+#                      (BENCH_ARGS="--rounds 5 --write-docs" passes options to run.py)
+#
+# Every variable here has a BENCH_ prefix so that including this file changes nothing in
+# the main Makefile.
+
+BENCH_CC      ?= cc
+BENCH_PYTHON  ?= /usr/bin/python3
+BENCH_DIR     := build/bench
+BENCH_CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g -pthread -Wall -Wextra -Werror -Wshadow \
+                 -Wstrict-prototypes -Wmissing-prototypes -Wvla
+BENCH_LDLIBS  := -lnats -pthread
+BENCH_TOOLS   := bench_pub bench_sub bench_rr bench_conns
+BENCH_BINS    := $(addprefix $(BENCH_DIR)/,$(BENCH_TOOLS))
+BENCH_ARGS    ?=
+
+.PHONY: bench-build bench bench-natsd
+
+bench-build: $(BENCH_BINS)
+
+$(BENCH_DIR)/%: bench/%.c bench/bench.mk
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@ $(BENCH_LDLIBS)
+
+# natsd itself comes from the main Makefile (release build), whichever file included us.
+bench-natsd:
+	@$(MAKE) --no-print-directory -f Makefile SANITIZER= all
+
+bench: bench-build bench-natsd
+	$(BENCH_PYTHON) bench/run.py --natsd build/release/natsd --bench-dir $(BENCH_DIR) --via-make \
+	  $(BENCH_ARGS)
