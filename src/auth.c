@@ -18,7 +18,7 @@ bool auth_required(const struct opts *o)
 
 double auth_timeout_secs(const struct server *s)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     if (o->auth_timeout_set && o->auth_timeout > 0)
         return o->auth_timeout;
     if (o->tls.set)
@@ -60,7 +60,7 @@ bool auth_password_ok(const char *configured, const char *given)
 
 bool auth_check_client(struct server *s, struct conn *c)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     const struct proto_connect *co = &c->opts;
     bool no_creds = !co->user && !co->auth_token && !co->nkey && !co->jwt;
     if (no_creds && o->no_auth_user) {

@@ -120,7 +120,7 @@ static void client_arm_ping(struct conn *c, uint64_t delay_ns)
 static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
 {
     struct conn *c = t->arg;
-    const struct opts *o = c->s->opts;
+    const struct opts *o = server_opts(c->s);
     uint64_t now = loop_now(l);
     uint64_t interval = (uint64_t)o->ping_interval_ns;
     bool need_rtt = c->rtt_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
@@ -156,7 +156,7 @@ static void client_on_auth_timer(struct loop *l, struct loop_timer *t)
 void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
     struct server *s = w->s;
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     struct conn *c = xmalloc(sizeof(*c));
     conn_init(c, w, fd, CONN_KIND_CLIENT, &client_ops, peer);
     c->kdata = xcalloc(1, sizeof(struct client_data));
@@ -198,7 +198,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
 static int client_connect(struct conn *c, const struct parser_cmd *cmd)
 {
     struct server *s = c->s;
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     struct proto_connect *co = &c->opts;
     if (proto_connect_parse(cmd->args[0].p, cmd->args[0].len, co) != 0) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "invalid CONNECT: %.*s", (int)cmd->args[0].len,
@@ -287,13 +287,13 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
          * that the sid is free again at once, as in nats-server */
         client_on_flush(c);
     }
-    int max_subs = s->opts->max_subs;
+    int max_subs = server_opts(s)->max_subs;
     if (max_subs > 0 && cd->subs.n >= (size_t)max_subs) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_MAX_SUBSCRIPTIONS);
         conn_send_err(c, PROTO_ERR_MAX_SUBSCRIPTIONS);
         return 0;
     }
-    int max_tokens = s->opts->max_sub_tokens;
+    int max_tokens = server_opts(s)->max_sub_tokens;
     if (max_tokens > 0 && subject_num_tokens(subj.p, subj.len) > (size_t)max_tokens) {
         char err[512];
         snprintf(err, sizeof(err),
@@ -459,7 +459,7 @@ static int client_on_msg_start(void *ctx, const struct parser_cmd *cmd)
         conn_close(c, "Protocol Violation");
         return CLIENT_STOP;
     }
-    int32_t max = c->s->opts->max_payload;
+    int32_t max = server_opts(c->s)->max_payload;
     if (cmd->total_len > (size_t)max) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "maximum payload exceeded: %zu vs %d", cmd->total_len, max);
         return client_fail(c, PROTO_ERR_MAX_PAYLOAD, "Maximum Message Payload Exceeded");

@@ -1153,3 +1153,37 @@ void conf_error_format(const struct conf_error *err, char *buf, size_t size)
     else
         snprintf(buf, size, "%s", err->msg);
 }
+
+bool conf_value_equal(const struct conf_value *a, const struct conf_value *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case CONF_BOOL:
+        return a->u.b == b->u.b;
+    case CONF_INT:
+        return a->u.i == b->u.i;
+    case CONF_FLOAT:
+        return a->u.f == b->u.f;
+    case CONF_STRING:
+    case CONF_DATETIME:
+        return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
+    case CONF_ARRAY:
+        if (a->u.arr.n != b->u.arr.n)
+            return false;
+        for (size_t i = 0; i < a->u.arr.n; i++)
+            if (!conf_value_equal(a->u.arr.v[i], b->u.arr.v[i]))
+                return false;
+        return true;
+    case CONF_MAP:
+        if (a->u.map.n != b->u.map.n)
+            return false;
+        for (size_t i = 0; i < a->u.map.n; i++)
+            if (!conf_value_equal(a->u.map.kv[i].val, conf_map_get(b, a->u.map.kv[i].key)))
+                return false;
+        return true;
+    }
+    return false;
+}

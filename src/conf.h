@@ -103,6 +103,11 @@ const struct conf_value *conf_map_get(const struct conf_value *m, const char *ke
  * (u.s holds its text, so the seconds cannot share the union.) */
 int64_t conf_datetime_unix(const struct conf_value *v);
 
+/* Whether a and b hold the same configuration: same types and scalars, maps
+ * with the same keys (compared without case) and equal values, arrays equal
+ * element by element. Positions do not count. NULL equals only NULL. */
+bool conf_value_equal(const struct conf_value *a, const struct conf_value *b);
+
 /* "map", "array", "string", "int64", "float64", "bool", "datetime". */
 const char *conf_type_name(enum conf_type t);
 

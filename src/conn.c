@@ -50,8 +50,8 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     c->kops = kops;
     c->cid = atomic_fetch_add(&s->next_cid, 1) + 1;
     pthread_mutex_init(&c->out_mu, NULL);
-    c->max_pending = s->opts->max_pending;
-    parser_init(&c->parser, kops->pkind, (uint32_t)s->opts->max_control_line);
+    c->max_pending = server_opts(s)->max_pending;
+    parser_init(&c->parser, kops->pkind, (uint32_t)server_opts(s)->max_control_line);
     proto_connect_defaults(&c->opts);
     if (peer) {
         net_ip_str(peer, c->ip, sizeof(c->ip));
@@ -99,7 +99,7 @@ static void conn_on_write_deadline(struct loop *l, struct loop_timer *t)
     if (bytes == 0)
         return;
     char d[32];
-    util_format_duration(c->s->opts->write_deadline_ns, d, sizeof(d));
+    util_format_duration(server_opts(c->s)->write_deadline_ns, d, sizeof(d));
     atomic_fetch_add(&c->s->stats.slow_consumers, 1);
     CONN_LOG(LOG_LEVEL_INFO, c,
              "Slow Consumer Detected: WriteDeadline of %s exceeded with %zu chunks of %zu total "
@@ -122,7 +122,8 @@ int conn_start(struct conn *c)
     return 0;
 }
 
-bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total)
+bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total,
+                        size_t payload)
 {
     if (c->out_closed || c->slow_consumer)
         return false;
@@ -133,7 +134,7 @@ bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, siz
     }
     outq_appendv(&c->oq, iov, iovcnt);
     c->out_msgs++;
-    c->out_bytes += total;
+    c->out_bytes += payload;
     return true;
 }
 
@@ -221,7 +222,7 @@ static void conn_write_out(struct conn *c)
         loop_timer_disarm(c->w->loop, &c->write_timer);
     else if (w > 0 || !loop_timer_armed(&c->write_timer))
         /* the deadline runs from the last progress */
-        loop_timer_arm(c->w->loop, &c->write_timer, (uint64_t)c->s->opts->write_deadline_ns);
+        loop_timer_arm(c->w->loop, &c->write_timer, (uint64_t)server_opts(c->s)->write_deadline_ns);
     c->flags &= ~CONN_F_WANT_WRITE;
     if (left > 0) {
         if (w > 0 && w >= (ssize_t)CONN_WRITE_MAX) {

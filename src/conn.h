@@ -130,11 +130,13 @@ bool conn_send(struct conn *c, const void *p, size_t n);
 /* Queue "-ERR '<text>'\r\n". Any thread. */
 void conn_send_err(struct conn *c, const char *text);
 
-/* Append one message made of iov pieces under out_mu, counting it as one
- * outbound message. The caller holds out_mu (conn_lock_out) and marks the
+/* Append one message made of iov pieces (total bytes in all) under out_mu,
+ * counting it as one outbound message of payload bytes (what nats-server
+ * counts as a connection's out_bytes). The caller holds out_mu (conn_lock_out) and marks the
  * connection for flushing with conn_mark_flush() afterwards. Returns false on a
  * closed or slow connection. */
-bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total);
+bool conn_append_locked(struct conn *c, const struct iovec *iov, int iovcnt, size_t total,
+                        size_t payload);
 
 static inline void conn_lock_out(struct conn *c)
 {

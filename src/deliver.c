@@ -106,7 +106,7 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     conn_lock_out(c);
     bool ok = false;
     if (!cs->done) {
-        ok = conn_append_locked(c, iov, 5, total);
+        ok = conn_append_locked(c, iov, 5, total, body_len);
         if (ok && ++cs->delivered == cs->max) {
             /* auto-unsubscribe reached: no more here, the owner removes it */
             cs->done = true;

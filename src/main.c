@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
+#include "conf.h"
+#include "mem.h"
 #include "log.h"
 #include "opts.h"
 #include "server.h"
@@ -89,49 +92,128 @@ static void main_log_config(const struct opts *o, struct log_config *lc)
     };
 }
 
-/* Read everything again for SIGHUP. The logging options apply at once; the
- * others need the server's reload support (workers read the options while
- * they run, so the struct in use is never rewritten here). */
-static void main_reload(const struct cli *c, struct opts *cur)
+/* Whether the top-level key k of a configuration is an option (not a key
+ * that only names a variable). */
+static bool main_is_option(const struct conf_kv *kv)
 {
-    struct opts next;
+    return kv && !kv->used_as_var;
+}
+
+static const struct conf_kv *main_find_kv(const struct conf_value *root, const char *key)
+{
+    for (size_t i = 0; i < root->u.map.n; i++)
+        if (strcasecmp(root->u.map.kv[i].key, key) == 0)
+            return &root->u.map.kv[i];
+    return NULL;
+}
+
+/* Log one reloaded key as nats-server does ("Reloaded: max_payload = 2048"). */
+static void main_log_reloaded(const char *key, const struct conf_value *v)
+{
+    if (!v) {
+        NLOG_INFO("Reloaded: %s (removed)", key);
+    } else if (v->type == CONF_INT) {
+        NLOG_INFO("Reloaded: %s = %lld", key, (long long)v->u.i);
+    } else if (v->type == CONF_BOOL) {
+        NLOG_INFO("Reloaded: %s = %s", key, v->u.b ? "true" : "false");
+    } else if (v->type == CONF_STRING) {
+        NLOG_INFO("Reloaded: %s = %s", key, v->u.s.p);
+    } else {
+        NLOG_INFO("Reloaded: %s", key);
+    }
+}
+
+/* Compare the keys of two configurations. Returns -1 with err naming the
+ * first changed key that cannot be reloaded; 0 when every change can be
+ * applied, logging nothing yet (changed keys are logged by main_log_diff). */
+static int main_check_diff(const struct conf_value *old, const struct conf_value *cur, char *err,
+                           size_t errsize)
+{
+    const struct conf_value *maps[2] = {old, cur};
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < maps[m]->u.map.n; i++) {
+            const struct conf_kv *kv = &maps[m]->u.map.kv[i];
+            const struct conf_kv *a = main_find_kv(old, kv->key);
+            const struct conf_kv *b = main_find_kv(cur, kv->key);
+            if (!main_is_option(a) && !main_is_option(b))
+                continue;
+            if (a && b && conf_value_equal(a->val, b->val))
+                continue;
+            if (!opts_key_reloadable(kv->key)) {
+                snprintf(err, errsize, "config reload not supported for %s", kv->key);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void main_log_diff(const struct conf_value *old, const struct conf_value *cur)
+{
+    for (size_t i = 0; i < cur->u.map.n; i++) {
+        const struct conf_kv *b = &cur->u.map.kv[i];
+        const struct conf_kv *a = main_find_kv(old, b->key);
+        if (main_is_option(b) && !(a && conf_value_equal(a->val, b->val)))
+            main_log_reloaded(b->key, b->val);
+    }
+    for (size_t i = 0; i < old->u.map.n; i++) {
+        const struct conf_kv *a = &old->u.map.kv[i];
+        if (main_is_option(a) && !main_find_kv(cur, a->key))
+            main_log_reloaded(a->key, NULL);
+    }
+}
+
+/* SIGHUP: read the file again, refuse changes to options that cannot change
+ * at run time (as nats-server: "config reload not supported for ..."), then put
+ * the new options in force and log each change. *doc is the configuration
+ * in force; it is replaced on success. Main thread. */
+static void main_reload(const struct cli *c, struct server *s, struct conf_doc **doc)
+{
+    char err[MAIN_ERR_SIZE] = "";
+    const char *path = server_opts(s)->config_file;
+    struct conf_doc *ndoc = NULL;
     struct opts_diag d = {0};
-    char err[MAIN_ERR_SIZE];
-    opts_init(&next);
-    int rc = cur->config_file ? opts_load_file(&next, cur->config_file, &d) : 0;
-    if (rc != 0) {
-        NLOG_ERROR("Failed to reload server configuration: %s",
-                   d.errors.n ? d.errors.v[0] : "unknown error");
-        goto out;
+    struct opts *next = xmalloc(sizeof(*next));
+    opts_init(next);
+    if (!path || !*doc) {
+        snprintf(err, sizeof(err),
+                 "can only reload config when a file is provided using -c or "
+                 "--config");
+        goto fail;
     }
-    if (cli_apply(c, &next, err, sizeof(err)) != 0) {
-        NLOG_ERROR("Failed to reload server configuration: %s", err);
-        goto out;
+    struct conf_error cerr;
+    if (conf_parse_file(path, &ndoc, &cerr) != 0) {
+        conf_error_format(&cerr, err, sizeof(err));
+        goto fail;
     }
-    opts_set_baseline(&next);
-    if (opts_validate(&next, err, sizeof(err)) != 0) {
-        NLOG_ERROR("Failed to reload server configuration: %s", err);
-        goto out;
+    if (opts_load_file(next, path, &d) != 0) {
+        snprintf(err, sizeof(err), "%s", d.errors.n ? d.errors.v[0] : "invalid configuration");
+        goto fail;
     }
+    if (cli_apply(c, next, err, sizeof(err)) != 0)
+        goto fail;
+    opts_set_baseline(next);
+    if (opts_validate(next, err, sizeof(err)) != 0)
+        goto fail;
+    if (main_check_diff(conf_root(*doc), conf_root(ndoc), err, sizeof(err)) != 0)
+        goto fail;
     struct log_config lc;
-    main_log_config(&next, &lc);
-    if (log_configure(&lc, err, sizeof(err)) != 0) {
-        NLOG_ERROR("Failed to reload server configuration: %s", err);
-        goto out;
-    }
-    if (next.debug != cur->debug)
-        NLOG_INFO("Reloaded: debug = %s", next.debug ? "true" : "false");
-    if (next.trace != cur->trace)
-        NLOG_INFO("Reloaded: trace = %s", next.trace ? "true" : "false");
-    if (next.logtime != cur->logtime)
-        NLOG_INFO("Reloaded: logtime = %s", next.logtime ? "true" : "false");
-    cur->debug = next.debug;
-    cur->trace = next.trace;
-    cur->logtime = next.logtime;
-    NLOG_INFO("Reloaded server configuration");
-out:
-    opts_free(&next);
+    main_log_config(next, &lc);
+    if (log_configure(&lc, err, sizeof(err)) != 0)
+        goto fail;
+    main_log_diff(conf_root(*doc), conf_root(ndoc));
+    server_reload(s, next);
+    conf_free(*doc);
+    *doc = ndoc;
     opts_diag_free(&d);
+    NLOG_INFO("Reloaded server configuration");
+    return;
+fail:
+    NLOG_ERROR("Failed to reload server configuration: %s", err);
+    conf_free(ndoc);
+    opts_diag_free(&d);
+    opts_free(next);
+    free(next);
 }
 
 /* Lame duck mode, as nats-server's lameDuckMode: no new clients, an INFO
@@ -175,7 +257,7 @@ static int main_lame_duck(struct server *s, const struct opts *o, const sigset_t
 /* The process's signals, taken synchronously on the main thread: SIGINT and
  * SIGTERM stop (exit 0 and 1, as nats-server), SIGHUP reloads, SIGUSR1 reopens
  * the log file, SIGUSR2 enters lame duck mode. Returns the exit status. */
-static int main_wait_signals(const struct cli *c, struct opts *o, struct server *s,
+static int main_wait_signals(const struct cli *c, struct server *s, struct conf_doc **doc,
                              const sigset_t *set)
 {
     for (;;) {
@@ -189,7 +271,7 @@ static int main_wait_signals(const struct cli *c, struct opts *o, struct server 
             return sig == SIGINT ? 0 : 1;
         case SIGHUP:
             NLOG_DEBUG("Trapped \"hangup\" signal");
-            main_reload(c, o);
+            main_reload(c, s, doc);
             break;
         case SIGUSR1:
             NLOG_DEBUG("Trapped \"user defined signal 1\" signal");
@@ -197,7 +279,7 @@ static int main_wait_signals(const struct cli *c, struct opts *o, struct server 
             break;
         case SIGUSR2:
             NLOG_DEBUG("Trapped \"user defined signal 2\" signal");
-            return main_lame_duck(s, o, set);
+            return main_lame_duck(s, server_opts(s), set);
         default:
             break;
         }
@@ -267,7 +349,13 @@ static int main_serve(struct cli *c, struct opts *o, char *err, size_t errsize)
         return 1;
     int status = 1;
     if (server_start(s) == 0) {
-        status = main_wait_signals(c, o, s, &set);
+        /* the configuration in force, for what a reload changes */
+        struct conf_doc *doc = NULL;
+        struct conf_error cerr;
+        if (o->config_file && conf_parse_file(o->config_file, &doc, &cerr) != 0)
+            doc = NULL;
+        status = main_wait_signals(c, s, &doc, &set);
+        conf_free(doc);
         NLOG_INFO("Initiating Shutdown...");
     }
     server_shutdown(s);

@@ -107,7 +107,7 @@ size_t monitor_accounts(struct server *s, struct account **out, size_t max)
 
 const char *monitor_system_account(const struct server *s)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     if (o->no_system_account)
         return NULL;
     return o->system_account && o->system_account[0] ? o->system_account : ACCOUNT_SYSTEM;
@@ -404,7 +404,7 @@ static cJSON *monitor_varz_gateway(const struct opts *o)
 static void monitor_varz_head(struct monitor *m, cJSON *v)
 {
     struct server *s = m->s;
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     monitor_json_str(v, "server_id", s->id);
     monitor_json_str(v, "server_name", s->name);
     monitor_json_str(v, "version", NATSD_PROTOCOL_VERSION);
@@ -439,7 +439,7 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
 {
     struct monitor *m = rq->m;
     struct server *s = m->s;
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     int64_t rss;
     double pcpu;
     monitor_proc_usage(m, &rss, &pcpu);
@@ -929,7 +929,7 @@ static void monitor_destroy(struct monitor *m)
 
 int monitor_start(struct server *s)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     if (o->http_port == 0 && o->https_port == 0)
         return 0;
     if (o->http_port != 0 && o->https_port != 0) {

@@ -195,7 +195,7 @@ void monitor_metrics(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_metric_u64(&b, "natsd_connections_total", "counter",
                        "Client connections accepted since start.", t.total_connections);
     monitor_metric_u64(&b, "natsd_max_connections", "gauge", "Client connection limit.",
-                       (uint64_t)s->opts->max_connections);
+                       (uint64_t)server_opts(s)->max_connections);
     monitor_metric_u64(&b, "natsd_subscriptions", "gauge", "Subscriptions in all accounts.",
                        t.subscriptions);
     monitor_metric_u64(&b, "natsd_in_msgs_total", "counter", "Messages received.", t.in_msgs);

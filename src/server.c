@@ -158,7 +158,7 @@ void server_client_info(struct server *s, const struct conn *c, struct sbuf *out
 
 static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     struct proto_info in = {
         .server_id = s->id,
         .server_name = s->name,
@@ -180,7 +180,7 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
 /* <dir>/<exe>_<pid>.ports with the client URL, as nats-server's logPorts. */
 static void server_write_ports_file(struct server *s)
 {
-    const struct opts *o = s->opts;
+    const struct opts *o = server_opts(s);
     if (!o->ports_file_dir)
         return;
     char path[4096];
@@ -199,7 +199,8 @@ static void server_write_ports_file(struct server *s)
 struct server *server_new(const struct opts *o)
 {
     struct server *s = xcalloc(1, sizeof(*s));
-    s->opts = o;
+    atomic_store(&s->opts, o);
+    s->first_opts = o;
     s->listen_fd = -1;
     proto_server_id(s->id);
     s->name = xstrdup(o->server_name ? o->server_name : s->id);
@@ -287,17 +288,39 @@ void server_shutdown(struct server *s)
         close(s->listen_fd);
         s->listen_fd = -1;
     }
-    if (s->opts->ports_file_dir) {
+    if (server_opts(s)->ports_file_dir) {
         char path[4096];
-        snprintf(path, sizeof(path), "%s/natsd_%d.ports", s->opts->ports_file_dir, (int)getpid());
+        snprintf(path, sizeof(path), "%s/natsd_%d.ports", server_opts(s)->ports_file_dir,
+                 (int)getpid());
         unlink(path);
     }
+}
+
+void server_reload(struct server *s, struct opts *next)
+{
+    const struct opts *old = server_opts(s);
+    if (old != s->first_opts) {
+        s->old_opts = xrealloc(s->old_opts, (s->n_old_opts + 1) * sizeof(*s->old_opts));
+        s->old_opts[s->n_old_opts++] = (struct opts *)old;
+    }
+    atomic_store(&s->opts, next);
+    atomic_store(&s->auth_required, auth_required(next));
 }
 
 void server_free(struct server *s)
 {
     if (!s)
         return;
+    const struct opts *cur = server_opts(s);
+    if (cur != s->first_opts) {
+        opts_free((struct opts *)cur);
+        free((struct opts *)cur);
+    }
+    for (size_t i = 0; i < s->n_old_opts; i++) {
+        opts_free(s->old_opts[i]);
+        free(s->old_opts[i]);
+    }
+    free(s->old_opts);
     /* Workers are stopped: close what they own, then free them together (a
      * worker's retired objects may belong to another's connections). */
     for (int i = 0; i < s->nworkers; i++)

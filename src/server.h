@@ -28,7 +28,11 @@ struct server_stats {
 };
 
 struct server {
-    const struct opts *opts; /* borrowed from main */
+    /* The options in force: main's at start, swapped by server_reload(). Read
+     * them through server_opts(); a pointer read stays valid until shutdown
+     * (replaced options are kept until then, since monitoring threads read
+     * them outside the workers' reclamation). */
+    _Atomic(const struct opts *) opts;
     char id[57];
     char *name; /* server_name, or the id */
     int64_t start_unix_ns;
@@ -54,7 +58,10 @@ struct server {
      * max_payload), and the tail (cluster, connect_urls, ...) */
     char *info_head;
     size_t info_head_len;
-    bool auth_required;
+    atomic_bool auth_required;
+    const struct opts *first_opts; /* main's, not ours to free */
+    struct opts **old_opts;        /* replaced by reloads, freed at shutdown */
+    size_t n_old_opts;
 
     struct server_stats stats;
 
@@ -82,6 +89,17 @@ size_t server_ldm_begin(struct server *s);
 /* Close up to n client connections ("Server Shutdown"). Returns how many
  * client connections remain. Main thread. */
 size_t server_close_clients(struct server *s, size_t n);
+
+static inline const struct opts *server_opts(const struct server *s)
+{
+    return atomic_load_explicit(&s->opts, memory_order_acquire);
+}
+
+/* Put next (owned by the server from now on) in force: new connections and
+ * every later read of an option see it; the connections already open keep
+ * the limits they were set up with where nats-server does (max_pending,
+ * max_control_line). Main thread. */
+void server_reload(struct server *s, struct opts *next);
 
 /* The client INFO line for connection c into out (sbuf). */
 struct sbuf;

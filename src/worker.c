@@ -300,7 +300,7 @@ struct worker *worker_new(struct server *s, int idx)
     }
     pthread_mutex_init(&w->inbox_mu, NULL);
     pthread_cond_init(&w->tasks_cv, NULL);
-    w->cache = sublist_cache_new(s->opts->disable_sublist_cache ? 0 : 1024);
+    w->cache = sublist_cache_new(server_opts(s)->disable_sublist_cache ? 0 : 1024);
     sublist_result_init(&w->scratch);
     w->wake = xcalloc((size_t)s->nworkers, sizeof(bool));
     w->rng =

@@ -270,8 +270,6 @@ def test_connz_matches_reference(server_factory, query):
 
 
 @pytest.mark.interop
-@pytest.mark.xfail(strict=True, reason="conn.c counts a connection's out_bytes as whole MSG "
-                   "lines; nats-server counts payload bytes (varz out_bytes agrees)")
 def test_connz_out_bytes_counts_payload(server_factory):
     ref, mine = start_pair(server_factory)
     clients = [workload(ref), workload(mine)]
