@@ -97,7 +97,7 @@ void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt,
 }
 
 /* The name Go's %T gives a configuration value. */
-static const char *opts_go_type(enum conf_type t)
+const char *opts_go_type(enum conf_type t)
 {
     switch (t) {
     case CONF_MAP:

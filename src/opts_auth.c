@@ -33,26 +33,10 @@ enum opts_auth_rc {
 
 /* ---- Go's formatting of values in messages ---------------------------- */
 
-/* %T of a configuration value as nats-server sees it. */
+/* %T of a configuration value as nats-server sees it ("<nil>" for none). */
 static const char *opts_auth_gotype(const struct conf_value *v)
 {
-    switch (v->type) {
-    case CONF_MAP:
-        return "map[string]interface {}";
-    case CONF_ARRAY:
-        return "[]interface {}";
-    case CONF_STRING:
-        return "string";
-    case CONF_INT:
-        return "int64";
-    case CONF_FLOAT:
-        return "float64";
-    case CONF_BOOL:
-        return "bool";
-    case CONF_DATETIME:
-        return "time.Time";
-    }
-    return "<nil>";
+    return v ? opts_go_type(v->type) : "<nil>";
 }
 
 /* A growable text buffer for messages that quote values. */

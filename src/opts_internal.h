@@ -21,6 +21,10 @@ void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt,
  * false. Implemented in opts.c. */
 bool opts_want(struct opts_diag *d, const struct conf_value *v, enum conf_type t);
 
+/* A configuration type as Go's %T names it for nats-server's interface{}
+ * values ("map[string]interface {}", "int64", "time.Time", ...). (opts.c) */
+const char *opts_go_type(enum conf_type t);
+
 /* Parse a tls {} block into t (opts.c). Returns 0, or -1 after appending. */
 int opts_parse_tls(const struct conf_value *v, struct opts_tls *t, struct opts_diag *d);
 void opts_tls_free(struct opts_tls *t);
