@@ -7,7 +7,7 @@
 #include "hmap.h"
 
 struct item {
-    char key[8];
+    char key[12]; /* any int in decimal, and its NUL */
 };
 
 static void item_key(const void *val, const char **key, size_t *len)
