@@ -58,7 +58,7 @@ static struct {
     ((1u << LOG_LEVEL_FATAL) | (1u << LOG_LEVEL_ERROR) | (1u << LOG_LEVEL_WARN) |                  \
      (1u << LOG_LEVEL_INFO))
 
-volatile unsigned log_level_mask = LOG_MASK_BASE;
+_Atomic unsigned log_level_mask = LOG_MASK_BASE;
 
 static const char *const log_labels[] = {
     [LOG_LEVEL_FATAL] = "[FTL] ", [LOG_LEVEL_ERROR] = "[ERR] ", [LOG_LEVEL_WARN] = "[WRN] ",
@@ -203,8 +203,10 @@ int log_configure(const struct log_config *cfg, char *err, size_t errsize)
     log_g.colors = dest == LOG_DEST_STDERR && isatty(2);
     if (dest == LOG_DEST_SYSLOG)
         openlog("natsd", LOG_PID, LOG_DAEMON);
-    log_level_mask = LOG_MASK_BASE | (cfg->debug ? 1u << LOG_LEVEL_DEBUG : 0) |
-                     (cfg->trace ? 1u << LOG_LEVEL_TRACE : 0);
+    atomic_store_explicit(&log_level_mask,
+                          LOG_MASK_BASE | (cfg->debug ? 1u << LOG_LEVEL_DEBUG : 0) |
+                              (cfg->trace ? 1u << LOG_LEVEL_TRACE : 0),
+                          memory_order_relaxed);
     pthread_mutex_unlock(&log_g.mu);
     return 0;
 }

@@ -8,6 +8,7 @@
 #define NATSD_LOG_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,8 +35,9 @@ struct log_config {
 /* Bit n set: level n is written. Debug and trace are independent, as in
  * nats-server (-V alone shows trace lines, not debug ones). Read by the NLOG_
  * macros before any formatting, so a disabled level costs one load and one
- * branch. */
-extern volatile unsigned log_level_mask;
+ * branch (a relaxed atomic: a plain load; reloads change it while workers
+ * log). */
+extern _Atomic unsigned log_level_mask;
 
 /* Point the logger at cfg's destination. Copies what it keeps. Until the first
  * call, lines go to stderr at LOG_LEVEL_INFO with timestamps. On failure (a log file
@@ -55,7 +57,8 @@ void log_shutdown(void);
 /* Write one line at level. Prefer the macros. Any thread. */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOG_ENABLED(level) ((log_level_mask >> (unsigned)(level)) & 1u)
+#define LOG_ENABLED(level)                                                                         \
+    ((atomic_load_explicit(&log_level_mask, memory_order_relaxed) >> (unsigned)(level)) & 1u)
 
 #define NLOG_AT(level, ...)                                                                        \
     do {                                                                                           \
