@@ -7,9 +7,11 @@
 
 #include "common.h"
 #include "conn.h"
+#include "log.h"
 #include "mem.h"
 #include "opts.h"
 #include "server.h"
+#include "tls.h"
 
 bool auth_required(const struct opts *o)
 {
@@ -58,27 +60,84 @@ bool auth_password_ok(const char *configured, const char *given)
     return ok;
 }
 
-bool auth_check_client(struct server *s, struct conn *c)
+/* The configured user with this name (not an nkey user), or NULL. */
+static const struct opts_user *auth_find_user(const struct opts *o, const char *name)
+{
+    for (size_t i = 0; name && i < o->n_users; i++)
+        if (o->users[i].user && !o->users[i].nkey && strcmp(o->users[i].user, name) == 0)
+            return &o->users[i];
+    return NULL;
+}
+
+bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user)
 {
     const struct opts *o = server_opts(s);
     const struct proto_connect *co = &c->opts;
     bool no_creds = !co->user && !co->auth_token && !co->nkey && !co->jwt;
+    *user = NULL;
+    if (o->tls.verify_and_map && o->n_users > 0 && !co->nkey)
+        return auth_tls_map_user(s, c, user); /* the certificate names the user */
     if (no_creds && o->no_auth_user) {
         /* bound to the no_auth_user, which must exist (checked at start) */
-        for (size_t i = 0; i < o->n_users; i++)
-            if (o->users[i].user && strcmp(o->users[i].user, o->no_auth_user) == 0)
-                return true;
-        return false;
+        *user = auth_find_user(o, o->no_auth_user);
+        return *user != NULL;
     }
     if (o->token)
         return co->auth_token && auth_equal(o->token, co->auth_token);
     if (o->username)
         return co->user && auth_equal(o->username, co->user) &&
                auth_password_ok(o->password, co->pass);
-    for (size_t i = 0; i < o->n_users; i++) {
-        const struct opts_user *u = &o->users[i];
-        if (u->user && co->user && strcmp(u->user, co->user) == 0)
-            return auth_password_ok(u->password, co->pass);
+    const struct opts_user *u = auth_find_user(o, co->user);
+    if (u && auth_password_ok(u->password, co->pass)) {
+        *user = u;
+        return true;
     }
     return false;
+}
+
+bool auth_check_client(struct server *s, struct conn *c)
+{
+    const struct opts_user *u;
+    return auth_check_client_user(s, c, &u);
+}
+
+/* --- tls verify_and_map (checkClientTLSCertSubject's callback in auth.go) */
+
+struct auth_tls_map {
+    const struct opts *o;
+    const struct opts_user *found;
+};
+
+static bool auth_tls_map_cb(void *arg, const char *name, enum tls_id_kind kind)
+{
+    struct auth_tls_map *m = arg;
+    (void)kind;
+    for (size_t i = 0; i < m->o->n_users; i++) {
+        const struct opts_user *u = &m->o->users[i];
+        if (u->user && strcmp(u->user, name) == 0) {
+            m->found = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool auth_tls_map_user(struct server *s, struct conn *c, const struct opts_user **user)
+{
+    const struct opts *o = server_opts(s);
+    struct auth_tls_map m = {.o = o, .found = NULL};
+    if (!tls_peer_identities(c, auth_tls_map_cb, &m)) {
+        /* a configured user that is the certificate's DN, maybe reordered */
+        for (size_t i = 0; !m.found && i < o->n_users; i++)
+            if (o->users[i].user && tls_peer_dn_matches(c, o->users[i].user))
+                m.found = &o->users[i];
+    }
+    if (!m.found)
+        return false;
+    if (c->opts.user && c->opts.user[0])
+        NLOG_WARN("User \"%s\" found in connect proto, but user required from cert", c->opts.user);
+    free(c->opts.user); /* identified as the certificate's user from now on */
+    c->opts.user = xstrdup(m.found->user);
+    *user = m.found;
+    return true;
 }

@@ -10,6 +10,7 @@
 struct server;
 struct conn;
 struct opts;
+struct opts_user;
 
 /* Whether clients must authenticate (INFO auth_required), from the options. */
 bool auth_required(const struct opts *o);
@@ -20,6 +21,18 @@ double auth_timeout_secs(const struct server *s);
 
 /* Check c's CONNECT credentials against the options. Owner thread. */
 bool auth_check_client(struct server *s, struct conn *c);
+
+/* The same, and the user of the users list (or of an account) the client
+ * authenticated as in *user: NULL for the token and the single user, which
+ * carry no permissions and belong to $G. Owner thread. */
+bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user);
+
+/* tls verify_and_map: bind c to the configured user its verified client
+ * certificate names (an e-mail, DNS or URI SAN, the subject string, or the
+ * subject DN in any RDN order), as nats-server's checkClientTLSCertSubject.
+ * The CONNECT user is replaced by it (a warning when one was given). Returns
+ * false when none matches. Owner thread. */
+bool auth_tls_map_user(struct server *s, struct conn *c, const struct opts_user **user);
 
 /* Compare a password given by a client with a configured one: bcrypt when the
  * configured one is a bcrypt hash ($2a$, $2b$, $2x$, $2y$), else constant-time

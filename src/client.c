@@ -15,11 +15,13 @@
 #include "conn.h"
 #include "deliver.h"
 #include "hmap.h"
+#include "imports.h"
 #include "log.h"
 #include "mem.h"
 #include "monitor.h"
 #include "opts.h"
 #include "parser.h"
+#include "perms.h"
 #include "sbuf.h"
 #include "server.h"
 #include "subject.h"
@@ -186,6 +188,9 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
         client_fail(c, PROTO_ERR_MAX_CONNECTIONS, "Maximum Connections Exceeded");
         return;
     }
+    /* TLS: the client upgrades right after the plaintext INFO (createClient) */
+    if (s->tls_ctx)
+        conn_tls_upgrade(c, s->tls_ctx, o->allow_non_tls, o->tls.timeout);
     if (c->parser.await_connect) {
         double secs = auth_timeout_secs(s);
         loop_timer_arm(w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
@@ -194,6 +199,90 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
 }
 
 /* --- CONNECT (processConnect) */
+
+/* Bind c to its user's account and permissions (registerWithAccount,
+ * setPermissions). u NULL: the token or single user, in $G without
+ * permissions. Returns -1 when the user's account does not exist (added by a
+ * reload: accounts are built at start). */
+static int client_bind_user(struct conn *c, const struct opts_user *u)
+{
+    if (!u)
+        return 0;
+    if (u->account) {
+        struct account *acc = account_table_find(c->s->accounts, u->account);
+        if (!acc)
+            return -1;
+        if (acc != c->acc) {
+            atomic_fetch_sub(&c->acc->nclients, 1);
+            atomic_fetch_add(&acc->nclients, 1);
+            c->acc = acc;
+        }
+    }
+    c->perms = perms_conn_new(u->perms);
+    return 0;
+}
+
+/* nats-server's getAuthUser, for violation log lines. */
+static void client_auth_user(const struct conn *c, struct sbuf *b)
+{
+    if (c->opts.nkey) {
+        sbuf_adds(b, "Nkey ");
+        perms_quote(b, c->opts.nkey, strlen(c->opts.nkey));
+    } else if (c->opts.user && c->opts.user[0]) {
+        sbuf_adds(b, "User ");
+        perms_quote(b, c->opts.user, strlen(c->opts.user));
+    } else {
+        sbuf_adds(b, "User \"N/A\"");
+    }
+}
+
+/* pubPermissionViolation: -ERR and an [ERR] line; the connection stays. */
+static void client_pub_violation(struct conn *c, struct parser_slice subj)
+{
+    struct sbuf e = {0}, who = {0};
+    sbuf_adds(&e, "Permissions Violation for Publish to ");
+    perms_quote(&e, subj.p, subj.len);
+    sbuf_addc(&e, '\0');
+    conn_send_err(c, e.p);
+    client_auth_user(c, &who);
+    sbuf_addc(&who, '\0');
+    sbuf_reset(&e);
+    perms_quote(&e, subj.p, subj.len);
+    sbuf_addc(&e, '\0');
+    CONN_LOG(LOG_LEVEL_ERROR, c, "Publish Violation - %s, Subject %s", who.p, e.p);
+    sbuf_free(&e);
+    sbuf_free(&who);
+}
+
+/* subPermissionViolation */
+static void client_sub_violation(struct conn *c, struct parser_slice subj,
+                                 struct parser_slice queue, struct parser_slice sid)
+{
+    struct sbuf e = {0}, who = {0}, qs = {0}, qq = {0};
+    perms_quote(&qs, subj.p, subj.len);
+    sbuf_addc(&qs, '\0');
+    if (queue.len) {
+        perms_quote(&qq, queue.p, queue.len);
+        sbuf_addc(&qq, '\0');
+    }
+    client_auth_user(c, &who);
+    sbuf_addc(&who, '\0');
+    sbuf_addf(&e, "Permissions Violation for Subscription to %s", qs.p);
+    if (queue.len)
+        sbuf_addf(&e, " using queue %s", qq.p);
+    sbuf_addc(&e, '\0');
+    conn_send_err(c, e.p);
+    if (queue.len)
+        CONN_LOG(LOG_LEVEL_ERROR, c, "Subscription Violation - %s, Subject %s, Queue: %s, SID %.*s",
+                 who.p, qs.p, qq.p, (int)sid.len, sid.p);
+    else
+        CONN_LOG(LOG_LEVEL_ERROR, c, "Subscription Violation - %s, Subject %s, SID %.*s", who.p,
+                 qs.p, (int)sid.len, sid.p);
+    sbuf_free(&e);
+    sbuf_free(&who);
+    sbuf_free(&qs);
+    sbuf_free(&qq);
+}
 
 static int client_connect(struct conn *c, const struct parser_cmd *cmd)
 {
@@ -207,7 +296,8 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
         return CLIENT_STOP;
     }
     if (!(c->flags & CONN_F_CONNECTED) && s->auth_required) {
-        if (!auth_check_client(s, c)) {
+        const struct opts_user *u = NULL;
+        if (!auth_check_client_user(s, c, &u) || client_bind_user(c, u) != 0) {
             CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
             return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
         }
@@ -270,6 +360,11 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
         return client_parse_fail(c, "processSub", cmd);
     }
     struct client_data *cd = client_data(c);
+    /* permissions come first, as in processSubEx */
+    if (c->perms && !perms_can_subscribe(c->perms, subj.p, subj.len, queue.p, queue.len)) {
+        client_sub_violation(c, subj, queue, sid);
+        return 0;
+    }
     if (!subject_is_valid(subj.p, subj.len)) {
         conn_send_err(c, PROTO_ERR_INVALID_SUBJECT);
         return 0;
@@ -492,6 +587,18 @@ static void client_no_responders(struct conn *c, struct parser_slice reply)
     }
 }
 
+/* pubAllowed: the lists, else a reply subject received (allow_responses). */
+static bool client_pub_allowed(struct conn *c, struct parser_slice subj)
+{
+    enum perms_pub r = perms_pub_check(c->perms, subj.p, subj.len);
+    if (r != PERMS_PUB_REPLY)
+        return r == PERMS_PUB_ALLOW;
+    conn_lock_out(c);
+    bool ok = perms_reply_use_locked(c->perms, subj.p, subj.len, loop_clock_ns());
+    conn_unlock_out(c);
+    return ok;
+}
+
 static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
@@ -515,6 +622,10 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
         snprintf(err, sizeof(err), "Permissions Violation for Publish to \"%.*s\"", (int)subj.len,
                  subj.p);
         conn_send_err(c, err);
+        return 0;
+    }
+    if (c->perms && !client_pub_allowed(c, subj)) {
+        client_pub_violation(c, subj);
         return 0;
     }
     if (reply.len && (client_has_prefix(reply, "_R_.") || client_has_prefix(reply, "$JS.ACK.") ||
@@ -543,7 +654,10 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
         m.hdr_tok = cmd->args[ntok - 2].p;
         m.hdr_tok_len = cmd->args[ntok - 2].len;
     }
-    size_t n = deliver_local(w, c, c->acc, &m);
+    struct account *acc = c->acc;
+    size_t n = deliver_local(w, c, acc, &m);
+    if (acc->services_in || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
+        n += imports_services(w, c, acc, &m);
     if (n == 0 && reply.len && c->opts.no_responders)
         client_no_responders(c, reply);
     return 0;
@@ -584,6 +698,8 @@ static void client_on_close(struct conn *c)
 
 static void client_on_free(struct conn *c)
 {
+    perms_conn_free(c->perms);
+    c->perms = NULL;
     free(c->kdata);
     c->kdata = NULL;
 }

@@ -14,6 +14,7 @@
 #include "mem.h"
 #include "opts.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -35,6 +36,37 @@ static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
 static void conn_on_write_deadline(struct loop *l, struct loop_timer *t);
 static void conn_write_out(struct conn *c);
 static void conn_on_stall_timer(struct loop *l, struct loop_timer *t);
+static void conn_on_tls_timer(struct loop *l, struct loop_timer *t);
+static void conn_on_read_timer(struct loop *l, struct loop_timer *t);
+static void conn_read(struct conn *c);
+
+/* ---- the plain transport */
+
+static ssize_t conn_plain_read(struct conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do {
+        n = read(c->watch.fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+static ssize_t conn_plain_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+    ssize_t w;
+    do {
+        w = writev(c->watch.fd, iov, iovcnt);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    return w;
+}
+
+const struct conn_transport_ops conn_plain_ops = {
+    .name = "plain",
+    .read = conn_plain_read,
+    .writev = conn_plain_writev,
+};
 
 void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
                const struct conn_kind_ops *kops, const struct sockaddr_storage *peer)
@@ -64,6 +96,9 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     c->last_activity_ns = c->start_ns;
     loop_timer_init(&c->write_timer, conn_on_write_deadline, c);
     loop_timer_init(&c->stall_timer, conn_on_stall_timer, c);
+    loop_timer_init(&c->tls_timer, conn_on_tls_timer, c);
+    loop_timer_init(&c->read_timer, conn_on_read_timer, c);
+    c->tops = &conn_plain_ops;
 }
 
 /* Ask the loop for what the flags say: reading unless stalled, writing while
@@ -71,7 +106,9 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
 static void conn_update_events(struct conn *c)
 {
     unsigned want = (c->flags & CONN_F_STALLED) ? 0 : LOOP_READ;
-    if (c->flags & CONN_F_WANT_WRITE)
+    if (c->flags & (CONN_F_HANDSHAKE | CONN_F_IO_WANT_READ))
+        want |= LOOP_READ;
+    if (c->flags & (CONN_F_WANT_WRITE | CONN_F_IO_WANT_WRITE))
         want |= LOOP_WRITE;
     (void)loop_watch_mod(c->w->loop, &c->watch, want);
 }
@@ -82,6 +119,35 @@ static void conn_on_stall_timer(struct loop *l, struct loop_timer *t)
     struct conn *c = t->arg;
     c->flags &= ~CONN_F_STALLED;
     conn_update_events(c); /* level-triggered: pending input shows up at once */
+    if (c->tops->pending && c->tops->pending(c))
+        conn_read(c); /* but input the transport holds does not */
+}
+
+static void conn_on_read_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    if (!(c->flags & (CONN_F_CLOSING | CONN_F_STALLED)))
+        conn_read(c);
+}
+
+/* The handshake did not finish within tls.timeout: as nats-server, whose
+ * read deadline fires first, log the i/o timeout and close without a word. */
+static void conn_on_tls_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    if (!(c->flags & CONN_F_HANDSHAKE) && !c->tls_next)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char local[NET_ADDR_STRLEN] = "";
+    if (getsockname(c->watch.fd, (struct sockaddr *)&ss, &sl) == 0)
+        net_addr_str(&ss, local, sizeof(local));
+    CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: read tcp %s->%s: i/o timeout", local,
+             c->peer);
+    CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake timeout");
+    conn_close(c, "TLS Handshake Failure");
 }
 
 /* The socket took nothing for write_deadline: the peer does not read. As
@@ -178,12 +244,9 @@ static ssize_t conn_write_once(struct conn *c)
     conn_unlock_out(c);
     if (n == 0)
         return 0;
-    ssize_t w;
-    do {
-        w = writev(c->watch.fd, iov, n);
-    } while (w < 0 && errno == EINTR);
-    if (w < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    ssize_t w = c->tops->writev(c, iov, n);
+    if (w <= 0)
+        return w;
     conn_lock_out(c);
     outq_consume(&c->oq, (size_t)w);
     conn_unlock_out(c);
@@ -208,8 +271,8 @@ static void conn_write_out(struct conn *c)
     }
     if (c->kops->on_flush)
         c->kops->on_flush(c);
-    if (c->flags & CONN_F_CLOSING)
-        return;
+    if (c->flags & (CONN_F_CLOSING | CONN_F_HANDSHAKE))
+        return; /* written once the handshake is over */
     ssize_t w = conn_write_once(c);
     if (w < 0) {
         conn_close(c, "Write Error");
@@ -230,7 +293,7 @@ static void conn_write_out(struct conn *c)
             conn_lock_out(c);
             conn_mark_flush_locked(c, c->w);
             conn_unlock_out(c);
-        } else {
+        } else if (!(c->flags & CONN_F_IO_WANT_READ)) {
             c->flags |= CONN_F_WANT_WRITE; /* the socket is full: wait until it drains */
         }
     }
@@ -286,14 +349,12 @@ static void conn_read(struct conn *c)
             want = rb->cap; /* the last read filled it: double for a streaming peer */
         rbuf_reserve(rb, want);
         size_t room = rb->cap - rb->last;
-        ssize_t n = read(c->watch.fd, rb->base + rb->last, room);
+        ssize_t n = c->tops->read(c, rb->base + rb->last, room);
         if (n == 0) {
             conn_close(c, "Client Closed");
             return;
         }
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
             conn_close(c, "Read Error");
@@ -329,18 +390,128 @@ static void conn_read(struct conn *c)
         if ((size_t)n < room)
             break; /* the socket is drained */
     }
+    if (c->tops->pending && c->tops->pending(c))
+        loop_timer_arm(c->w->loop, &c->read_timer, 0); /* more decrypted input waits */
+    if (c->flags & CONN_F_IO_WANT_WRITE)
+        conn_update_events(c);
     /* nothing left half-parsed: an idle connection keeps no read buffer */
     rbuf_release_if_idle(rb);
+}
+
+/* Drive the transport handshake one step; when it completes, write what
+ * was queued meanwhile and read what came with the last flight. */
+static void conn_handshake(struct conn *c)
+{
+    int rc = c->tops->handshake(c);
+    if (rc < 0) {
+        conn_close(c, "TLS Handshake Failure");
+        return;
+    }
+    if (rc > 0) {
+        c->flags &= ~CONN_F_HANDSHAKE;
+        loop_timer_disarm(c->w->loop, &c->tls_timer);
+    }
+    conn_update_events(c);
+    if (rc == 0)
+        return;
+    conn_lock_out(c);
+    if (c->oq.pending > 0)
+        conn_mark_flush_locked(c, c->w);
+    conn_unlock_out(c);
+    conn_read(c);
+}
+
+void conn_tls_upgrade(struct conn *c, struct tls_ctx *x, bool optional, double timeout_s)
+{
+    c->tls_next = x;
+    c->tls_timeout_ns = (uint64_t)(timeout_s * 1e9);
+    if (optional)
+        c->flags |= CONN_F_TLS_OPTIONAL; /* the deadline starts with the handshake */
+    else if (c->tls_timeout_ns)
+        loop_timer_arm(c->w->loop, &c->tls_timer, c->tls_timeout_ns);
+}
+
+/* The peer spoke after INFO: a TLS ClientHello starts the handshake; anything
+ * else is refused, or read as plaintext with allow_non_tls. */
+static void conn_tls_begin(struct conn *c)
+{
+    bool optional = (c->flags & CONN_F_TLS_OPTIONAL) != 0;
+    conn_lock_out(c);
+    size_t left = c->oq.pending;
+    conn_unlock_out(c);
+    if (left > 0 && conn_write_once(c) >= 0) { /* INFO goes out in plaintext first */
+        conn_lock_out(c);
+        left = c->oq.pending;
+        conn_unlock_out(c);
+    }
+    unsigned char b = 0;
+    ssize_t n;
+    do {
+        n = recv(c->watch.fd, &b, 1, MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n < 0) {
+        conn_close(c, "Read Error");
+        return;
+    }
+    if (n == 0 || b != 0x16) {
+        if (optional) {
+            c->tls_next = NULL;
+            c->flags &= ~CONN_F_TLS_OPTIONAL;
+            loop_timer_disarm(c->w->loop, &c->tls_timer);
+            conn_read(c);
+            return;
+        }
+        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: %s",
+                 n == 0 ? "EOF" : "tls: first record does not look like a TLS handshake");
+        conn_close(c, "TLS Handshake Failure");
+        return;
+    }
+    if (left > 0) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: INFO not written before the handshake");
+        conn_close(c, "TLS Handshake Failure");
+        return;
+    }
+    struct tls_ctx *x = c->tls_next;
+    c->tls_next = NULL;
+    c->flags &= ~CONN_F_TLS_OPTIONAL;
+    if (tls_conn_start(c, x, true) != 0) {
+        conn_close(c, "TLS Handshake Failure");
+        return;
+    }
+    if (!loop_timer_armed(&c->tls_timer) && c->tls_timeout_ns)
+        loop_timer_arm(c->w->loop, &c->tls_timer, c->tls_timeout_ns);
+    conn_handshake(c);
 }
 
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events)
 {
     struct conn *c = wt->arg;
     (void)l;
-    if ((events & LOOP_WRITE) && !(c->flags & CONN_F_CLOSING))
-        conn_write_out(c);
-    if ((events & LOOP_READ) && !(c->flags & CONN_F_CLOSING))
-        conn_read(c);
+    if (c->flags & CONN_F_HANDSHAKE) {
+        conn_handshake(c);
+        return;
+    }
+    if (c->tls_next) {
+        if (events & LOOP_WRITE)
+            conn_write_out(c);
+        if ((events & (LOOP_READ | LOOP_ERROR)) && !(c->flags & CONN_F_CLOSING))
+            conn_tls_begin(c);
+        return;
+    }
+    if ((events & LOOP_WRITE) && !(c->flags & CONN_F_CLOSING)) {
+        if (c->flags & CONN_F_IO_WANT_WRITE)
+            conn_read(c); /* the transport's read was waiting for this */
+        if (!(c->flags & CONN_F_CLOSING))
+            conn_write_out(c);
+    }
+    if ((events & LOOP_READ) && !(c->flags & CONN_F_CLOSING)) {
+        if (c->flags & CONN_F_IO_WANT_READ)
+            conn_write_out(c); /* the transport's write was waiting for this */
+        if (!(c->flags & CONN_F_CLOSING))
+            conn_read(c);
+    }
 }
 
 void conn_close(struct conn *c, const char *reason)
@@ -355,11 +526,15 @@ void conn_close(struct conn *c, const char *reason)
     loop_timer_disarm(w->loop, &c->auth_timer);
     loop_timer_disarm(w->loop, &c->write_timer);
     loop_timer_disarm(w->loop, &c->stall_timer);
+    loop_timer_disarm(w->loop, &c->tls_timer);
+    loop_timer_disarm(w->loop, &c->read_timer);
 
     /* Best effort: what is queued (typically the -ERR that explains the close)
      * goes out in one non-blocking write, except after errors on the socket. */
     bool skip_flush = strcmp(reason, "Read Error") == 0 || strcmp(reason, "Write Error") == 0 ||
-                      strncmp(reason, "Slow Consumer", 13) == 0;
+                      strncmp(reason, "Slow Consumer", 13) == 0 ||
+                      strcmp(reason, "TLS Handshake Failure") == 0 ||
+                      (c->flags & CONN_F_HANDSHAKE) || c->tls_next;
     if (!skip_flush)
         (void)conn_write_once(c);
     conn_lock_out(c);
@@ -369,9 +544,13 @@ void conn_close(struct conn *c, const char *reason)
 
     if (c->kops->on_close)
         c->kops->on_close(c);
+    if (c->tops->shutdown)
+        c->tops->shutdown(c);
     shutdown(c->watch.fd, SHUT_RDWR);
     close(c->watch.fd);
     c->watch.fd = -1;
+    if (c->tops->close)
+        c->tops->close(c);
     rbuf_free(&c->rb);
 
     if (c->prev)

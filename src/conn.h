@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -30,6 +32,38 @@ struct conn;
 struct worker;
 struct server;
 struct account;
+struct perms_conn;
+struct tls_ctx;
+struct tls_conn;
+
+/* How a connection moves bytes: plain sockets, or TLS over the socket (tls.c).
+ * A connection starts plain and swaps its ops pointer when it upgrades after
+ * the plaintext INFO. Owner thread only. */
+struct conn_transport_ops {
+    const char *name; /* "plain", "tls" */
+    /* Read up to len bytes: > 0 bytes read, 0 at end of stream, -1 with
+     * errno (EAGAIN: nothing now; the op may set CONN_F_IO_WANT_WRITE when it
+     * needs the socket writable to make progress). A short read means the
+     * transport is drained. */
+    ssize_t (*read)(struct conn *c, void *buf, size_t len);
+    /* Write from iov: bytes written (>= 0; 0 when nothing could be written),
+     * or -1 with errno on a fatal error. May set CONN_F_IO_WANT_READ when it
+     * needs the socket readable to make progress. */
+    ssize_t (*writev)(struct conn *c, const struct iovec *iov, int iovcnt);
+    /* Bytes already taken off the socket and not yet returned by read (NULL:
+     * never any). */
+    bool (*pending)(const struct conn *c);
+    /* Continue a handshake: 1 done, 0 in progress (the events it needs are set
+     * in CONN_F_IO_WANT_*), -1 failed (logged). NULL: no handshake. */
+    int (*handshake)(struct conn *c);
+    /* Before the socket closes: say goodbye (TLS close_notify), best effort. */
+    void (*shutdown)(struct conn *c);
+    /* Release the transport state once the socket is closed. */
+    void (*close)(struct conn *c);
+};
+
+/* The plain socket transport every connection starts with. */
+extern const struct conn_transport_ops conn_plain_ops;
 
 enum conn_kind {
     CONN_KIND_CLIENT = 0,
@@ -53,12 +87,16 @@ struct conn_kind_ops {
 };
 
 /* Connection flags touched by the owner only. */
-#define CONN_F_CLOSING    0x01u /* conn_close() called */
-#define CONN_F_CONNECTED  0x02u /* CONNECT accepted */
-#define CONN_F_WANT_WRITE 0x04u /* EPOLLOUT armed after EAGAIN */
-#define CONN_F_IN_FLUSH   0x08u /* on the owner's local flush list */
-#define CONN_F_PONG_SENT  0x10u /* first PONG sent (async INFO allowed) */
-#define CONN_F_STALLED    0x20u /* reading paused: a target is over half full */
+#define CONN_F_CLOSING       0x01u  /* conn_close() called */
+#define CONN_F_CONNECTED     0x02u  /* CONNECT accepted */
+#define CONN_F_WANT_WRITE    0x04u  /* EPOLLOUT armed after EAGAIN */
+#define CONN_F_IN_FLUSH      0x08u  /* on the owner's local flush list */
+#define CONN_F_PONG_SENT     0x10u  /* first PONG sent (async INFO allowed) */
+#define CONN_F_STALLED       0x20u  /* reading paused: a target is over half full */
+#define CONN_F_HANDSHAKE     0x40u  /* transport handshake in progress */
+#define CONN_F_IO_WANT_WRITE 0x80u  /* the transport needs writability to read/handshake */
+#define CONN_F_IO_WANT_READ  0x100u /* the transport needs readability to write */
+#define CONN_F_TLS_OPTIONAL  0x200u /* allow_non_tls: plaintext unless the peer starts TLS */
 
 struct conn {
     struct loop_watch watch; /* first: the loop hands it back */
@@ -77,6 +115,19 @@ struct conn {
 
     struct rbuf rb;
     struct parser parser;
+
+    /* Transport: plain until a TLS upgrade swaps it (owner only). tls_next is
+     * the context to upgrade with once the peer speaks (after INFO); tls is
+     * the TLS state from then on. tls_version and tls_cipher are static
+     * strings set when the handshake completes (monitoring). */
+    const struct conn_transport_ops *tops;
+    struct tls_ctx *tls_next;
+    struct tls_conn *tls;
+    const char *tls_version;
+    const char *tls_cipher;
+    struct loop_timer tls_timer;  /* handshake deadline (tls.timeout) */
+    struct loop_timer read_timer; /* more input buffered in the transport */
+    uint64_t tls_timeout_ns;      /* handshake deadline once it starts */
 
     /* Outbound, shared with other workers under out_mu. */
     pthread_mutex_t out_mu;
@@ -106,6 +157,9 @@ struct conn {
     struct proto_connect opts;
     bool headers; /* negotiated: the peer may send and receive HPUB/HMSG */
     struct account *acc;
+    /* The user's permissions (perms.h), set at CONNECT by the owner before
+     * any SUB; NULL: none. Read by delivering workers; freed in on_free. */
+    struct perms_conn *perms;
 
     /* Links on the owner's lists. */
     struct conn *flush_next;
@@ -121,6 +175,14 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
 
 /* Register c with its loop (reading). Returns 0 or -errno. Owner thread. */
 int conn_start(struct conn *c);
+
+/* Make c upgrade to TLS with x (borrowed; outlives c) once the peer sends
+ * its first bytes after what is queued now (the plaintext INFO). With
+ * optional (allow_non_tls), a first byte other than a TLS handshake record
+ * keeps c plaintext. The handshake must finish within timeout_s (0: no
+ * deadline from now; the upgrade arms it). Owner thread, before or right
+ * after conn_start(). */
+void conn_tls_upgrade(struct conn *c, struct tls_ctx *x, bool optional, double timeout_s);
 
 /* Queue bytes on c's outbound queue and make sure its owner flushes it. Any
  * thread. Returns false if c is closed or became a slow consumer (nothing

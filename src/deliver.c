@@ -19,6 +19,9 @@
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "imports.h"
+#include "loop.h"
+#include "perms.h"
 #include "sbuf.h"
 #include "sublist.h"
 #include "worker.h"
@@ -78,6 +81,10 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
 {
     const struct deliver_msg *m = x->m;
     struct conn *c = csub_conn(cs);
+    struct perms_conn *pc = c->perms;
+    /* a subscribe deny entry inside a wildcard subscription (checkDenySub) */
+    if (pc && perms_deliver_denied(pc, m->subject, m->subject_len))
+        return false;
     enum deliver_variant var = DELIVER_MSG;
     const char *body = m->payload;
     size_t body_len = m->total_len;
@@ -107,6 +114,9 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     bool ok = false;
     if (!cs->done) {
         ok = conn_append_locked(c, iov, 5, total, body_len);
+        /* allow_responses: the reply may now be published to (deliverMsg) */
+        if (ok && pc && pc->resp && m->reply)
+            perms_reply_track_locked(pc, m->reply, m->reply_len, loop_clock_ns());
         if (ok && ++cs->delivered == cs->max) {
             /* auto-unsubscribe reached: no more here, the owner removes it */
             cs->done = true;
@@ -128,8 +138,8 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     return ok;
 }
 
-size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
-                     const struct deliver_msg *m)
+size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
+                       const struct deliver_msg *m)
 {
     const struct sublist_result *r =
         sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
@@ -163,4 +173,13 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
         }
     }
     return delivered;
+}
+
+size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
+                     const struct deliver_msg *m)
+{
+    size_t n = deliver_account(w, src, acc, m);
+    if (acc->streams_out)
+        n += imports_streams(w, src, acc, m);
+    return n;
 }

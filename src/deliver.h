@@ -31,9 +31,14 @@ struct deliver_msg {
 };
 
 /* Deliver m, published by src (a client; NULL for internal messages), to the
- * matching subscriptions in acc. Returns the number of deliveries made. Worker
+ * matching subscriptions in acc and, through acc's stream exports, in the
+ * accounts importing it. Returns the number of deliveries made. Worker
  * thread w. */
 size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
                      const struct deliver_msg *m);
+
+/* The same in acc alone (no stream imports): a leg of an import. */
+size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
+                       const struct deliver_msg *m);
 
 #endif

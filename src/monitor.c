@@ -95,14 +95,12 @@ int64_t monitor_mono_to_wall(void)
     return monitor_wall_ns() - mono;
 }
 
-size_t monitor_accounts(struct server *s, struct account **out, size_t max)
+size_t monitor_accounts(struct server *s, struct account *const **out)
 {
-    /* natsd binds every client to the global account so far; the accounts
-     * of the configuration come with the security work. */
-    if (max == 0)
-        return 0;
-    out[0] = s->gacc;
-    return 1;
+    /* built once at start ($G first) and never changed: readable from the
+     * monitoring threads without a lock */
+    *out = s->accounts->v;
+    return s->accounts->n;
 }
 
 const char *monitor_system_account(const struct server *s)
@@ -297,8 +295,8 @@ void monitor_totals(struct monitor *m, struct monitor_totals *t)
     t->slow_consumers = atomic_load(&s->stats.slow_consumers);
     t->total_connections = atomic_load(&s->stats.total_connections);
     t->connections = atomic_load(&s->nclients);
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     for (size_t i = 0; i < na; i++)
         t->subscriptions += sublist_count(accs[i]->sl);
 }
@@ -546,8 +544,8 @@ static void monitor_accountz(const struct monitor_req *rq, struct monitor_reply 
     struct server *s = m->s;
     const char *want = monitor_arg(rq, "acc");
     const char *sys = monitor_system_account(s);
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     cJSON *a = cJSON_CreateObject();
     monitor_json_str(a, "server_id", s->id);
     monitor_json_time(a, "now", monitor_wall_ns());
@@ -638,8 +636,8 @@ static void monitor_accstatz(const struct monitor_req *rq, struct monitor_reply 
     struct server *s = rq->m->s;
     cJSON *j = monitor_head(rq->m);
     cJSON *l = cJSON_AddArrayToObject(j, "account_statz");
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     for (size_t i = 0; i < na; i++) {
         int n = atomic_load(&accs[i]->nclients);
         if (n == 0 && !unused)

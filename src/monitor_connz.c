@@ -113,6 +113,8 @@ static void monitor_conninfo_fill(struct monitor_conninfo *ci, struct conn *c, i
     ci->start_ns = (int64_t)c->start_ns + off;
     ci->last_ns = (int64_t)c->last_activity_ns + off;
     ci->rtt_ns = c->rtt_ns;
+    ci->tls_version = c->tls_version;
+    ci->tls_cipher = c->tls_cipher;
     ci->in_msgs = c->in_msgs;
     ci->in_bytes = c->in_bytes;
     conn_lock_out(c);
@@ -231,8 +233,8 @@ void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool coun
         qsort(out->v, out->n, sizeof(*out->v), monitor_cmp_cid);
     if (!counts || out->n == 0)
         return;
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     struct monitor_count_walk cw = {.snap = out, .lists = lists};
     for (size_t i = 0; i < na; i++)
         sublist_for_each(accs[i]->sl, monitor_count_sub, &cw);
@@ -369,6 +371,10 @@ cJSON *monitor_conninfo_json(const struct monitor_conninfo *ci, int64_t now_ns, 
         monitor_json_str(j, "lang", ci->lang);
     if (ci->version)
         monitor_json_str(j, "version", ci->version);
+    if (ci->tls_version)
+        monitor_json_str(j, "tls_version", ci->tls_version);
+    if (ci->tls_cipher)
+        monitor_json_str(j, "tls_cipher_suite", ci->tls_cipher);
     if (auth) {
         if (ci->user)
             monitor_json_str(j, "authorized_user", ci->user);
@@ -528,8 +534,8 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
 
 static bool monitor_connz_acc_known(struct server *s, const char *acc)
 {
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     for (size_t i = 0; i < na; i++)
         if (strcmp(accs[i]->name, acc) == 0)
             return true;
@@ -667,8 +673,8 @@ static void monitor_cache_worker(struct worker *w, void *arg)
 void monitor_sublist_stats(struct monitor *m, const char *acc, cJSON *into)
 {
     struct server *s = m->s;
-    struct account *accs[16];
-    size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(s, &accs);
     uint64_t nsubs = 0, ins = 0, rem = 0, matches = 0, hits = 0, maxf = 0;
     double totf = 0, cnt = 0;
     bool any = false;
@@ -758,8 +764,8 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_sublist_stats(m, acc[0] ? acc : NULL, stats);
     struct monitor_subsz_walk sw = {.test = test[0] ? test : NULL, .test_len = strlen(test)};
     if (subs) {
-        struct account *accs[16];
-        size_t na = monitor_accounts(s, accs, ARRAY_LEN(accs));
+        struct account *const *accs;
+        size_t na = monitor_accounts(s, &accs);
         for (size_t i = 0; i < na; i++) {
             if (acc[0] && strcmp(accs[i]->name, acc) != 0)
                 continue;

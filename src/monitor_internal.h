@@ -71,6 +71,8 @@ struct monitor_conninfo {
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
     uint32_t nsubs;
     char *name, *lang, *version;
+    /* static strings; NULL: no TLS */
+    const char *tls_version, *tls_cipher;
     char *user;    /* raw authenticated user (getRawAuthUser), NULL: none */
     char *account; /* account name */
     struct monitor_sub *subs;
@@ -163,7 +165,7 @@ void monitor_go_quote(struct sbuf *b, const char *s);
 
 /* Account names the server has, in nats-server's listing order. */
 struct account;
-size_t monitor_accounts(struct server *s, struct account **out, size_t max);
+size_t monitor_accounts(struct server *s, struct account *const **out);
 
 /* The system account's name ("$SYS" unless no_system_account), or NULL. */
 const char *monitor_system_account(const struct server *s);

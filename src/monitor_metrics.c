@@ -118,8 +118,8 @@ static void monitor_metrics_links(struct sbuf *b, const struct monitor_snap *sna
 
 static void monitor_metrics_sublist(struct monitor *m, struct sbuf *b)
 {
-    struct account *accs[16];
-    size_t na = monitor_accounts(m->s, accs, ARRAY_LEN(accs));
+    struct account *const *accs;
+    size_t na = monitor_accounts(m->s, &accs);
     uint64_t ins = 0, rem = 0, matches = 0, hits = 0;
     for (size_t i = 0; i < na; i++) {
         struct sublist_stats st;

@@ -22,6 +22,7 @@
 #include "opts.h"
 #include "proto.h"
 #include "sbuf.h"
+#include "tls.h"
 #include "version.h"
 #include "worker.h"
 
@@ -169,6 +170,9 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
         .port = s->port,
         .headers = !o->no_header_support,
         .auth_required = s->auth_required && !o->no_auth_user,
+        .tls_required = s->tls_ctx && !o->allow_non_tls,
+        .tls_verify = tls_ctx_verify(s->tls_ctx),
+        .tls_available = s->tls_ctx && o->allow_non_tls,
         .max_payload = o->max_payload,
         .client_id = c ? c->cid : 0,
         .client_ip = c ? c->ip : NULL,
@@ -225,7 +229,21 @@ struct server *server_new(const struct opts *o)
         NLOG_WARN("Maximum payloads over 8.00 MB are generally discouraged and could lead to "
                   "poor performance");
 
-    s->gacc = account_new(ACCOUNT_GLOBAL);
+    s->accounts = xcalloc(1, sizeof(*s->accounts));
+    account_table_build(s->accounts, o);
+    s->gacc = s->accounts->gacc;
+    if (s->accounts->sysacc)
+        NLOG_DEBUG("Created system account: \"%s\"", s->accounts->sysacc->name);
+    if (o->tls.set) {
+        /* built before the workers, read-only afterwards */
+        char terr[1024];
+        s->tls_ctx = tls_ctx_new_server(&o->tls, terr, sizeof(terr));
+        if (!s->tls_ctx) {
+            NLOG_FATAL("Error creating the client TLS context: %s", terr);
+            server_free(s);
+            return NULL;
+        }
+    }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     for (int i = 0; i < s->nworkers; i++) {
@@ -253,6 +271,8 @@ struct server *server_new(const struct opts *o)
     s->listen_watch = (struct loop_watch){.fd = s->listen_fd, .cb = server_on_accept, .arg = s};
     loop_timer_init(&server_accept_timer, server_on_accept_timer, s);
     NLOG_INFO("Listening for client connections on %s:%d", o->host ? o->host : "0.0.0.0", s->port);
+    if (s->tls_ctx)
+        NLOG_INFO("TLS required for client connections");
     return s;
 }
 
@@ -331,9 +351,12 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
+    tls_ctx_free(s->tls_ctx); /* after every connection's session */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
-    account_free(s->gacc);
+    if (s->accounts)
+        account_table_free(s->accounts);
+    free(s->accounts);
     free(s->name);
     free(s);
 }

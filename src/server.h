@@ -15,8 +15,10 @@
 struct opts;
 struct worker;
 struct account;
+struct account_table;
 struct conn;
 struct monitor;
+struct tls_ctx;
 
 struct server_stats {
     atomic_uint_fast64_t in_msgs;
@@ -41,7 +43,8 @@ struct server {
     int nworkers;
     atomic_uint next_worker; /* round-robin for accepted connections */
 
-    struct account *gacc; /* $G */
+    struct account *gacc;           /* $G (accounts.gacc) */
+    struct account_table *accounts; /* every account; built at start, never changes */
 
     /* Client listener, on worker 0's loop. */
     int listen_fd;
@@ -66,6 +69,10 @@ struct server {
     struct server_stats stats;
 
     struct monitor *monitor; /* monitoring HTTP server; NULL when disabled */
+
+    /* Client TLS (tls.h): built from the tls block before the workers start,
+     * read-only afterwards; NULL without TLS. */
+    struct tls_ctx *tls_ctx;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * TLS with OpenSSL, as nats-server 2.9.10 configures Go's crypto/tls: contexts
+ * built once from a tls {} block (GenTLSConfig), the TLS transport of a
+ * connection (struct conn_transport_ops: non-blocking handshake, read, writev,
+ * close_notify), and what verify_and_map needs from the peer certificate
+ * (checkClientTLSCertSubject).
+ *
+ * Threads: a context is built on the main thread before the workers start
+ * and is read-only afterwards (OpenSSL contexts are safe to share). A
+ * connection's TLS state belongs to its owner worker. */
+#ifndef NATSD_TLS_H
+#define NATSD_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct opts_tls;
+struct tls_ctx;
+
+/* What a peer-certificate name is (the order verify_and_map tries them). */
+enum tls_id_kind {
+    TLS_ID_EMAIL = 0, /* an rfc822Name SAN */
+    TLS_ID_DNS,       /* a dNSName SAN */
+    TLS_ID_URI,       /* a URI SAN */
+    TLS_ID_SUBJECT,   /* the subject as an RFC 2253 string (Go's pkix form) */
+};
+
+/* Called with each identity; return true to stop (a user matched). */
+typedef bool tls_id_cb(void *arg, const char *name, enum tls_id_kind kind);
+
+/* A server-side context from t (cert_file/key_file, ca_file, verify, cipher
+ * suites, curve preferences, pinned certs; minimum TLS 1.2 as Go's default).
+ * Returns NULL with a message in err. Main thread. */
+struct tls_ctx *tls_ctx_new_server(const struct opts_tls *t, char *err, size_t errsize);
+
+/* A client-side context (routes, gateways): the CA verifies the server unless
+ * insecure; cert_file/key_file are presented when given. Returns NULL with a
+ * message in err. Main thread. */
+struct tls_ctx *tls_ctx_new_client(const struct opts_tls *t, char *err, size_t errsize);
+
+/* Free a context; NULL is accepted. Only once no connection uses it. */
+void tls_ctx_free(struct tls_ctx *x);
+
+/* Whether the context asks peers for a certificate and verifies it. */
+bool tls_ctx_verify(const struct tls_ctx *x);
+
+/* Switch c to the TLS transport over its socket (server side when server is
+ * true) and mark its handshake in progress: the connection layer drives it
+ * with tops->handshake on socket events. Returns 0, or -1 (logged) when
+ * OpenSSL cannot make the session. Owner thread. */
+int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server);
+
+/* Offer each identity of c's verified peer certificate to cb: e-mail SANs,
+ * DNS SANs, URI SANs, then the subject (with its domain components appended
+ * when it has any, then without), as nats-server's
+ * checkClientTLSCertSubject does. Returns true when cb returned true, false
+ * when nothing matched or c has no peer certificate. Owner thread. */
+bool tls_peer_identities(struct conn *c, tls_id_cb *cb, void *arg);
+
+/* Whether dn (an RFC 4514 string such as "CN=a,OU=b,O=c") names the same
+ * distinguished name as c's peer certificate subject, in order or with its
+ * RDNs reordered (attribute types compared without case, values exactly).
+ * Owner thread. */
+bool tls_peer_dn_matches(struct conn *c, const char *dn);
+
+#endif

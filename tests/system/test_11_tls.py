@@ -1,0 +1,410 @@
+"""TLS for client connections, natsd side by side with nats-server 2.9.10.
+
+The server sends INFO in plaintext (tls_required / tls_verify /
+tls_available), the client upgrades, then speaks the protocol over TLS.
+Certificates are made at test time with the openssl command (natsd.py's
+make_test_certs plus a few extra ones below). Raw clients use Python's ssl
+module; libnats (tests/drivers/libnats_tls.c) plays the official client.
+"""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from natsd import make_test_certs, sanitizer_env, scaled
+from proto_util import drivers_dir, params, start
+
+TLS_ERRORS = [r"TLS handshake (error|timeout)", r"[Aa]uthorization [Vv]iolation",
+              r"authentication error"]
+
+# The harness's readiness probe (a TCP connect that closes at once) is itself
+# a failed handshake both servers log ("TLS handshake error: EOF").
+pytestmark = [pytest.mark.spawns, pytest.mark.expect_errors(*TLS_ERRORS)]
+
+TARGETS = params(threaded_t1=True, threaded_t2=True)
+
+
+# --------------------------------------------------------------------------- certificates
+
+def _openssl(directory, *args):
+    p = subprocess.run(["openssl"] + list(args), cwd=directory, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, "openssl %s: %s" % (" ".join(args), p.stderr.decode())
+
+
+def _leaf(directory, name, subj, ca="ca", days="30", ext=None):
+    """A client certificate name.pem/name-key.pem signed by ca.pem/ca-key.pem."""
+    extfile = os.path.join(directory, name + ".ext")
+    with open(extfile, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+        if ext:
+            f.write(ext + "\n")
+    _openssl(directory, "req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout",
+             name + "-key.pem", "-out", name + ".csr")
+    _openssl(directory, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+             ca + "-key.pem", "-CAcreateserial", "-days", days, "-extfile", extfile, "-out",
+             name + ".pem")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("certs"))
+    make_test_certs(d)
+    # an unrelated CA and a client certificate it signed
+    _openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+             "/CN=other-ca", "-keyout", "other-ca-key.pem", "-out", "other-ca.pem")
+    _leaf(d, "untrusted", "/CN=untrusted", ca="other-ca")
+    # signed by the right CA but already expired (notAfter before notBefore)
+    _leaf(d, "expired", "/CN=expired", days="-1")
+    # for verify_and_map
+    _leaf(d, "email", "/CN=mailer", ext="subjectAltName=email:alice@example.com")
+    _leaf(d, "dn", "/O=Acme/OU=eng/CN=mapped")
+    _leaf(d, "stranger", "/CN=stranger")
+    return d
+
+
+def tls_conf(certs, verify=False, extra="", timeout=None, tls_extra=""):
+    lines = ["cert_file: %s/server.pem" % certs, "key_file: %s/server-key.pem" % certs,
+             "ca_file: %s/ca.pem" % certs]
+    if verify:
+        lines.append("verify: true" if verify is True else "%s: true" % verify)
+    if timeout is not None:
+        lines.append("timeout: %s" % timeout)
+    if tls_extra:
+        lines.append(tls_extra)
+    return "tls {\n  %s\n}\n%s\n" % ("\n  ".join(lines), extra)
+
+
+# --------------------------------------------------------------------------- raw clients
+
+def read_info(sock):
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        d = sock.recv(1)
+        assert d, "closed before INFO"
+        buf += d
+    assert buf.startswith(b"INFO ")
+    return json.loads(buf[5:-3])
+
+
+def tls_client(port, certs, cert=None, ca="ca"):
+    """TCP connect, read the plaintext INFO, upgrade. Returns (info, tls socket)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+    info = read_info(s)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(certs, ca + ".pem"))
+    if cert:
+        ctx.load_cert_chain(os.path.join(certs, cert + ".pem"),
+                            os.path.join(certs, cert + "-key.pem"))
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    return info, t
+
+
+def read_until(sock, token, timeout=5.0):
+    """Read until token is seen or the connection ends. Returns the bytes."""
+    sock.settimeout(scaled(timeout))
+    data = b""
+    deadline = time.monotonic() + scaled(timeout)
+    while token not in data and time.monotonic() < deadline:
+        try:
+            d = sock.recv(65536)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError, socket.timeout, OSError):
+            break
+        if not d:
+            break
+        data += d
+    return data
+
+
+def read_to_end(sock, timeout=5.0):
+    """Everything until the peer closes; (bytes, seconds taken)."""
+    sock.settimeout(scaled(timeout))
+    t0 = time.monotonic()
+    data = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            data += d
+    except (ssl.SSLError, ConnectionResetError, socket.timeout, OSError):
+        pass
+    return data, time.monotonic() - t0
+
+
+def refused(port, certs, cert=None, ca="ca"):
+    """A client whose certificate the server must refuse: the handshake or
+    the first round trip fails, and no PONG ever comes."""
+    try:
+        _, t = tls_client(port, certs, cert=cert, ca=ca)
+        t.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        data = read_until(t, b"PONG\r\n")
+        t.close()
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError, OSError):
+        return True
+    return b"PONG" not in data
+
+
+def roundtrip(port, certs, cert=None, connect=b"{\"verbose\":false}"):
+    info, t = tls_client(port, certs, cert=cert)
+    t.sendall(b"CONNECT " + connect + b"\r\nSUB foo 1\r\nPUB foo 5\r\nhello\r\nPING\r\n")
+    data = read_until(t, b"PONG\r\n")
+    t.close()
+    return info, data
+
+
+def assert_alive(port, certs, cert=None):
+    _, data = roundtrip(port, certs, cert=cert)
+    assert data.endswith(b"PONG\r\n"), data
+
+
+# --------------------------------------------------------------------------- tests
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_required_info_and_pubsub(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs))
+    info, data = roundtrip(srv.port, certs)
+    assert info["tls_required"] is True
+    assert "tls_verify" not in info and "tls_available" not in info
+    assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_large_messages(target, certs, server_factory):
+    """Payloads larger than a TLS record both ways, many of them queued."""
+    srv = start(server_factory, target, tls_conf(certs, extra="max_payload: 4MB"))
+    _, t = tls_client(srv.port, certs)
+    payload = bytes((i * 7) % 251 for i in range(300 * 1024))
+    t.sendall(b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\n")
+    n = 8
+    for _ in range(n):
+        t.sendall(b"PUB big %d\r\n" % len(payload) + payload + b"\r\n")
+    t.sendall(b"PING\r\n")
+    data = read_until(t, b"PONG\r\n", timeout=20)
+    t.close()
+    one = b"MSG big 1 %d\r\n" % len(payload) + payload + b"\r\n"
+    assert data == one * n + b"PONG\r\n"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_verify_client_cert(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs, verify=True), expect_errors=TLS_ERRORS)
+    info, data = roundtrip(srv.port, certs, cert="client")
+    assert info["tls_required"] is True and info["tls_verify"] is True
+    assert data.endswith(b"PONG\r\n")
+    assert refused(srv.port, certs)  # no certificate at all
+    assert_alive(srv.port, certs, cert="client")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_untrusted_client_cert(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs, verify=True), expect_errors=TLS_ERRORS)
+    assert refused(srv.port, certs, cert="untrusted")
+    srv.wait_log(r"TLS handshake error")
+    assert_alive(srv.port, certs, cert="client")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_expired_client_cert(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs, verify=True), expect_errors=TLS_ERRORS)
+    assert refused(srv.port, certs, cert="expired")
+    srv.wait_log(r"TLS handshake error: .*(expired|not yet valid)")
+    assert_alive(srv.port, certs, cert="client")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_client_refuses_untrusted_server(target, certs, server_factory):
+    """The client side: a server certificate from an unknown CA fails the
+    client's verification; the server logs the remote alert and stays up."""
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    with pytest.raises(ssl.SSLError):
+        tls_client(srv.port, certs, ca="other-ca")
+    assert_alive(srv.port, certs)
+
+
+MAP_USERS = """
+authorization {
+  users = [
+    {user: "CN=natsd-test-client"}
+    {user: "alice@example.com"}
+    {user: "O=Acme,OU=eng,CN=mapped"}
+  ]
+}
+"""
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("cert", ["client", "email", "dn"])
+def test_tls_verify_and_map(target, cert, certs, server_factory):
+    """verify_and_map binds the certificate to a user: its subject, its
+    e-mail SAN, or its DN in another RDN order."""
+    srv = start(server_factory, target, tls_conf(certs, verify="verify_and_map", extra=MAP_USERS),
+                expect_errors=TLS_ERRORS)
+    info, data = roundtrip(srv.port, certs, cert=cert)
+    assert info["auth_required"] is True and info["tls_verify"] is True
+    assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n", data
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_verify_and_map_unknown_user(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs, verify="verify_and_map", extra=MAP_USERS),
+                expect_errors=TLS_ERRORS)
+    _, data = roundtrip(srv.port, certs, cert="stranger")
+    assert data.startswith(b"-ERR 'Authorization Violation'"), data
+    assert_alive(srv.port, certs, cert="client")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_allow_non_tls(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs, extra="allow_non_tls: true"))
+    # plaintext client
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    info = read_info(s)
+    assert info.get("tls_available") is True and "tls_required" not in info
+    s.sendall(b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n")
+    assert read_until(s, b"PONG\r\n") == b"MSG foo 1 2\r\nhi\r\nPONG\r\n"
+    s.close()
+    # TLS client
+    _, data = roundtrip(srv.port, certs)
+    assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_plaintext_client_on_tls_port(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    s.sendall(b"CONNECT {}\r\nPING\r\n")
+    data, _ = read_to_end(s)
+    assert data == b""
+    srv.wait_log(r"TLS handshake error: tls: first record does not look like a TLS handshake")
+    assert_alive(srv.port, certs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("garbage", [
+    b"\x16\x03\x01\x00\x05hello-garbage-garbage",
+    b"\x16\x03\x03\xff\xff" + b"\x00" * 64,
+    b"\x16" + os.urandom(300),
+])
+def test_tls_garbage(target, garbage, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    s.sendall(garbage)
+    data, _ = read_to_end(s, timeout=5)
+    assert b"PONG" not in data and b"MSG" not in data
+    s.close()
+    assert_alive(srv.port, certs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_handshake_never_finishes(target, certs, server_factory):
+    """TCP connect and silence: closed after tls.timeout, nothing sent (the
+    -ERR nats-server prepares is never flushed on a handshake failure)."""
+    srv = start(server_factory, target, tls_conf(certs, timeout=0.5), expect_errors=TLS_ERRORS)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    data, took = read_to_end(s, timeout=5)
+    assert data == b""
+    assert 0.3 < took < scaled(3.0), took
+    srv.wait_log(r"TLS handshake error: read tcp .*: i/o timeout")
+    # and a half-started handshake (a ClientHello's first bytes only)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    s.sendall(b"\x16\x03\x01\x02\x00\x01")
+    data, took = read_to_end(s, timeout=5)
+    assert data == b"" and took < scaled(3.0)
+    assert_alive(srv.port, certs)
+
+
+@pytest.mark.parametrize("target", params(threaded_t1=False, threaded_t2=True, reference=False))
+def test_tls_many_clients_fan_out(target, certs, server_factory):
+    """Several TLS subscribers on different workers get every message of a
+    TLS publisher."""
+    srv = start(server_factory, target, tls_conf(certs))
+    subs = []
+    for i in range(4):
+        _, t = tls_client(srv.port, certs)
+        t.sendall(b"CONNECT {\"verbose\":false}\r\nSUB fan 1\r\nPING\r\n")
+        assert read_until(t, b"PONG\r\n").endswith(b"PONG\r\n")
+        subs.append(t)
+    _, p = tls_client(srv.port, certs)
+    n = 500
+    msg = b"PUB fan 10\r\n0123456789\r\n"
+    p.sendall(b"CONNECT {\"verbose\":false}\r\n" + msg * n + b"PING\r\n")
+    assert read_until(p, b"PONG\r\n").endswith(b"PONG\r\n")
+    want = b"MSG fan 1 10\r\n0123456789\r\n" * n
+    for t in subs:
+        t.sendall(b"PING\r\n")
+        got = read_until(t, want + b"PONG\r\n", timeout=15)
+        assert got == want + b"PONG\r\n", len(got)
+        t.close()
+    p.close()
+
+
+# --------------------------------------------------------------------------- libnats
+
+@pytest.fixture(scope="module")
+def tls_driver():
+    d = drivers_dir()
+    path = os.path.join(d, "libnats_tls") if d else None
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("libnats_tls not built (NATSD_DRIVERS=%s); make builds it" % d)
+    return path
+
+
+def run_tls_driver(driver, scenario, port, certs):
+    e = sanitizer_env()
+    e["ASAN_OPTIONS"] = "detect_leaks=0"
+    e["TSAN_OPTIONS"] = "report_bugs=0"
+    p = subprocess.run([driver, scenario, "tls://127.0.0.1:%d" % port, certs],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=scaled(60), env=e)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, "libnats_tls %s exit %d\n%s\n%s" % (
+        scenario, p.returncode, out, p.stderr.decode(errors="replace"))
+    assert "OK %s" % scenario in out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("mode,scenarios", [
+    ("ca", ["ca", "untrusted"]),
+    ("verify", ["clientcert", "nocert"]),
+    ("map", ["clientcert", "nocert"]),
+])
+def test_libnats_tls(target, mode, scenarios, tls_driver, certs, server_factory):
+    if mode == "ca":
+        conf = tls_conf(certs)
+    elif mode == "verify":
+        conf = tls_conf(certs, verify=True)
+    else:
+        conf = tls_conf(certs, verify="verify_and_map", extra=MAP_USERS)
+    srv = start(server_factory, target, conf, expect_errors=TLS_ERRORS)
+    for sc in scenarios:
+        run_tls_driver(tls_driver, sc, srv.port, certs)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_connz_tls_fields(target, certs, server_factory):
+    import urllib.request
+    srv = start(server_factory, target, tls_conf(certs, extra="http: \"127.0.0.1:@PORT_HTTP@\""))
+    _, t = tls_client(srv.port, certs)
+    t.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+    assert read_until(t, b"PONG\r\n").endswith(b"PONG\r\n")
+    url = "http://127.0.0.1:%d/connz" % srv.ports["HTTP"]
+    with urllib.request.urlopen(url, timeout=scaled(5)) as r:
+        connz = json.loads(r.read())
+    version = t.version().replace("TLSv", "")
+    t.close()
+    mine = [c for c in connz["connections"] if c.get("tls_version")]
+    assert len(mine) == 1, connz
+    assert mine[0]["tls_version"] == version
+    assert mine[0]["tls_cipher_suite"].startswith("TLS_")
