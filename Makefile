@@ -138,6 +138,9 @@ $(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Isrc $^ $(LDLIBS) -o $@
 
+# keep the fuzz objects between runs (make would delete them as intermediates)
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+
 fuzz: $(FUZZ_BINS)
 
 # Each target runs for FUZZ_SECONDS from its seed corpus (copied, so runs never
@@ -149,6 +152,7 @@ fuzz-smoke: $(FUZZ_BINS)
 	  dict=; [ -f fuzz/$${name#fuzz_}.dict ] && dict=-dict=fuzz/$${name#fuzz_}.dict; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
 	  $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	     -artifact_prefix=$(FUZZ_DIR)/ \
 	     -print_final_stats=1 $$work 2>&1 | tail -n 12; \
 	  test $${PIPESTATUS[0]:-0} -eq 0; \
 	done

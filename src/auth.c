@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mem.h"
+#include "nkey.h"
 #include "opts.h"
 #include "server.h"
 #include "tls.h"
@@ -69,6 +70,37 @@ static const struct opts_user *auth_find_user(const struct opts *o, const char *
     return NULL;
 }
 
+bool auth_nonce_required(const struct opts *o)
+{
+    for (size_t i = 0; i < o->n_users; i++)
+        if (o->users[i].nkey)
+            return true;
+    return false;
+}
+
+void auth_log_violation(struct server *s, const struct conn *c)
+{
+    const struct opts *o = server_opts(s);
+    const struct proto_connect *co = &c->opts;
+    if (auth_nonce_required(o))
+        CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - Nkey \"%s\"",
+                 co->nkey ? co->nkey : "");
+    else if (o->n_users > 0)
+        CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - User \"%s\"",
+                 co->user ? co->user : "");
+    else
+        CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error");
+}
+
+/* The configured nkey user, or NULL. */
+static const struct opts_user *auth_find_nkey(const struct opts *o, const char *nkey)
+{
+    for (size_t i = 0; i < o->n_users; i++)
+        if (o->users[i].nkey && strcmp(o->users[i].nkey, nkey) == 0)
+            return &o->users[i];
+    return NULL;
+}
+
 bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user)
 {
     const struct opts *o = server_opts(s);
@@ -81,6 +113,16 @@ bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_
         /* bound to the no_auth_user, which must exist (checked at start) */
         *user = auth_find_user(o, o->no_auth_user);
         return *user != NULL;
+    }
+    if (co->nkey && auth_nonce_required(o)) {
+        /* the client signed the nonce of our INFO with its key
+         * (processClientOrLeafAuthentication's nkey branch) */
+        const struct opts_user *u = auth_find_nkey(o, co->nkey);
+        if (!u || !co->sig || !c->nonce[0] ||
+            !nkey_verify(co->nkey, c->nonce, strlen(c->nonce), co->sig))
+            return false;
+        *user = u;
+        return true;
     }
     if (o->token)
         return co->auth_token && auth_equal(o->token, co->auth_token);

@@ -12,6 +12,14 @@ struct conn;
 struct opts;
 struct opts_user;
 
+/* Log a failed authentication as nats-server's authViolation does:
+ * "authentication error - Nkey \"...\"" when nkey users exist, "- User
+ * \"...\"" when a users list does, plain "authentication error" otherwise. */
+void auth_log_violation(struct server *s, const struct conn *c);
+
+/* Whether INFO must carry a nonce: some user authenticates with an nkey. */
+bool auth_nonce_required(const struct opts *o);
+
 /* Whether clients must authenticate (INFO auth_required), from the options. */
 bool auth_required(const struct opts *o);
 

@@ -18,6 +18,7 @@
 #include "imports.h"
 #include "log.h"
 #include "mem.h"
+#include "nkey.h"
 #include "monitor.h"
 #include "opts.h"
 #include "parser.h"
@@ -176,6 +177,8 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
     }
     CONN_LOG(LOG_LEVEL_DEBUG, c, "Client connection created");
 
+    if (auth_nonce_required(o))
+        nkey_nonce(c->nonce);
     /* INFO always goes first, even to a connection about to be refused. */
     struct sbuf info = {0};
     server_client_info(s, c, &info);
@@ -298,7 +301,7 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
     if (!(c->flags & CONN_F_CONNECTED) && s->auth_required) {
         const struct opts_user *u = NULL;
         if (!auth_check_client_user(s, c, &u) || client_bind_user(c, u) != 0) {
-            CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
+            auth_log_violation(s, c);
             return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
         }
     }

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "common.h"
 #include "log.h"
 #include "mem.h"
@@ -317,7 +318,7 @@ static void conn_parse_error(struct conn *c, const struct parser_res *res)
     const char *text = parser_err_text(res->rc);
     if (res->rc == PARSER_ERR_AUTH) {
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
-        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_VIOLATION);
+        auth_log_violation(c->s, c);
         conn_close(c, "Authentication Failure");
         return;
     }

@@ -157,6 +157,7 @@ struct conn {
     struct proto_connect opts;
     bool headers; /* negotiated: the peer may send and receive HPUB/HMSG */
     struct account *acc;
+    char nonce[16]; /* sent in INFO when nkey users exist; "" otherwise */
     /* The user's permissions (perms.h), set at CONNECT by the owner before
      * any SUB; NULL: none. Read by delivering workers; freed in on_free. */
     struct perms_conn *perms;

@@ -3,6 +3,7 @@
  * permissions, accounts (exports, imports, mappings, limits) and the simple
  * authorization of cluster and gateway, with nats-server 2.9.10's messages.
  * Parsing and validation only; the checks made on connections live elsewhere. */
+#include "nkey.h"
 #include "opts_internal.h"
 
 #include <ctype.h>
@@ -285,60 +286,11 @@ static bool opts_auth_subset_match(const struct opts_auth_toks *toks, const char
     return res;
 }
 
-/* ---- nkeys, as github.com/nats-io/nkeys Decode ------------------------ */
+/* ---- nkeys (nkey.c, as github.com/nats-io/nkeys Decode) -------------- */
 
-/* CRC-16/XMODEM over data, the checksum nkeys carry in their last 2 bytes. */
-static uint16_t opts_auth_crc16(const unsigned char *data, size_t n)
-{
-    uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)(data[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-    }
-    return crc;
-}
-
-/* Whether s is a public nkey whose first decoded byte is prefix: unpadded
- * standard base32, at least 4 bytes, little-endian CRC16 at the end. Length is
- * not checked beyond that, as nkeys.Decode does not. */
 static bool opts_auth_nkey_valid(const char *s, unsigned char prefix)
 {
-    size_t n = strlen(s), out = 0;
-    unsigned char *raw = xmalloc(n + 1);
-    uint32_t acc = 0;
-    int bits = 0;
-    bool ok = false;
-    size_t chars = 0;
-
-    for (const char *p = s; *p; p++) {
-        int v;
-        if (*p == '\r' || *p == '\n')
-            continue; /* Go's base32 decoder skips line breaks */
-        if (*p >= 'A' && *p <= 'Z')
-            v = *p - 'A';
-        else if (*p >= '2' && *p <= '7')
-            v = *p - '2' + 26;
-        else
-            goto out;
-        chars++;
-        acc = (acc << 5) | (uint32_t)v;
-        bits += 5;
-        if (bits >= 8) {
-            bits -= 8;
-            raw[out++] = (unsigned char)(acc >> bits);
-        }
-    }
-    /* A last quantum of 1, 3 or 6 characters is corrupt input for Go. */
-    if (chars % 8 == 1 || chars % 8 == 3 || chars % 8 == 6)
-        goto out;
-    if (out < 4)
-        goto out;
-    uint16_t crc = (uint16_t)(raw[out - 2] | (raw[out - 1] << 8));
-    ok = opts_auth_crc16(raw, out - 2) == crc && raw[0] == prefix;
-out:
-    free(raw);
-    return ok;
+    return nkey_valid(s, prefix);
 }
 
 #define OPTS_AUTH_NKEY_USER    (20 << 3) /* 'U' */

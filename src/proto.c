@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "mem.h"
+#include "nkey.h"
 #include "sbuf.h"
 
 static bool proto_empty(const char *s)
@@ -194,8 +195,9 @@ static bool proto_type_ok(const cJSON *v, enum proto_ftype t)
         return cJSON_IsString(v);
     case PROTO_F_INT:
         /* an int field takes only integral numbers in range */
-        return cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble &&
-               v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0;
+        /* range first: converting an out-of-range double is undefined */
+        return cJSON_IsNumber(v) && v->valuedouble >= -2147483648.0 &&
+               v->valuedouble <= 2147483647.0 && v->valuedouble == (double)(int)v->valuedouble;
     }
     return false;
 }
@@ -287,40 +289,14 @@ void proto_connect_free(struct proto_connect *co)
             NFREE(*(char **)((char *)co + proto_connect_fields[i].off));
 }
 
-/* CRC-16/XMODEM, the checksum nkeys append. */
-static uint16_t proto_crc16(const unsigned char *p, size_t n)
-{
-    uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)(p[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-    }
-    return crc;
-}
-
 void proto_server_id(char out[57])
 {
-    static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    unsigned char raw[35];
-    raw[0] = 13 << 3; /* the nkeys prefix byte of a server: encodes as 'N' */
+    unsigned char key[32];
     size_t got = 0;
-    while (got < 32) {
-        ssize_t r = getrandom(raw + 1 + got, 32 - got, 0);
+    while (got < sizeof(key)) {
+        ssize_t r = getrandom(key + got, sizeof(key) - got, 0);
         if (r > 0)
             got += (size_t)r;
     }
-    uint16_t crc = proto_crc16(raw, 33);
-    raw[33] = (unsigned char)(crc & 0xff);
-    raw[34] = (unsigned char)(crc >> 8);
-    /* 35 bytes are 280 bits: exactly 56 base32 characters, no padding */
-    size_t o = 0;
-    for (size_t i = 0; i < 35; i += 5) {
-        uint64_t v = 0;
-        for (size_t k = 0; k < 5; k++)
-            v = v << 8 | raw[i + k];
-        for (int k = 7; k >= 0; k--)
-            out[o++] = b32[(v >> (5 * k)) & 31];
-    }
-    out[56] = '\0';
+    nkey_encode(NKEY_PREFIX_SERVER, key, out);
 }

@@ -176,6 +176,7 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
         .max_payload = o->max_payload,
         .client_id = c ? c->cid : 0,
         .client_ip = c ? c->ip : NULL,
+        .nonce = c && c->nonce[0] ? c->nonce : NULL,
         .ldm = ldm,
     };
     proto_info_line(&in, out);

@@ -162,3 +162,19 @@ Test(proto, connect_rejects_raw_control_bytes_in_strings)
     cr_assert_str_eq(co.name, "tab\tok \"q\" \xc3\xa9");
     proto_connect_free(&co);
 }
+
+Test(proto, connect_protocol_out_of_range_is_a_type_error)
+{
+    /* found by fuzz_connect: a huge number was converted before its range
+     * was checked (undefined behaviour) */
+    struct proto_connect co;
+    proto_connect_defaults(&co);
+    const char *bad[] = {"{\"protocol\":0555555555555555555555555555555555555555555}",
+                         "{\"protocol\":1e300}", "{\"protocol\":-1e300}",
+                         "{\"protocol\":2147483648}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(proto_connect_parse(bad[i], strlen(bad[i]), &co), -1, "%s", bad[i]);
+    const char ok[] = "{\"protocol\":2147483647}";
+    cr_assert_eq(proto_connect_parse(ok, sizeof(ok) - 1, &co), 0);
+    proto_connect_free(&co);
+}
