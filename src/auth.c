@@ -101,7 +101,33 @@ static const struct opts_user *auth_find_nkey(const struct opts *o, const char *
     return NULL;
 }
 
+/* A user restricted to other connection types (WEBSOCKET, MQTT, LEAFNODE...)
+ * may not connect as a plain client (connectionTypeAllowed). */
+static bool auth_conn_type_allowed(const struct opts_user *u)
+{
+    if (u->connection_types.n == 0)
+        return true;
+    for (size_t i = 0; i < u->connection_types.n; i++)
+        if (strcmp(u->connection_types.v[i], "STANDARD") == 0)
+            return true;
+    return false;
+}
+
+static bool auth_check_credentials(struct server *s, struct conn *c, const struct opts_user **user);
+
 bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user)
+{
+    if (!auth_check_credentials(s, c, user))
+        return false;
+    if (*user && !auth_conn_type_allowed(*user)) {
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "Connection type not allowed");
+        *user = NULL;
+        return false;
+    }
+    return true;
+}
+
+static bool auth_check_credentials(struct server *s, struct conn *c, const struct opts_user **user)
 {
     const struct opts *o = server_opts(s);
     const struct proto_connect *co = &c->opts;

@@ -123,6 +123,14 @@ static void main_log_reloaded(const char *key, const struct conf_value *v)
     }
 }
 
+/* Keys nats-server reloads but natsd cannot yet: their run-time state (the
+ * TLS context, the account table) is built once at start. A reload that
+ * changes them is refused whole rather than applied halfway. */
+static bool main_reload_deferred(const char *key)
+{
+    return strcasecmp(key, "tls") == 0 || strcasecmp(key, "accounts") == 0;
+}
+
 /* Compare the keys of two configurations. Returns -1 with err naming the
  * first changed key that cannot be reloaded; 0 when every change can be
  * applied, logging nothing yet (changed keys are logged by main_log_diff). */
@@ -139,7 +147,7 @@ static int main_check_diff(const struct conf_value *old, const struct conf_value
                 continue;
             if (a && b && conf_value_equal(a->val, b->val))
                 continue;
-            if (!opts_key_reloadable(kv->key)) {
+            if (!opts_key_reloadable(kv->key) || main_reload_deferred(kv->key)) {
                 snprintf(err, errsize, "config reload not supported for %s", kv->key);
                 return -1;
             }

@@ -70,3 +70,16 @@ def test_reload_reports_a_broken_file(server_factory):
     os.kill(srv.pid, signal.SIGHUP)
     wait_log(srv, "Failed to reload server configuration")
     assert info(srv.port)["port"] == srv.port
+
+
+def test_reload_refuses_tls_and_accounts_changes(server_factory):
+    """natsd builds its TLS context and account table at start: a reload that
+    changes them is refused whole (never half-applied) and says which key."""
+    srv = server_factory("natsd", conf="port: @PORT@\nmax_payload: 1024\n",
+                         expect_errors=[r"Failed to reload server configuration: "
+                                        r"config reload not supported for accounts"])
+    rewrite(srv, "port: @PORT@\nmax_payload: 4096\naccounts { A { users: [{user: a, password: "
+                 "a}] } }\n")
+    os.kill(srv.pid, signal.SIGHUP)
+    wait_log(srv, "Failed to reload server configuration")
+    assert info(srv.port)["max_payload"] == 1024

@@ -260,3 +260,17 @@ def test_denied_clients_leave_server_up(target, server_factory):
 def test_no_auth_server_alive(target, server_factory):
     srv = start(server_factory, target, "")
     check_alive(srv.port)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_allowed_connection_types(target, server_factory):
+    """A user limited to other connection types (websocket here) may not
+    connect as a plain client; one that lists STANDARD may."""
+    srv = srv_start(server_factory, target, """
+authorization { users: [
+  {user: w, password: w, allowed_connection_types: ["WEBSOCKET"]}
+  {user: s, password: s, allowed_connection_types: ["STANDARD", "MQTT"]}
+] }""")
+    expect(srv.port, creds("w"), AUTHV, end="close")
+    expect(srv.port, creds("s"), [b"PONG\r\n"])
+    assert 'authentication error - User "w"' in srv.log_text()
