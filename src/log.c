@@ -266,11 +266,11 @@ static void log_emit(enum log_level level, const char *msg, size_t msglen)
 {
     char stack[LOG_LINE_STACK];
     char *line = stack;
+    /* everything in log_g is read under the lock: a reload reconfigures it */
+    pthread_mutex_lock(&log_g.mu);
     size_t cap = log_g.pid_len + 32 + 24 + msglen + 2;
     if (cap > sizeof(stack))
         line = xmalloc(cap);
-
-    pthread_mutex_lock(&log_g.mu);
     if (log_g.dest == LOG_DEST_SYSLOG) {
         syslog(log_syslog_prio[level], "%s%.*s", log_labels[level], (int)msglen, msg);
     } else {
