@@ -22,9 +22,9 @@ BENCH_ARGS    ?=
 
 bench-build: $(BENCH_BINS)
 
-$(BENCH_DIR)/%: bench/%.c bench/bench.mk
+$(BENCH_DIR)/%: bench/%.c bench/bench_util.c bench/bench_util.h bench/bench.mk
 	@mkdir -p $(BENCH_DIR)
-	$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@ $(BENCH_LDLIBS)
+	$(BENCH_CC) $(BENCH_CFLAGS) $< bench/bench_util.c -o $@ $(BENCH_LDLIBS)
 
 # natsd itself comes from the main Makefile (release build), whichever file included us.
 bench-natsd:

@@ -23,14 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONNS_BATCH 256
+#include "bench_util.h"
 
-static double conns_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define CONNS_BATCH 256
 
 static struct addrinfo *conns_resolve(const char *url)
 {
@@ -61,21 +56,6 @@ static int conns_dial(const struct addrinfo *ai)
         return -1;
     }
     return fd;
-}
-
-static int conns_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Reads until "PONG\r\n" arrives (after INFO and anything else). */
@@ -121,7 +101,7 @@ static int conns_open(const struct addrinfo *ai, int *fds, long n)
                 fprintf(stderr, "bench_conns: connect %ld: %s\n", j, strerror(errno));
                 return -1;
             }
-            if (conns_write_all(fds[j], conns_hello, sizeof(conns_hello) - 1) < 0)
+            if (bench_write_all(fds[j], conns_hello, sizeof(conns_hello) - 1) < 0)
                 return -1;
         }
         for (long j = i; j < end; j++)
@@ -134,7 +114,7 @@ static int conns_open(const struct addrinfo *ai, int *fds, long n)
 static int conns_subscribe(const struct addrinfo *ai, int *fd, long m)
 {
     *fd = conns_dial(ai);
-    if (*fd < 0 || conns_write_all(*fd, conns_hello, sizeof(conns_hello) - 1) < 0 ||
+    if (*fd < 0 || bench_write_all(*fd, conns_hello, sizeof(conns_hello) - 1) < 0 ||
         conns_wait_pong(*fd) < 0)
         return -1;
     static char out[64 * 1024];
@@ -145,12 +125,12 @@ static int conns_subscribe(const struct addrinfo *ai, int *fd, long m)
             return -1;
         len += (size_t)w;
         if (len > sizeof(out) - 64 || i == m) {
-            if (conns_write_all(*fd, out, len) < 0)
+            if (bench_write_all(*fd, out, len) < 0)
                 return -1;
             len = 0;
         }
     }
-    if (conns_write_all(*fd, "PING\r\n", 6) < 0)
+    if (bench_write_all(*fd, "PING\r\n", 6) < 0)
         return -1;
     return conns_wait_pong(*fd);
 }
@@ -209,18 +189,18 @@ int main(int argc, char **argv)
     int *fds = calloc((size_t)nfds, sizeof(*fds));
     if (!fds)
         return 1;
-    double t0 = conns_now();
+    double t0 = bench_now();
     int rc = subs ? conns_subscribe(ai, &fds[0], n) : conns_open(ai, fds, n);
     freeaddrinfo(ai);
     if (rc < 0)
         return 1;
-    printf("ready mode=%s n=%ld secs=%.3f\n", mode, n, conns_now() - t0);
+    printf("ready mode=%s n=%ld secs=%.3f\n", mode, n, bench_now() - t0);
     fflush(stdout);
 
     /* Hold until stdin closes (the script is done measuring) or the time is up. */
-    double deadline = conns_now() + hold_s;
+    double deadline = bench_now() + hold_s;
     for (;;) {
-        double left = deadline - conns_now();
+        double left = deadline - bench_now();
         if (left <= 0)
             break;
         struct pollfd p = {.fd = 0, .events = POLLIN};

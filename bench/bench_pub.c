@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define PUB_MAX_CONNS 64
 
 struct pub_args {
@@ -37,13 +39,6 @@ struct pub_args {
     int failed;
 };
 
-static double pub_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void pub_usage(void)
 {
     fprintf(stderr,
@@ -56,14 +51,14 @@ static void *pub_run(void *arg)
     struct pub_args *a = arg;
     natsStatus s = NATS_OK;
     pthread_barrier_wait(a->start);
-    a->t_start = pub_now();
+    a->t_start = bench_now();
     if (a->duration_s > 0) {
         double stop = a->t_start + a->duration_s;
         while (s == NATS_OK) {
             for (int i = 0; i < 256 && s == NATS_OK; i++)
                 s = natsConnection_Publish(a->nc, a->subject, a->payload, a->size);
             a->sent += 256;
-            if (pub_now() >= stop)
+            if (bench_now() >= stop)
                 break;
         }
     } else {
@@ -73,7 +68,7 @@ static void *pub_run(void *arg)
     }
     if (s == NATS_OK)
         s = natsConnection_FlushTimeout(a->nc, 120000);
-    a->t_end = pub_now();
+    a->t_end = bench_now();
     if (s != NATS_OK) {
         fprintf(stderr, "bench_pub: publish/flush failed: %s\n", natsStatus_GetText(s));
         a->failed = 1;

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define RR_BUF_SIZE  (64 * 1024)
 #define RR_MAX_LINE  1024
 #define RR_INBOX     "_INBOX.bench_rr"
@@ -59,52 +61,6 @@ struct rr_responder {
     pthread_cond_t cv;
     int ready; /* 1 subscribed, -1 failed */
 };
-
-static uint64_t rr_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int rr_dial(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    return fd;
-}
-
-static int rr_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Makes sure at least want bytes are buffered; returns -1 on EOF or error. */
 static int rr_fill(struct rr_conn *c, size_t want)
@@ -181,7 +137,7 @@ static int rr_handshake(struct rr_conn *c, const char *subject, const char *name
                      "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"%s\"}\r\n"
                      "SUB %s 1\r\nPING\r\n",
                      name, subject);
-    if (n < 0 || (size_t)n >= sizeof(cmd) || rr_write_all(c->fd, cmd, (size_t)n) < 0)
+    if (n < 0 || (size_t)n >= sizeof(cmd) || bench_write_all(c->fd, cmd, (size_t)n) < 0)
         return -1;
     struct rr_frame f;
     for (;;) {
@@ -211,7 +167,7 @@ static void *rr_respond(void *arg)
     static struct rr_conn c;
     static struct rr_frame f;
     static char out[RR_BUF_SIZE];
-    c.fd = rr_dial(r->host, r->port);
+    c.fd = bench_dial(r->host, r->port);
     if (c.fd < 0 || rr_handshake(&c, r->subject, "bench_rr_responder") < 0) {
         rr_set_ready(r, -1);
         return NULL;
@@ -219,7 +175,7 @@ static void *rr_respond(void *arg)
     rr_set_ready(r, 1);
     while (rr_next(&c, &f) == 0) {
         if (strcmp(f.line, "PING") == 0) {
-            rr_write_all(c.fd, "PONG\r\n", 6);
+            bench_write_all(c.fd, "PONG\r\n", 6);
             continue;
         }
         if (!f.is_msg || f.reply[0] == '\0')
@@ -229,7 +185,7 @@ static void *rr_respond(void *arg)
             break;
         memcpy(out + n, f.payload, f.size);
         memcpy(out + n + f.size, "\r\n", 2);
-        if (rr_write_all(c.fd, out, (size_t)n + f.size + 2) < 0)
+        if (bench_write_all(c.fd, out, (size_t)n + f.size + 2) < 0)
             break;
     }
     close(c.fd);
@@ -255,7 +211,7 @@ static int rr_run_raw(const char *host, const char *port, const char *subject, c
     static struct rr_conn c;
     static struct rr_frame f;
     char req[RR_BUF_SIZE];
-    c.fd = rr_dial(host, port);
+    c.fd = bench_dial(host, port);
     if (c.fd < 0 || rr_handshake(&c, RR_INBOX, "bench_rr_requester") < 0)
         return -1;
     int hn = snprintf(req, sizeof(req), "PUB %s %s %d\r\n", subject, RR_INBOX, size);
@@ -265,8 +221,8 @@ static int rr_run_raw(const char *host, const char *port, const char *subject, c
     memcpy(req + hn + size, "\r\n", 2);
     size_t reqlen = (size_t)hn + (size_t)size + 2;
     for (long i = 0; i < warmup + n; i++) {
-        uint64_t t0 = rr_now_ns();
-        if (rr_write_all(c.fd, req, reqlen) < 0)
+        uint64_t t0 = bench_now_ns();
+        if (bench_write_all(c.fd, req, reqlen) < 0)
             return -1;
         for (;;) {
             if (rr_next(&c, &f) < 0)
@@ -274,14 +230,14 @@ static int rr_run_raw(const char *host, const char *port, const char *subject, c
             if (f.is_msg)
                 break;
             if (strcmp(f.line, "PING") == 0)
-                rr_write_all(c.fd, "PONG\r\n", 6);
+                bench_write_all(c.fd, "PONG\r\n", 6);
         }
         if (f.size != (size_t)size) {
             fprintf(stderr, "bench_rr: reply of %zu bytes, expected %d\n", f.size, size);
             return -1;
         }
         if (i >= warmup)
-            lat[i - warmup] = rr_now_ns() - t0;
+            lat[i - warmup] = bench_now_ns() - t0;
     }
     close(c.fd);
     return 0;
@@ -299,9 +255,9 @@ static int rr_run_libnats(const char *url, const char *subject, const char *payl
     int rc = 0;
     for (long i = 0; i < warmup + n; i++) {
         natsMsg *msg = NULL;
-        uint64_t t0 = rr_now_ns();
+        uint64_t t0 = bench_now_ns();
         natsStatus s = natsConnection_Request(&msg, nc, subject, payload, size, 5000);
-        uint64_t t1 = rr_now_ns();
+        uint64_t t1 = bench_now_ns();
         if (s != NATS_OK) {
             fprintf(stderr, "bench_rr: request %ld: %s\n", i, natsStatus_GetText(s));
             rc = -1;

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define SUB_MAX_CONNS 64
 #define SUB_READ_SIZE (256 * 1024)
 #define SUB_MAX_LINE  4096
@@ -55,72 +57,11 @@ struct sub_state {
     double t_last;
 };
 
-static double sub_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sub_usage(void)
 {
     fprintf(stderr, "usage: bench_sub [-s nats://host:port] [-j subject] [-q queue] [-k subs]\n"
                     "                 [-n expected] [-z payload size] [-t idle timeout s]\n"
                     "  -n: messages per subscriber (total across the group with -q)\n");
-}
-
-/* Parses "nats://host:port", "host:port" or "host". */
-static int sub_parse_url(const char *url, char *host, size_t hostsz, char *port, size_t portsz)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    const char *colon = strrchr(p, ':');
-    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
-    if (hl == 0 || hl >= hostsz)
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    snprintf(port, portsz, "%s", colon ? colon + 1 : "4222");
-    return 0;
-}
-
-static int sub_dial(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    return fd;
-}
-
-static int sub_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Splits a control line into at most max space-separated tokens; returns the count. */
@@ -201,7 +142,7 @@ static long sub_line(struct sub_state *st, struct sub_conn *c, char *line, size_
         return size;
     }
     if (n == 4 && memcmp(line, "PING", 4) == 0) {
-        if (sub_write_all(c->fd, "PONG\r\n", 6) < 0)
+        if (bench_write_all(c->fd, "PONG\r\n", 6) < 0)
             return -1;
         return 0;
     }
@@ -295,12 +236,12 @@ static int sub_loop(struct sub_state *st, double idle_s, bool (*stop)(struct sub
     struct pollfd pfd[SUB_MAX_CONNS];
     for (int i = 0; i < st->nconns; i++)
         pfd[i] = (struct pollfd){.fd = st->conns[i].fd, .events = POLLIN};
-    double last = sub_now();
+    double last = bench_now();
     while (!stop(st)) {
         int n = poll(pfd, (nfds_t)st->nconns, 100);
         if (n < 0 && errno != EINTR)
             return -1;
-        double now = sub_now();
+        double now = bench_now();
         if (n <= 0) {
             if (now - last > idle_s)
                 return 1;
@@ -317,7 +258,7 @@ static int sub_loop(struct sub_state *st, double idle_s, bool (*stop)(struct sub
                 if (st->total == 0)
                     st->t_first = now;
                 st->total += counted;
-                st->t_last = sub_now();
+                st->t_last = bench_now();
             }
         }
     }
@@ -384,7 +325,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char host[256], port[16];
-    if (sub_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0) {
+    if (bench_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0) {
         fprintf(stderr, "bench_sub: bad url %s\n", url);
         return 2;
     }
@@ -394,7 +335,7 @@ int main(int argc, char **argv)
         struct sub_conn *c = &st.conns[i];
         c->sid = i + 1;
         c->buf = malloc(SUB_READ_SIZE + SUB_MAX_LINE + 64);
-        c->fd = sub_dial(host, port);
+        c->fd = bench_dial(host, port);
         if (!c->buf || c->fd < 0) {
             fprintf(stderr, "bench_sub: cannot connect to %s:%s\n", host, port);
             return 1;
@@ -404,7 +345,7 @@ int main(int argc, char **argv)
                          "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"bench_sub\"}\r\n"
                          "SUB %s %s%s%d\r\nPING\r\n",
                          subject, queue ? queue : "", queue ? " " : "", c->sid);
-        if (n < 0 || (size_t)n >= sizeof(cmd) || sub_write_all(c->fd, cmd, (size_t)n) < 0) {
+        if (n < 0 || (size_t)n >= sizeof(cmd) || bench_write_all(c->fd, cmd, (size_t)n) < 0) {
             fprintf(stderr, "bench_sub: cannot send CONNECT/SUB\n");
             return 1;
         }
@@ -434,7 +375,7 @@ int main(int argc, char **argv)
         ponged = true;
         for (int i = 0; i < k; i++) {
             st.conns[i].got_pong = false;
-            if (sub_write_all(st.conns[i].fd, "PING\r\n", 6) < 0)
+            if (bench_write_all(st.conns[i].fd, "PING\r\n", 6) < 0)
                 ponged = false;
         }
         if (ponged && sub_loop(&st, 5.0, sub_all_ponged) != 0)
