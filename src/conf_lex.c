@@ -27,6 +27,7 @@
 
 #include "common.h"
 #include "mem.h"
+#include "util.h"
 
 /* The rune value the reference uses for end of input; a NUL byte in the text
  * compares equal to it, which the reference also does. */
@@ -996,17 +997,6 @@ static int conf_lex_escape(struct conf_lex *lx)
     }
 }
 
-static int conf_lex_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "\xHH": two runes are read, but the two bytes before pos are decoded, as in
  * the reference (so a multi-byte rune yields its last byte). */
 static int conf_lex_hex(struct conf_lex *lx)
@@ -1017,7 +1007,7 @@ static int conf_lex_hex(struct conf_lex *lx)
                 lx, "Expected two hexadecimal digits after '\\x', but hit end of line");
     }
     const char *h = lx->in + lx->pos - 2;
-    int hi = conf_lex_hexval(h[0]), lo = conf_lex_hexval(h[1]);
+    int hi = util_hexval(h[0]), lo = util_hexval(h[1]);
     if (hi < 0 || lo < 0)
         return conf_lex_fail(lx, "Expected two hexadecimal digits after '\\x', but got '%.2s'", h);
     conf_lex_add_part(lx, (char)(hi << 4 | lo));

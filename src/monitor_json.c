@@ -14,6 +14,7 @@
 #include "common.h"
 #include "mem.h"
 #include "sbuf.h"
+#include "util.h"
 
 static void monitor_json_print(struct sbuf *b, const cJSON *v, int depth, bool compact);
 
@@ -216,36 +217,7 @@ void monitor_uptime_str(int64_t d, char *buf, size_t size)
 
 void monitor_go_quote(struct sbuf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    sbuf_addc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            sbuf_adds(b, "\\\"");
-            break;
-        case '\\':
-            sbuf_adds(b, "\\\\");
-            break;
-        case '\n':
-            sbuf_adds(b, "\\n");
-            break;
-        case '\r':
-            sbuf_adds(b, "\\r");
-            break;
-        case '\t':
-            sbuf_adds(b, "\\t");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f) {
-                sbuf_adds(b, "\\x");
-                sbuf_addc(b, hex[*p >> 4]);
-                sbuf_addc(b, hex[*p & 15]);
-            } else {
-                sbuf_addc(b, (char)*p);
-            }
-        }
-    }
-    sbuf_addc(b, '"');
+    util_go_quote_sbuf(b, s, strlen(s));
 }
 
 /* --- printer */

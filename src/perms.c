@@ -10,6 +10,7 @@
 #include "mem.h"
 #include "opts.h"
 #include "sbuf.h"
+#include "util.h"
 #include "subject.h"
 
 /* nats-server: maxPermCacheSize, pruneSize, replyPermLimit */
@@ -356,43 +357,5 @@ bool perms_can_subscribe(struct perms_conn *pc, const char *subj, size_t len, co
 
 void perms_quote(struct sbuf *b, const char *s, size_t len)
 {
-    sbuf_addc(b, '"');
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        switch (ch) {
-        case '"':
-            sbuf_adds(b, "\\\"");
-            break;
-        case '\\':
-            sbuf_adds(b, "\\\\");
-            break;
-        case '\a':
-            sbuf_adds(b, "\\a");
-            break;
-        case '\b':
-            sbuf_adds(b, "\\b");
-            break;
-        case '\f':
-            sbuf_adds(b, "\\f");
-            break;
-        case '\n':
-            sbuf_adds(b, "\\n");
-            break;
-        case '\r':
-            sbuf_adds(b, "\\r");
-            break;
-        case '\t':
-            sbuf_adds(b, "\\t");
-            break;
-        case '\v':
-            sbuf_adds(b, "\\v");
-            break;
-        default:
-            if (ch < 0x20 || ch == 0x7f)
-                sbuf_addf(b, "\\x%02x", ch);
-            else
-                sbuf_addc(b, (char)ch);
-        }
-    }
-    sbuf_addc(b, '"');
+    util_go_quote_sbuf(b, s, len);
 }

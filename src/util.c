@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "sbuf.h"
 #include "mem.h"
 
 #define UTIL_NS_US   1000ULL
@@ -345,7 +346,7 @@ static bool util_url_should_escape(unsigned char c, enum util_url_enc mode)
     return true;
 }
 
-static int util_unhex(char c)
+int util_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -369,7 +370,7 @@ static char *util_url_unescape(const char *s, size_t n, enum util_url_enc mode)
                 free(out);
                 return NULL;
             }
-            int hi = util_unhex(s[i + 1]), lo = util_unhex(s[i + 2]);
+            int hi = util_hexval(s[i + 1]), lo = util_hexval(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;
@@ -640,19 +641,15 @@ static size_t util_utf8_len(const unsigned char *s, size_t n)
 }
 
 /* Mirrors Go's strconv.Quote (non-ASCII runes are taken as printable). */
-void util_go_quote(const char *s, size_t len, char *buf, size_t size)
+void util_go_quote_sbuf(struct sbuf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t w = 0;
-    if (size == 0)
-        return;
-    buf[0] = '\0';
-    util_bufcat(buf, size, &w, "\"", 1);
+    sbuf_addc(b, '"');
     for (size_t i = 0; i < len;) {
         const unsigned char *p = (const unsigned char *)s + i;
         size_t n = util_utf8_len(p, len - i);
         if (n > 1) {
-            util_bufcat(buf, size, &w, (const char *)p, n);
+            sbuf_add(b, p, n); /* valid multi-byte UTF-8 is kept as is */
             i += n;
             continue;
         }
@@ -691,15 +688,27 @@ void util_go_quote(const char *s, size_t len, char *buf, size_t size)
             break;
         }
         if (esc != NULL) {
-            util_bufcat(buf, size, &w, esc, 2);
+            sbuf_add(b, esc, 2);
         } else if (n == 0 || c < ' ' || c == 0x7f) {
             char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
-            util_bufcat(buf, size, &w, e, 4);
+            sbuf_add(b, e, 4);
         } else {
-            util_bufcat(buf, size, &w, (const char *)&c, 1);
+            sbuf_addc(b, (char)c);
         }
     }
-    util_bufcat(buf, size, &w, "\"", 1);
+    sbuf_addc(b, '"');
+}
+
+void util_go_quote(const char *s, size_t len, char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    struct sbuf b = {0};
+    util_go_quote_sbuf(&b, s, len);
+    size_t n = b.len < size - 1 ? b.len : size - 1;
+    memcpy(buf, b.p, n);
+    buf[n] = '\0';
+    sbuf_free(&b);
 }
 
 /* Go's %v for float64 (strconv 'g' with the shortest precision): the shortest

@@ -56,8 +56,16 @@ void util_url_free(struct util_url *u);
  * NUL-terminates (size > 0); truncates silently. */
 void util_go_quote(const char *s, size_t len, char *buf, size_t size);
 
+/* Append s (len bytes) to b quoted as Go's %q does (the same rules as
+ * util_go_quote, without truncation). */
+struct sbuf;
+void util_go_quote_sbuf(struct sbuf *b, const char *s, size_t len);
+
 /* Format f as Go's %v does for a float64 ("2.5", "1e+21", "1e-05", "100"). */
 void util_format_float_go(double f, char *buf, size_t size);
+
+/* The value of a hex digit, or -1. */
+int util_hexval(char c);
 
 /* ASCII lower-case copy of s into buf (truncated to size-1). */
 void util_lower(const char *s, char *buf, size_t size);
