@@ -23,6 +23,7 @@
 #include "opts.h"
 #include "parser.h"
 #include "perms.h"
+#include "route.h"
 #include "sbuf.h"
 #include "server.h"
 #include "subject.h"
@@ -345,6 +346,7 @@ static void client_remove_sub(struct conn *c, struct csub *cs)
 {
     hmap_del(&client_data(c)->subs, &client_sid_ops, csub_sid(cs), cs->sid_len);
     sublist_remove(c->acc->sl, &cs->sub);
+    route_sub_changed(c->s, c->acc, &cs->sub, -1);
     worker_retire(c->w, cs, client_free_csub);
 }
 
@@ -422,6 +424,7 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
         return 0;
     }
     hmap_put(&cd->subs, &client_sid_ops, cs);
+    route_sub_changed(s, c->acc, &cs->sub, 1);
     c->last_activity_ns = loop_now(c->w->loop);
     client_send_ok(c);
     return 0;
@@ -686,8 +689,10 @@ static void client_on_close(struct conn *c)
         hmap_each(&cd->subs, client_collect, &p);
         monitor_conn_closed(c, subs, n);
         sublist_remove_batch(c->acc->sl, subs, n);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            route_sub_changed(s, c->acc, subs[i], -1);
             worker_retire(c->w, (char *)subs[i] - offsetof(struct csub, sub), client_free_csub);
+        }
         free(subs);
     } else {
         monitor_conn_closed(c, NULL, 0);

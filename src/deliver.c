@@ -21,7 +21,10 @@
 #include "conn.h"
 #include "imports.h"
 #include "loop.h"
+#include "mem.h"
+#include "parser.h"
 #include "perms.h"
+#include "route.h"
 #include "sbuf.h"
 #include "sublist.h"
 #include "worker.h"
@@ -138,6 +141,87 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     return ok;
 }
 
+/* The routes a message goes to: each route once, with the queue groups whose
+ * member on that route was picked (addSubToRouteTargets). */
+#define DELIVER_RT_INLINE 4
+
+struct deliver_rt {
+    struct conn *c;
+    struct parser_slice qi[DELIVER_RT_INLINE]; /* the first queue names */
+    struct parser_slice *q;                    /* NULL: qi holds them */
+    size_t nq, capq;
+};
+
+/* Small clusters need no allocation: the first targets live on the stack. */
+struct deliver_rts {
+    struct deliver_rt inl[DELIVER_RT_INLINE];
+    struct deliver_rt *v; /* NULL: inl */
+    size_t n, cap;
+};
+
+static struct deliver_rt *deliver_rts_at(struct deliver_rts *t, size_t i)
+{
+    return t->v ? &t->v[i] : &t->inl[i];
+}
+
+static struct parser_slice *deliver_rt_queues(struct deliver_rt *r)
+{
+    return r->q ? r->q : r->qi;
+}
+
+static struct deliver_rt *deliver_rt_find(struct deliver_rts *t, struct conn *c)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (deliver_rts_at(t, i)->c == c)
+            return deliver_rts_at(t, i);
+    if (t->n == DELIVER_RT_INLINE && !t->v) {
+        t->cap = 2 * DELIVER_RT_INLINE;
+        t->v = xmalloc(t->cap * sizeof(*t->v));
+        memcpy(t->v, t->inl, sizeof(t->inl));
+    } else if (t->v && t->n == t->cap) {
+        t->cap *= 2;
+        t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+    }
+    struct deliver_rt *r = deliver_rts_at(t, t->n++);
+    r->c = c;
+    r->q = NULL;
+    r->nq = 0;
+    r->capq = DELIVER_RT_INLINE;
+    return r;
+}
+
+static void deliver_rt_add(struct deliver_rts *t, struct conn *c, const struct sublist_qgroup *g)
+{
+    struct deliver_rt *r = deliver_rt_find(t, c);
+    if (!g)
+        return;
+    if (r->nq == r->capq) {
+        r->capq *= 2;
+        if (r->q) {
+            r->q = xrealloc(r->q, r->capq * sizeof(*r->q));
+        } else {
+            r->q = xmalloc(r->capq * sizeof(*r->q));
+            memcpy(r->q, r->qi, sizeof(r->qi));
+        }
+    }
+    deliver_rt_queues(r)[r->nq++] = (struct parser_slice){g->queue, g->queue_len};
+}
+
+/* A message from a route serves only the queue groups its line names. */
+static bool deliver_rqueue_named(const struct deliver_msg *m, const struct sublist_qgroup *g)
+{
+    for (size_t i = 0; i < m->nrqueues; i++)
+        if (m->rqueues[i].len == g->queue_len &&
+            memcmp(m->rqueues[i].p, g->queue, g->queue_len) == 0)
+            return true;
+    return false;
+}
+
+static bool deliver_is_route(const struct sub *s)
+{
+    return ((const struct conn *)s->owner)->kind == CONN_KIND_ROUTE;
+}
+
 size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                        const struct deliver_msg *m)
 {
@@ -148,9 +232,19 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     sbuf_reset(&w->line);
     struct deliver_ctx x = {.m = m, .src = src, .buf = &w->line};
     bool no_echo = src && !src->opts.echo;
+    /* one hop: what came from a route never goes to another route */
+    bool from_route = src && src->kind == CONN_KIND_ROUTE;
+    struct deliver_rts rts;
+    rts.n = 0;
+    rts.v = NULL;
     size_t delivered = 0;
 
     for (size_t i = 0; i < r->npsubs; i++) {
+        if (deliver_is_route(r->psubs[i])) {
+            if (!from_route)
+                deliver_rt_add(&rts, r->psubs[i]->owner, NULL);
+            continue;
+        }
         struct csub *cs = csub_of(r->psubs[i]);
         if (no_echo && csub_conn(cs) == src)
             continue;
@@ -161,9 +255,18 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         const struct sublist_qgroup *g = &r->qgroups[q];
         if (g->nsubs == 0)
             continue;
+        if (from_route && !deliver_rqueue_named(m, g))
+            continue;
         size_t start = sublist_qgroup_pick(g, worker_rand(w));
         for (size_t k = 0; k < g->nsubs; k++) {
-            struct csub *cs = csub_of(g->subs[(start + k) % g->nsubs]);
+            struct sub *s = g->subs[(start + k) % g->nsubs];
+            if (deliver_is_route(s)) {
+                if (from_route)
+                    continue; /* only local members for a routed message */
+                deliver_rt_add(&rts, s->owner, g);
+                break;
+            }
+            struct csub *cs = csub_of(s);
             if (no_echo && csub_conn(cs) == src)
                 continue;
             if (deliver_to(w, &x, cs)) {
@@ -172,6 +275,13 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
             }
         }
     }
+    for (size_t i = 0; i < rts.n; i++) {
+        struct deliver_rt *rt = deliver_rts_at(&rts, i);
+        if (route_forward(w, rt->c, acc, m, deliver_rt_queues(rt), rt->nq))
+            delivered++;
+        free(rt->q);
+    }
+    free(rts.v);
     return delivered;
 }
 

@@ -12,6 +12,7 @@
 struct conn;
 struct worker;
 struct account;
+struct parser_slice;
 
 /* A message as it arrived: every pointer borrowed from the read buffer. */
 struct deliver_msg {
@@ -28,6 +29,10 @@ struct deliver_msg {
     size_t hdr_len; /* 0: no header block */
     size_t total_len;
     const char *payload; /* total_len bytes: header block then body */
+    /* From a route (RMSG/HMSG): the queue groups named on the line, the only
+     * ones served here (processMsgResults). */
+    const struct parser_slice *rqueues;
+    size_t nrqueues;
 };
 
 /* Deliver m, published by src (a client; NULL for internal messages), to the

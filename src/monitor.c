@@ -30,6 +30,7 @@
 #include "monitor_internal.h"
 #include "net.h"
 #include "opts.h"
+#include "route.h"
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
@@ -601,8 +602,52 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
         return;
     atomic_fetch_add(&rq->m->stats[MONITOR_STAT_ROUTEZ], 1);
     cJSON *j = monitor_head(rq->m);
-    monitor_json_i64(j, "num_routes", 0);
-    cJSON_AddArrayToObject(j, "routes");
+    struct route_peer *peers;
+    size_t np = route_peers(rq->m->s, &peers);
+    struct monitor_snap snap = {0};
+    if (np > 0)
+        monitor_snapshot(rq->m, 1u << CONN_KIND_ROUTE, 0, false, false, &snap);
+    int64_t now = monitor_wall_ns();
+    cJSON *a = cJSON_CreateArray();
+    size_t shown = 0;
+    for (size_t i = 0; i < np; i++) {
+        const struct monitor_conninfo *ci = NULL;
+        for (size_t k = 0; k < snap.n && !ci; k++)
+            if (snap.v[k].cid == peers[i].cid)
+                ci = &snap.v[k];
+        if (!ci)
+            continue; /* closed meanwhile */
+        char buf[64];
+        cJSON *o = cJSON_CreateObject();
+        monitor_json_u64(o, "rid", ci->cid);
+        monitor_json_str(o, "remote_id", peers[i].remote_id);
+        monitor_json_bool(o, "did_solicit", peers[i].did_solicit);
+        monitor_json_bool(o, "is_configured", peers[i].is_configured);
+        monitor_json_str(o, "ip", ci->ip);
+        monitor_json_i64(o, "port", ci->port);
+        monitor_json_time(o, "start", ci->start_ns);
+        monitor_json_time(o, "last_activity", ci->last_ns);
+        if (ci->rtt_ns) {
+            monitor_duration_str((int64_t)ci->rtt_ns, buf, sizeof(buf));
+            monitor_json_str(o, "rtt", buf);
+        }
+        monitor_uptime_str(now - ci->start_ns, buf, sizeof(buf));
+        monitor_json_str(o, "uptime", buf);
+        monitor_uptime_str(now - ci->last_ns, buf, sizeof(buf));
+        monitor_json_str(o, "idle", buf);
+        monitor_json_u64(o, "pending_size", ci->pending);
+        monitor_json_u64(o, "in_msgs", ci->in_msgs);
+        monitor_json_u64(o, "out_msgs", ci->out_msgs);
+        monitor_json_u64(o, "in_bytes", ci->in_bytes);
+        monitor_json_u64(o, "out_bytes", ci->out_bytes);
+        monitor_json_u64(o, "subscriptions", peers[i].nsubs);
+        cJSON_AddItemToArray(a, o);
+        shown++;
+    }
+    monitor_json_i64(j, "num_routes", (int64_t)shown);
+    cJSON_AddItemToObject(j, "routes", a);
+    monitor_snap_free(&snap);
+    free(peers);
     monitor_reply_json(r, j, false);
 }
 

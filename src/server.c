@@ -21,6 +21,7 @@
 #include "net.h"
 #include "opts.h"
 #include "proto.h"
+#include "route.h"
 #include "sbuf.h"
 #include "tls.h"
 #include "version.h"
@@ -179,7 +180,16 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
         .nonce = c && c->nonce[0] ? c->nonce : NULL,
         .ldm = ldm,
     };
+    /* in a cluster: our client URL and those learned from routes */
+    char **urls = NULL;
+    size_t nurls = route_client_urls(s, &urls);
+    char cluster[64];
+    if (route_cluster(s, cluster, sizeof(cluster)))
+        in.cluster = cluster;
+    in.connect_urls = (const char *const *)urls;
+    in.n_connect_urls = nurls;
     proto_info_line(&in, out);
+    route_urls_free(urls, nurls);
 }
 
 /* <dir>/<exe>_<pid>.ports with the client URL, as nats-server's logPorts. */
@@ -274,6 +284,10 @@ struct server *server_new(const struct opts *o)
     NLOG_INFO("Listening for client connections on %s:%d", o->host ? o->host : "0.0.0.0", s->port);
     if (s->tls_ctx)
         NLOG_INFO("TLS required for client connections");
+    if (route_init(s) != 0) {
+        server_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -291,6 +305,9 @@ int server_start(struct server *s)
             return -1;
         }
     }
+    /* after every worker runs: route events may call into all of them */
+    if (route_start(s) != 0)
+        return -1;
     if (monitor_run(s) != 0)
         return -1;
     server_write_ports_file(s);
@@ -349,6 +366,7 @@ void server_free(struct server *s)
             while (s->workers[i]->conns)
                 conn_close(s->workers[i]->conns, "Server Shutdown");
     monitor_free(s);
+    route_free(s); /* its solicit timers and watches are on worker 0's loop */
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);

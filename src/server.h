@@ -19,6 +19,7 @@ struct account_table;
 struct conn;
 struct monitor;
 struct tls_ctx;
+struct route_state;
 
 struct server_stats {
     atomic_uint_fast64_t in_msgs;
@@ -73,6 +74,9 @@ struct server {
     /* Client TLS (tls.h): built from the tls block before the workers start,
      * read-only afterwards; NULL without TLS. */
     struct tls_ctx *tls_ctx;
+
+    /* Cluster routes (route.c); NULL without a cluster port. */
+    struct route_state *rt;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The ROUTE kind: cluster routes as nats-server 2.9.10 speaks them (route.go).
+ * A route listener and the solicited routes (explicit from cluster.routes,
+ * implicit from gossip), the INFO/CONNECT handshake with duplicate, self and
+ * cluster name checks, interest exchange (RS+/RS- per account, queue weights),
+ * messages (RMSG/HMSG with the +/| queue lists) and PING/PONG.
+ *
+ * Threads: every route connection, the listener and the solicit records live
+ * on worker 0. Other workers reach routes only by appending RMSG/HMSG to a
+ * route connection's outbound queue (found in a sublist, as any target) and
+ * through route_sub_changed(), which takes the route table's mutex; lock order
+ * route mutex -> conn.out_mu -> worker.inbox_mu (docs/internals/locks.md). */
+#ifndef NATSD_ROUTE_H
+#define NATSD_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct account;
+struct sub;
+struct conn;
+struct worker;
+struct deliver_msg;
+struct parser_slice;
+struct sbuf;
+
+/* Set up clustering when cluster.port is set: cluster name (generated when
+ * absent), listener bound, configured route URLs resolved (blocking name
+ * resolution: main thread, before the workers start). Logs nats-server's
+ * start-up lines. Returns 0 (also when there is no cluster), or -1 after a
+ * fatal log line. */
+int route_init(struct server *s);
+
+/* Register the listener and the first solicits on worker 0's loop (run
+ * there through worker_call). Main thread, once every worker runs: route
+ * events reach every worker. Returns 0 or -1. */
+int route_start(struct server *s);
+
+/* Free the route state. Every connection must be closed already. */
+void route_free(struct server *s);
+
+/* A local subscription sub of account acc was added (delta 1) or removed
+ * (delta -1): tell every route as nats-server's updateRouteSubscriptionMap
+ * (plain interest on 0->1 and 1->0, queue interest on every change with the
+ * new member count). Any worker thread; no lock held by the caller. Does
+ * nothing without a cluster. */
+void route_sub_changed(struct server *s, struct account *acc, const struct sub *sub, int delta);
+
+/* Send m (published in acc) to route connection rc as one RMSG/HMSG line,
+ * naming the nq queue groups in q (may be 0) whose member on that route was
+ * picked. Builds the line at the end of w->line (the caller's per-message
+ * scratch). Worker w's thread. Returns true when queued. */
+bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
+                   const struct deliver_msg *m, const struct parser_slice *q, size_t nq);
+
+/* The connect_urls of the client INFO: our own client URL first, then the
+ * client URLs learned from route peers (none with no_advertise). *out is a
+ * new array of new strings, freed with route_urls_free. Returns the count (0
+ * and *out NULL without a cluster). Any thread. */
+size_t route_client_urls(struct server *s, char ***out);
+void route_urls_free(char **v, size_t n);
+
+/* What /routez shows of a registered route beyond the connection figures. */
+struct route_peer {
+    uint64_t cid;
+    char remote_id[57];
+    bool did_solicit;
+    bool is_configured;
+    uint32_t nsubs; /* the peer's interest entries */
+};
+
+/* The registered routes, into *out (new array, free()). Returns the count.
+ * Any thread (takes the route mutex). */
+size_t route_peers(struct server *s, struct route_peer **out);
+
+/* The cluster name now (it may change by negotiation) into buf. Returns
+ * false without a cluster. Any thread. */
+bool route_cluster(struct server *s, char *buf, size_t size);
+
+/* The number of registered routes (lock-free). */
+int route_count(const struct server *s);
+
+#endif

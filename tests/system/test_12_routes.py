@@ -1,0 +1,730 @@
+"""Cluster routes: natsd clusters, mixed natsd + nats-server 2.9.10 clusters,
+gossip (a cluster formed from one seed), a node that restarts and rejoins,
+and a fake route peer speaking the route protocol over a raw socket.
+
+Interest crosses routes asynchronously, so tests wait for it with probes
+(publish until the message arrives) rather than with sleeps.
+"""
+
+import json
+import socket
+import time
+
+import pytest
+
+from natsd import free_port, scaled
+from rawclient import RawClient, ProtocolError
+
+ROUTE_ERRORS = [r"Error trying to connect to route"]
+
+pytestmark = [pytest.mark.spawns]
+
+
+def node_conf(name, routes=(), extra_cluster=""):
+    rs = ""
+    if routes:
+        rs = "routes: [%s]" % ", ".join('"nats-route://127.0.0.1:%d"' % p for p in routes)
+    return ("server_name: %s\nlisten: 127.0.0.1:@PORT@\n"
+            "cluster {\n  name: C1\n  listen: 127.0.0.1:@PORT_CLUSTER@\n  %s\n  %s\n}\n"
+            % (name, rs, extra_cluster))
+
+
+def start_node(server_factory, name, cport, routes=(), kind="natsd", port=None,
+               expect_errors=ROUTE_ERRORS, extra_cluster=""):
+    return server_factory(kind, conf=node_conf(name, routes, extra_cluster), name=name,
+                          ports={"CLUSTER": cport}, port=port, expect_errors=expect_errors)
+
+
+class Client(RawClient):
+    """A raw client that answers server PINGs and skips async INFOs (tests
+    here run for longer than the first ping interval)."""
+
+    def read_line(self, timeout=None):
+        while True:
+            line = super().read_line(timeout)
+            if line == "PING":
+                self.send(b"PONG\r\n")
+                continue
+            if line.startswith("INFO ") and self.info is not None:
+                continue
+            return line
+
+
+def client(srv):
+    c = Client(srv.port)
+    c.handshake(headers=True, protocol=1)
+    return c
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def wait_interest(pub, sub, subject, sid, timeout=10.0):
+    """Publish probes on subject from pub until sub's subscription sid gets
+    one; drain the extra probes. Returns when interest has crossed."""
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        pub.pub(subject, b"probe")
+        pub.ping_pong()
+        try:
+            m = sub.read_msg(timeout=0.2)
+        except ProtocolError:
+            continue
+        assert m.subject == subject and m.sid == str(sid)
+        # extra probes may still be on their way: a PING/PONG round trip on
+        # both sides, then drop what arrived
+        time.sleep(0.2)
+        pub.ping_pong()
+        drain(sub)
+        return
+    raise AssertionError("interest on %s never crossed the cluster" % subject)
+
+
+def drain(c):
+    """Read everything pending up to a PONG."""
+    c.send(b"PING\r\n")
+    while True:
+        line = c.read_line()
+        if line == "PONG":
+            return
+        if line.startswith("MSG ") or line.startswith("HMSG "):
+            parts = line.split(" ")
+            c.read_bytes(int(parts[-1]) + 2)
+
+
+def assert_no_msgs(c, wait=0.1):
+    """No message arrives within wait (server PINGs are answered)."""
+    time.sleep(wait)
+    c.send(b"PING\r\n")
+    line = c.read_line()
+    assert line == "PONG", "unexpected %r" % line
+
+
+def count_msgs(c, subject):
+    """Messages on subject pending on c (up to a PONG)."""
+    n = 0
+    c.send(b"PING\r\n")
+    while True:
+        line = c.read_line()
+        if line == "PONG":
+            return n
+        if line.startswith("MSG ") or line.startswith("HMSG "):
+            parts = line.split(" ")
+            c.read_bytes(int(parts[-1]) + 2)
+            if parts[1] == subject:
+                n += 1
+
+
+def check_mesh(nodes):
+    """Every node's client receives what every other node's client publishes
+    on a per-node subject, each exactly once."""
+    clients = [client(n) for n in nodes]
+    try:
+        for i, c in enumerate(clients):
+            c.sub("mesh.%d" % i, 1)
+            c.ping_pong()
+        for i, c in enumerate(clients):
+            for j, p in enumerate(clients):
+                if i != j:
+                    wait_interest(p, c, "mesh.%d" % i, 1, timeout=20)
+        for i, c in enumerate(clients):
+            for j, p in enumerate(clients):
+                if i != j:
+                    p.pub("mesh.%d" % i, b"from %d" % j)
+                    p.ping_pong()
+                    c.expect_msg("mesh.%d" % i, 1, b"from %d" % j)
+            assert_no_msgs(c)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def check_features(pub_srv, sub_srv, third_srv):
+    """Pub/sub, wildcards, queue groups once cluster-wide, request/reply and
+    headers between the clients of pub_srv and sub_srv (third_srv holds more
+    queue members)."""
+    p, s, t = client(pub_srv), client(sub_srv), client(third_srv)
+    try:
+        s.sub("feat.plain", 1)
+        s.sub("feat.*.star", 2)
+        s.sub("feat.gt.>", 3)
+        s.sub("feat.q", 4, queue="workers")
+        t.sub("feat.q", 5, queue="workers")
+        s.sub("feat.req", 6)
+        s.ping_pong()
+        t.ping_pong()
+        wait_interest(p, s, "feat.plain", 1)
+        wait_interest(p, s, "feat.x.star", 2)
+        wait_interest(p, s, "feat.gt.a.b", 3)
+        # the queue group: wait until both members are known at the publisher
+        wait_until(lambda: _queue_spread(p, s, t), timeout=15, what="queue members")
+
+        p.pub("feat.plain", b"plain")
+        p.pub("feat.abc.star", b"star")
+        p.pub("feat.gt.1.2.3", b"gt")
+        p.ping_pong()
+        s.expect_msg("feat.plain", 1, b"plain")
+        s.expect_msg("feat.abc.star", 2, b"star")
+        s.expect_msg("feat.gt.1.2.3", 3, b"gt")
+
+        # queue: each message once in the whole cluster
+        for i in range(40):
+            p.pub("feat.q", b"%d" % i)
+        p.ping_pong()
+        time.sleep(0.3)
+        got = count_msgs(s, "feat.q") + count_msgs(t, "feat.q")
+        assert got == 40
+
+        # request / reply across the route
+        p.sub("_INBOX.r1", 9)
+        p.ping_pong()
+        wait_interest(s, p, "_INBOX.r1", 9)
+        p.pub("feat.req", b"question", reply="_INBOX.r1")
+        p.ping_pong()
+        m = s.expect_msg("feat.req", 6, b"question", reply="_INBOX.r1")
+        s.pub(m.reply, b"answer")
+        s.ping_pong()
+        p.expect_msg("_INBOX.r1", 9, b"answer")
+
+        # headers
+        hdr = b"NATS/1.0\r\nX-Test: yes\r\n\r\n"
+        p.hpub("feat.plain", hdr, b"with headers")
+        p.ping_pong()
+        m = s.read_msg()
+        assert m.op == "HMSG" and m.headers == hdr and m.payload == b"with headers"
+    finally:
+        for c in (p, s, t):
+            c.close()
+
+
+def _queue_spread(p, s, t):
+    for i in range(20):
+        p.pub("feat.q", b"spread")
+    p.ping_pong()
+    time.sleep(0.1)
+    a, b = count_msgs(s, "feat.q"), count_msgs(t, "feat.q")
+    return a > 0 and b > 0 and a + b == 20
+
+
+# --------------------------------------------------------------------------- natsd clusters
+
+
+@pytest.mark.threaded
+def test_three_node_cluster(server_factory):
+    ports = [free_port() for _ in range(3)]
+    a = start_node(server_factory, "A", ports[0])
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    c = start_node(server_factory, "C", ports[2], routes=[ports[0], ports[1]])
+    check_mesh([a, b, c])
+    check_features(a, b, c)
+    check_features(c, a, b)
+
+
+@pytest.mark.threaded
+def test_five_nodes_from_one_seed(server_factory):
+    ports = [free_port() for _ in range(5)]
+    nodes = [start_node(server_factory, "S0", ports[0])]
+    for i in range(1, 5):
+        nodes.append(start_node(server_factory, "S%d" % i, ports[i], routes=[ports[0]]))
+    # every node reaches every other though each only knows the seed
+    check_mesh(nodes)
+
+
+def test_client_info_connect_urls(server_factory):
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0])
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    want = sorted(["127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port])
+
+    def urls():
+        c = RawClient(a.port)
+        try:
+            return sorted(c.read_info().get("connect_urls", []))
+        finally:
+            c.close()
+    wait_until(lambda: urls() == want, what="connect_urls")
+
+
+def test_route_to_self_and_cluster_name(server_factory):
+    p = free_port()
+    # a route to our own cluster port is detected and dropped, without error
+    a = start_node(server_factory, "A", p, routes=[p])
+    c = client(a)
+    c.sub("x", 1)
+    c.pub("x", b"ok")
+    c.expect_msg("x", 1, b"ok")
+    c.close()
+    wait_until(lambda: "Duplicate Route" in a.log_text(), what="self route detection")
+
+
+def test_restart_rejoins(server_factory):
+    ports = [free_port() for _ in range(3)]
+    a = start_node(server_factory, "A", ports[0])
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    c = start_node(server_factory, "C", ports[2], routes=[ports[0]])
+    check_mesh([a, b, c])
+    ca = client(a)
+    ca.sub("keep", 1)
+    ca.ping_pong()
+    bport = b.port
+    b.stop()
+    b2 = start_node(server_factory, "B", ports[1], routes=[ports[0]], port=bport)
+    cb = client(b2)
+    # A's interest is sent to the restarted node again
+    wait_interest(cb, ca, "keep", 1, timeout=20)
+    check_mesh([a, b2, c])
+    ca.close()
+    cb.close()
+
+
+# --------------------------------------------------------------------------- mixed clusters
+
+
+@pytest.mark.interop
+@pytest.mark.threaded
+def test_mixed_natsd_seed(server_factory):
+    ports = [free_port() for _ in range(4)]
+    a = start_node(server_factory, "A", ports[0])
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]], kind="nats-server")
+    c = start_node(server_factory, "C", ports[2], routes=[ports[0]], kind="nats-server")
+    d = start_node(server_factory, "D", ports[3], routes=[ports[1]])
+    check_mesh([a, b, c, d])
+    check_features(a, b, d)   # natsd -> nats-server
+    check_features(b, a, c)   # nats-server -> natsd
+    check_features(d, c, a)
+
+
+@pytest.mark.interop
+def test_mixed_reference_seed(server_factory):
+    ports = [free_port() for _ in range(3)]
+    a = start_node(server_factory, "A", ports[0], kind="nats-server")
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    c = start_node(server_factory, "C", ports[2], routes=[ports[0]])
+    check_mesh([a, b, c])
+    check_features(b, c, a)
+    check_features(a, b, c)
+
+
+# --------------------------------------------------------------------------- a fake route peer
+
+
+class FakeRoute(RawClient):
+    """A raw socket on a server's cluster port, speaking the route protocol."""
+
+    def __init__(self, cport, server_id="NFAKEROUTEPEER", cluster="C1", connect=True,
+                 user=None, password=None):
+        super().__init__(cport)
+        self.server_info = self.read_info()
+        if not connect:
+            return
+        body = {"echo": True, "verbose": False, "pedantic": False, "tls_required": False,
+                "headers": True, "name": server_id, "cluster": cluster}
+        if user is not None:
+            body["user"] = user
+            body["pass"] = password
+        self.send_line("CONNECT " + json.dumps(body, separators=(",", ":")))
+        info = {"server_id": server_id, "server_name": server_id, "version": "2.9.10",
+                "proto": 1, "host": "127.0.0.1", "port": 1, "headers": True,
+                "max_payload": 1048576, "cluster": cluster}
+        self.send_line("INFO " + json.dumps(info, separators=(",", ":")))
+
+    def read_route_line(self):
+        """The next line that is not PING (answered) nor an RS+ for $SYS."""
+        while True:
+            line = self.read_line()
+            if line == "PING":
+                self.send(b"PONG\r\n")
+                continue
+            return line
+
+    def route_ping(self):
+        self.send(b"PING\r\n")
+        while True:
+            line = self.read_route_line()
+            if line == "PONG":
+                return
+            if line.startswith("RS+") or line.startswith("RS-") or line.startswith("INFO"):
+                continue
+            raise ProtocolError("unexpected %r" % line)
+
+
+def cluster_port(srv):
+    return srv.ports["CLUSTER"]
+
+
+def test_fake_peer_interest_and_messages(server_factory):
+    a = start_node(server_factory, "A", free_port(),
+                   expect_errors=[r'Unknown account "NOPE"'])
+    assert a  # natsd only: the reference answers the same, see docs §3.6
+    local = client(a)
+    local.sub("bar", 1, queue="q1")
+    local.sub("plain", 2)
+    local.ping_pong()
+    f = FakeRoute(cluster_port(a))
+    info = f.server_info
+    assert info["cluster"] == "C1" and info["port"] == cluster_port(a)
+    # our local interest arrives as RS+ lines, queue with its weight
+    seen = set()
+    while len(seen) < 2:
+        line = f.read_route_line()
+        if line.startswith("RS+ "):
+            seen.add(line)
+    assert seen == {"RS+ $G bar q1 1", "RS+ $G plain"}
+
+    # interest from the peer: a local publish becomes one RMSG
+    f.send(b"RS+ $G foo\r\nRS+ $G foo.*\r\nRS+ $G work wq 3\r\n")
+    f.route_ping()
+    local.pub("foo", b"hi")
+    local.pub("work", b"job", reply="_INBOX.x")
+    local.ping_pong()
+    assert f.read_route_line() == "RMSG $G foo 2"
+    assert f.read_route_line() == "hi"
+    assert f.read_route_line() == "RMSG $G work + _INBOX.x wq 3"
+    assert f.read_route_line() == "job"
+
+    # two groups and plain interest on one route: one line naming both groups
+    f.send(b"RS+ $G multi\r\nRS+ $G multi g1 1\r\nRS+ $G multi g2 2\r\n")
+    f.route_ping()
+    local.pub("multi", b"m")
+    local.ping_pong()
+    parts = f.read_route_line().split(" ")
+    assert parts[:4] == ["RMSG", "$G", "multi", "|"] and parts[-1] == "1"
+    assert sorted(parts[4:-1]) == ["g1", "g2"]
+    assert f.read_route_line() == "m"
+
+    # messages from the peer: queue groups only when named, one member
+    f.send(b"RMSG $G bar | q1 3\r\none\r\n")
+    f.send(b"RMSG $G bar | qX 3\r\ntwo\r\n")
+    f.send(b"RMSG $G bar 5\r\nthree\r\n")
+    f.send(b"RMSG $G plain reply.1 4\r\nfour\r\n")
+    f.send(b"HMSG $G plain 12 14\r\nNATS/1.0\r\n\r\nhh\r\n")
+    f.route_ping()
+    local.expect_msg("bar", 1, b"one")
+    local.expect_msg("plain", 2, b"four", reply="reply.1")
+    m = local.read_msg()
+    assert m.op == "HMSG" and m.payload == b"hh"
+    assert_no_msgs(local, 0.2)
+
+    # interest for an unknown account: logged, ignored, the route stays
+    f.send(b"RS+ NOPE foo\r\n")
+    f.route_ping()
+    a.wait_log(r'Unknown account "NOPE" for remote subject "foo"')
+
+    # RS- removes the interest
+    f.send(b"RS- $G foo\r\n")
+    f.route_ping()
+    local.pub("foo", b"gone")
+    local.ping_pong()
+    f.route_ping()
+    f.close()
+    local.close()
+
+
+@pytest.mark.parametrize("bad", [
+    b"GARBAGE\r\n",
+    b"FOO bar\r\n",
+    b"RMSG $G foo 2\r\ntoo long payload\r\n",
+])
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_fake_peer_bad_protocol(server_factory, kind, bad):
+    a = start_node(server_factory, "A", free_port(), kind=kind, expect_errors=[r"Router parser ERROR"])
+    ok = client(a)
+    ok.sub("still", 1)
+    f = FakeRoute(cluster_port(a))
+    f.route_ping()
+    f.send(bad)
+    rest = f.expect_closed()
+    assert b"-ERR 'Unknown Protocol Operation'" in rest
+    # the server and its clients are unaffected
+    ok.pub("still", b"here")
+    ok.expect_msg("still", 1, b"here")
+    ok.close()
+
+
+def test_fake_peer_bad_msg_args(server_factory):
+    a = start_node(server_factory, "A", free_port(),
+                   expect_errors=[r"processRoutedMsgArgs Bad or Missing Reply Indicator",
+                                  r"processRemoteSub Parse Error"])
+    f = FakeRoute(cluster_port(a))
+    f.route_ping()
+    f.send(b"RMSG $G foo x y 2\r\nhi\r\n")
+    f.expect_closed()
+    f = FakeRoute(cluster_port(a))
+    f.route_ping()
+    f.send(b"RS+ $G foo q\r\n")
+    f.expect_closed()
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_fake_peer_wrong_cluster_name(server_factory, kind):
+    a = start_node(server_factory, "A", free_port(), kind=kind,
+                   expect_errors=[r'Rejecting connection, cluster name "OTHER" does not match "C1"',
+                                  r"cluster name from remote server conflicts"])
+    f = FakeRoute(cluster_port(a), cluster="OTHER")
+    rest = f.expect_closed()
+    assert b"-ERR 'Rejecting connection, cluster name \"OTHER\" does not match \"C1\"'" in rest
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_fake_peer_client_on_route_port(server_factory, kind):
+    a = start_node(server_factory, "A", free_port(), kind=kind,
+                   expect_errors=[r"attempted to connect to route port"])
+    f = FakeRoute(cluster_port(a), connect=False)
+    f.send_connect(lang="python", version="1.0")
+    rest = f.expect_closed()
+    assert b"-ERR 'attempted to connect to route port'" in rest
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_fake_peer_credentials(server_factory, kind):
+    extra = "authorization { user: ruser, password: rpass }"
+    a = start_node(server_factory, "A", free_port(), kind=kind, extra_cluster=extra,
+                   expect_errors=[r"authentication error", r"Authorization Violation"])
+    f = FakeRoute(cluster_port(a), user="ruser", password="wrong")
+    rest = f.expect_closed()
+    assert b"-ERR 'Authorization Violation'" in rest
+    assert FakeRoute(cluster_port(a), connect=False).server_info.get("auth_required") is True
+    g = FakeRoute(cluster_port(a), user="ruser", password="rpass")
+    g.route_ping()
+    g.close()
+
+
+@pytest.mark.threaded
+def test_cluster_with_credentials(server_factory):
+    ports = [free_port() for _ in range(3)]
+    extra = "authorization { user: ruser, password: rpass }"
+    a = start_node(server_factory, "A", ports[0], extra_cluster=extra)
+    rts = ["nats-route://ruser:rpass@127.0.0.1:%d" % ports[0]]
+    conf_b = node_conf("B", (), extra).replace("  \n", '  routes: ["%s"]\n' % rts[0], 1)
+    b = server_factory("natsd", conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                       expect_errors=ROUTE_ERRORS)
+    conf_c = node_conf("C", (), extra).replace("  \n", '  routes: ["%s"]\n' % rts[0], 1)
+    c = server_factory("natsd", conf=conf_c, name="C", ports={"CLUSTER": ports[2]},
+                       expect_errors=ROUTE_ERRORS)
+    check_mesh([a, b, c])
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _routez(srv):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", srv.ports["HTTP"], timeout=scaled(5))
+    try:
+        conn.request("GET", "/routez")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def test_routez(server_factory):
+    ports = [free_port() for _ in range(2)]
+    mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
+    a = server_factory("natsd", conf=node_conf("A") + mon, name="A",
+                       ports={"CLUSTER": ports[0]}, expect_errors=ROUTE_ERRORS)
+    b = server_factory("natsd", conf=node_conf("B", [ports[0]]) + mon, name="B",
+                       ports={"CLUSTER": ports[1]}, expect_errors=ROUTE_ERRORS)
+    cb = client(b)
+    cb.sub("rz.one", 1)
+    cb.sub("rz.two", 2, queue="q")
+    cb.ping_pong()
+    ca = client(a)
+    wait_interest(ca, cb, "rz.one", 1)
+    wait_until(lambda: _routez(a)["num_routes"] == 1 and
+               _routez(a)["routes"][0]["subscriptions"] == 2, what="routez on A")
+    ra, rb = _routez(a), _routez(b)
+    r = ra["routes"][0]
+    assert r["did_solicit"] is False and r["is_configured"] is False
+    assert r["ip"] == "127.0.0.1" and r["out_msgs"] >= 1
+    assert rb["num_routes"] == 1
+    r = rb["routes"][0]
+    assert r["did_solicit"] is True and r["is_configured"] is True
+    assert r["port"] == ports[0] and r["remote_id"] == ra["server_id"]
+    ca.close()
+    cb.close()
+
+
+@pytest.mark.threaded
+def test_async_info_connect_urls(server_factory):
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0])
+    # clients spread over the workers: each one must get the async INFO
+    clients = []
+    for _ in range(6):
+        c = RawClient(a.port)
+        c.handshake(protocol=1)
+        clients.append(c)
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    want = sorted(["127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port])
+    for c in clients:
+        while True:
+            line = c.read_line(timeout=10)
+            if line == "PING":
+                c.send(b"PONG\r\n")
+                continue
+            assert line.startswith("INFO ")
+            if sorted(json.loads(line[5:]).get("connect_urls", [])) == want:
+                break
+        c.close()
+
+
+# --------------------------------------------------------------------------- refused routes
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_refused_route_is_retried(server_factory, kind):
+    """A solicited route refused for its cluster name or credentials: the
+    acceptor says why, the solicitor logs the -ERR, closes, and tries again
+    (explicit routes are retried forever); nothing else is disturbed."""
+    ports = [free_port() for _ in range(3)]
+    extra = "authorization { user: ruser, password: rpass }"
+    a = start_node(server_factory, "A", ports[0], extra_cluster=extra,
+                   expect_errors=[r"authentication error", r"Authorization Violation",
+                                  r'Rejecting connection, cluster name "C2" does not match "C1"',
+                                  r"cluster name from remote server conflicts"])
+    # wrong password (kind solicits)
+    conf_b = node_conf("B").replace(
+        "  \n", '  routes: ["nats-route://ruser:bad@127.0.0.1:%d"]\n' % ports[0], 1)
+    server_factory(kind, conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                   expect_errors=ROUTE_ERRORS + [r"Authorization Violation"])
+    # wrong cluster name
+    conf_c = node_conf("C").replace("name: C1", "name: C2").replace(
+        "  \n", '  routes: ["nats-route://ruser:rpass@127.0.0.1:%d"]\n' % ports[0], 1)
+    server_factory(kind, conf=conf_c, name="C", ports={"CLUSTER": ports[2]},
+                   expect_errors=ROUTE_ERRORS + [r"Rejecting connection, cluster name"])
+    wait_until(lambda: a.log_text().count("authentication error") >= 2, timeout=15,
+               what="retried route with bad credentials")
+    wait_until(lambda: a.log_text().count('cluster name "C2" does not match "C1"') >= 2,
+               timeout=15, what="retried route with the wrong cluster name")
+    c = client(a)
+    c.sub("alive", 1)
+    c.pub("alive", b"yes")
+    c.expect_msg("alive", 1, b"yes")
+    c.close()
+
+
+def test_cluster_from_flags(server_factory):
+    pa, pb = free_port(), free_port()
+    a = server_factory("natsd", name="A", args=["--cluster", "nats://127.0.0.1:%d" % pa,
+                                                "--cluster_name", "CF", "-n", "A"],
+                       expect_errors=ROUTE_ERRORS)
+    b = server_factory("natsd", name="B", args=["--cluster", "nats://127.0.0.1:%d" % pb,
+                                                "--cluster_name", "CF", "-n", "B",
+                                                "--routes", "nats://127.0.0.1:%d" % pa],
+                       expect_errors=ROUTE_ERRORS)
+    check_mesh([a, b])
+    assert RawClient(a.port).read_info()["cluster"] == "CF"
+
+
+@pytest.mark.parametrize("kinds", [("natsd", "natsd"),
+                                   pytest.param(("nats-server", "natsd"), marks=pytest.mark.interop),
+                                   pytest.param(("natsd", "nats-server"), marks=pytest.mark.interop)])
+def test_dynamic_cluster_names_converge(server_factory, kinds):
+    """Without cluster names both servers generate one and the cluster agrees
+    on one of them (the greater wins). The first CONNECT may carry the name
+    the solicitor is about to give up: refused once, as nats-server does."""
+    ports = [free_port() for _ in range(2)]
+    errs = ROUTE_ERRORS + [r"Rejecting connection, cluster name",
+                           r"cluster name from remote server conflicts"]
+
+    def conf(name, routes):
+        rs = ('routes: ["nats-route://127.0.0.1:%d"]' % routes[0]) if routes else ""
+        return ("server_name: %s\nlisten: 127.0.0.1:@PORT@\n"
+                "cluster { listen: 127.0.0.1:@PORT_CLUSTER@\n %s }\n" % (name, rs))
+    a = server_factory(kinds[0], conf=conf("A", []), name="A", ports={"CLUSTER": ports[0]},
+                       expect_errors=errs)
+    b = server_factory(kinds[1], conf=conf("B", [ports[0]]), name="B",
+                       ports={"CLUSTER": ports[1]}, expect_errors=errs)
+    check_mesh([a, b])
+    wait_until(lambda: RawClient(a.port).read_info()["cluster"] ==
+               RawClient(b.port).read_info()["cluster"], what="one cluster name")
+
+
+# --------------------------------------------------------------------------- route INFO
+
+
+def _route_info(srv):
+    c = RawClient(srv.ports["CLUSTER"])
+    try:
+        line = c.read_line()
+    finally:
+        c.close()
+    assert line.startswith("INFO {") and line.endswith("} ")  # nats-server's trailing space
+    return json.loads(line[5:])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("extra", [
+    "",
+    "advertise: \"127.0.0.1:4999\"",
+    "no_advertise: true",
+    "authorization { user: ruser, password: rpass }",
+])
+def test_route_info_matches_reference(server_factory, extra):
+    infos = []
+    for kind in ("nats-server", "natsd"):
+        s = start_node(server_factory, "X" + kind, free_port(), kind=kind, extra_cluster=extra)
+        infos.append(_route_info(s))
+        s.stop()
+    ref, mine = infos
+    # natsd implements no leafnode origin cluster (LS+/LMSG): no lnoc
+    ref.pop("lnoc", None)
+    assert list(ref.keys()) == list(mine.keys())
+    for k in ("version", "proto", "host", "headers", "auth_required", "max_payload", "cluster",
+              "ip"):
+        assert ref.get(k) == mine.get(k), k
+    if extra.startswith("advertise"):
+        assert mine["port"] == 4999 and mine["ip"] == "nats-route://127.0.0.1:4999/"
+    if "no_advertise" in extra:
+        assert "connect_urls" not in mine
+
+
+def test_no_advertise_keeps_client_urls(server_factory):
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0], extra_cluster="no_advertise: true")
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]])
+    check_mesh([a, b])
+    # A neither tells B its URL nor lists B's
+    assert "connect_urls" not in RawClient(a.port).read_info()
+    assert RawClient(b.port).read_info().get("connect_urls") in (None, ["127.0.0.1:%d" % b.port])
+
+
+@pytest.mark.interop
+def test_peer_lame_duck_removes_its_urls(server_factory):
+    import signal
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0])
+    conf_b = node_conf("B", [ports[0]]) + "lame_duck_grace_period: 5s\nlame_duck_duration: 30s\n"
+    b = server_factory("nats-server", conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                       expect_errors=ROUTE_ERRORS)
+    with_b = sorted(["127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port])
+
+    def urls():
+        c = RawClient(a.port)
+        try:
+            return sorted(c.read_info().get("connect_urls", []))
+        finally:
+            c.close()
+    wait_until(lambda: urls() == with_b, what="B's URL at A")
+    c = RawClient(a.port)
+    c.handshake(protocol=1)
+    keep = client(b)  # B stays in lame duck mode while it has clients
+    b.send_signal(signal.SIGUSR2)
+    while True:
+        line = c.read_line(timeout=10)
+        if line == "PING":
+            c.send(b"PONG\r\n")
+            continue
+        assert line.startswith("INFO ")
+        if "127.0.0.1:%d" % b.port not in json.loads(line[5:]).get("connect_urls", []):
+            break
+    # the route stays: B is draining, not gone
+    assert "Router connection closed" not in b.log_text()
+    c.close()
+    keep.close()
