@@ -133,16 +133,8 @@ static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
         client_arm_ping(c, interval);
         return;
     }
-    if (c->pings_out + 1 > o->ping_max) {
-        CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_STALE_CONNECTION);
-        client_fail(c, PROTO_ERR_STALE_CONNECTION, "Stale Connection");
-        return;
-    }
-    c->pings_out++;
-    c->rtt_start_ns = loop_clock_ns();
-    conn_send(c, "PING\r\n", 6);
-    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PING]");
-    client_arm_ping(c, interval);
+    if (conn_send_ping(c))
+        client_arm_ping(c, interval);
 }
 
 static void client_on_auth_timer(struct loop *l, struct loop_timer *t)
@@ -502,12 +494,7 @@ static int client_on_op(void *ctx, const struct parser_cmd *cmd)
         c->last_activity_ns = loop_now(c->w->loop);
         return 0;
     case PARSER_OP_PONG:
-        c->pings_out = 0;
-        if (c->rtt_start_ns) {
-            c->rtt_ns = loop_clock_ns() - c->rtt_start_ns;
-            if (c->rtt_ns == 0)
-                c->rtt_ns = 1;
-        }
+        conn_got_pong(c);
         return 0;
     case PARSER_OP_SUB:
         return client_sub(c, cmd);

@@ -564,3 +564,28 @@ void conn_close(struct conn *c, const char *reason)
     w->nconns--;
     worker_add_closing(w, c);
 }
+
+bool conn_send_ping(struct conn *c)
+{
+    if (c->pings_out + 1 > server_opts(c->s)->ping_max) {
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_STALE_CONNECTION);
+        conn_send_err(c, PROTO_ERR_STALE_CONNECTION);
+        conn_close(c, "Stale Connection");
+        return false;
+    }
+    c->pings_out++;
+    c->rtt_start_ns = loop_clock_ns();
+    conn_send(c, "PING\r\n", 6);
+    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PING]");
+    return true;
+}
+
+void conn_got_pong(struct conn *c)
+{
+    c->pings_out = 0;
+    if (c->rtt_start_ns) {
+        c->rtt_ns = loop_clock_ns() - c->rtt_start_ns;
+        if (c->rtt_ns == 0)
+            c->rtt_ns = 1;
+    }
+}

@@ -227,6 +227,16 @@ void conn_flush(struct conn *c);
  * Owner thread. */
 void conn_close(struct conn *c, const char *reason);
 
+/* The ping timer of any kind fired: with ping_max pings already unanswered,
+ * send -ERR 'Stale Connection' and close (returns false); otherwise send a
+ * PING, counting it and starting an RTT measurement (returns true). Owner
+ * thread. */
+bool conn_send_ping(struct conn *c);
+
+/* A PONG arrived: nothing is outstanding any more, and the RTT is measured
+ * when a PING of ours started it. Owner thread. */
+void conn_got_pong(struct conn *c);
+
 /* Log helpers with the connection prefix ("ip:port - cid:N - "). */
 #define CONN_LOG(level, c, fmt, ...) NLOG_AT(level, "%s - " fmt, (c)->log_prefix, ##__VA_ARGS__)
 

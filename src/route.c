@@ -292,17 +292,8 @@ static void route_on_ping_timer(struct loop *l, struct loop_timer *t)
     struct conn *c = t->arg;
     const struct opts *o = server_opts(c->s);
     uint64_t interval = (uint64_t)o->ping_interval_ns;
-    if (c->pings_out + 1 > o->ping_max) {
-        CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_STALE_CONNECTION);
-        conn_send_err(c, PROTO_ERR_STALE_CONNECTION);
-        conn_close(c, "Stale Connection");
-        return;
-    }
-    c->pings_out++;
-    c->rtt_start_ns = loop_clock_ns();
-    conn_send(c, "PING\r\n", 6);
-    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PING]");
-    loop_timer_arm(l, &c->ping_timer, interval);
+    if (conn_send_ping(c))
+        loop_timer_arm(l, &c->ping_timer, interval);
 }
 
 static void route_on_auth_timer(struct loop *l, struct loop_timer *t)
@@ -1249,12 +1240,7 @@ static int route_on_op(void *ctx, const struct parser_cmd *cmd)
         CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PONG]");
         return 0;
     case PARSER_OP_PONG:
-        c->pings_out = 0;
-        if (c->rtt_start_ns) {
-            c->rtt_ns = loop_clock_ns() - c->rtt_start_ns;
-            if (c->rtt_ns == 0)
-                c->rtt_ns = 1;
-        }
+        conn_got_pong(c);
         return 0;
     case PARSER_OP_RS_PLUS:
         return route_rs_plus(c, cmd);
