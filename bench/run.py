@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -50,6 +51,9 @@ WORKLOADS = [
     ("fan-out 1:5 16 B", "pubsub", dict(size=16, n=1_000_000, k=5), T_TPUT),
     ("fan-out 1:5 128 B", "pubsub", dict(size=128, n=1_000_000, k=5), T_TPUT),
     ("queue 1:5 128 B", "pubsub", dict(size=128, n=2_000_000, k=5, queue="q"), T_TPUT),
+    # Two-server cluster of each kind: subscriber(s) on server 1, publisher on server 2.
+    ("route pub/sub 1:1 16 B", "route", dict(size=16, n=1_500_000, k=1), T_TPUT),
+    ("route queue 1:5 128 B", "route", dict(size=128, n=1_000_000, k=5, queue="q"), T_TPUT),
     ("req/rep raw", "rr", dict(size=16, n=10_000), None),
     ("req/rep libnats", "rr", dict(size=16, n=5_000, libnats=True), None),
     ("RSS per idle conn (10,000)", "conns", dict(n=10_000), ("abs<=", 4096)),
@@ -86,8 +90,9 @@ class Server:
 
     live = []
 
-    def __init__(self, kind, binary, conf, workdir):
+    def __init__(self, kind, binary, conf, workdir, extra=()):
         self.kind, self.binary, self.conf, self.workdir = kind, binary, conf, workdir
+        self.extra = list(extra)
         self.proc = None
         self.port = None
         self.starts = 0
@@ -102,7 +107,7 @@ class Server:
         self.log_path = os.path.join(self.workdir, "%s.%d.log" % (self.kind, self.starts))
         logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "-c", self.conf, "-p", str(self.port), "-a", "127.0.0.1"],
+            [self.binary, "-c", self.conf, "-p", str(self.port), "-a", "127.0.0.1"] + self.extra,
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
         if self not in Server.live:
@@ -155,6 +160,94 @@ class Server:
                 pass
 
 
+def write_cluster_confs(work, tag, base, name):
+    """Two config files for a 2-server cluster: server 1 listens for routes, server 2
+    solicits it. Each includes base (the shared file, or natsd's with `threads:`)."""
+    c1, c2 = free_port(), free_port()
+    paths = []
+    for i, (listen, routes) in enumerate(((c1, ""), (c2, 'routes: ["nats://127.0.0.1:%d"]' % c1)), 1):
+        path = os.path.join(work, "%s.route%d.conf" % (tag, i))
+        with open(path, "w") as f:
+            f.write('include ./%s\ncluster {\n  name: %s\n  listen: "127.0.0.1:%d"\n  %s\n}\n'
+                    % (os.path.basename(base), name, listen, routes))
+        paths.append(path)
+    return paths
+
+
+class Cluster:
+    """Two servers of one kind joined by a route; server 1 takes the subscribers, server 2
+    the publisher. Both run with monitoring (-m) so run.py can read server 2's /routez."""
+
+    def __init__(self, kind, binary, confs, workdir):
+        self.kind = kind
+        self.http = [free_port(), free_port()]
+        self.servers = [Server("%s-route%d" % (kind, i + 1), binary, c, workdir,
+                               ["-m", str(self.http[i])]) for i, c in enumerate(confs)]
+        self.base_subs = 0
+
+    @property
+    def url(self):
+        return self.servers[0].url
+
+    @property
+    def pub_url(self):
+        return self.servers[1].url
+
+    def pids(self):
+        return [s.proc.pid for s in self.servers]
+
+    def alive(self):
+        return all(s.alive() for s in self.servers)
+
+    def tail(self):
+        return " || ".join("%s: %s" % (s.kind, s.tail()) for s in self.servers)
+
+    def routez(self):
+        """(num_routes, remote subscriptions) as server 2, the publisher's, sees them."""
+        url = "http://127.0.0.1:%d/routez" % self.http[1]
+        with urllib.request.urlopen(url, timeout=2) as r:
+            j = json.load(r)
+        return j.get("num_routes", 0), sum(x.get("subscriptions", 0) for x in j.get("routes") or [])
+
+    def wait_subs(self, cond, what, timeout=15):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if not self.alive():
+                raise RuntimeError("%s cluster died: %s" % (self.kind, self.tail()))
+            try:
+                last = self.routez()
+                if last[0] >= 1 and cond(last[1]):
+                    return last[1]
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s cluster: timed out waiting for %s (routez %s)"
+                           % (self.kind, what, last))
+
+    def start(self):
+        for s in self.servers:
+            s.stop()
+        for s in self.servers:
+            s.start()
+        self.wait_subs(lambda n: True, "the route")
+        # Remote subscriptions that exist with no client (nats-server's $SYS imports):
+        # wait until the count holds still for 0.5 s, and use it as the baseline.
+        prev, since, deadline = None, time.time(), time.time() + 10
+        while time.time() < deadline:
+            n = self.routez()[1]
+            if n != prev:
+                prev, since = n, time.time()
+            elif time.time() - since >= 0.5:
+                break
+            time.sleep(0.05)
+        self.base_subs = prev
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+
+
 class Tools:
     def __init__(self, bench_dir):
         self.dir = bench_dir
@@ -196,8 +289,15 @@ def w_pub(tools, srv, p):
     return {"value": float(r["msgs_per_sec"])}
 
 
-def w_pubsub(tools, srv, p):
+def w_pubsub(tools, srv, p, cluster=None):
+    """Subscriber(s) on srv; with cluster, they go to server 1 and the publisher to server
+    2, once server 2 has the subscribers' interest over the route."""
     subj = "bench.ps"
+    pub_url = srv.url
+    if cluster is not None:
+        pub_url = cluster.pub_url
+        # the last run's subscriptions must be gone, or their interest would look like ours
+        cluster.wait_subs(lambda n: n <= cluster.base_subs, "old interest to drain")
     argv = [tools.path("bench_sub"), "-s", srv.url, "-j", subj, "-k", str(p["k"]), "-n",
             str(p["n"]), "-z", str(p["size"]), "-t", "3"]
     if p.get("queue"):
@@ -205,7 +305,10 @@ def w_pubsub(tools, srv, p):
     sub = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_line(sub, "ready", 10)
-        pub = run_tool([tools.path("bench_pub"), "-s", srv.url, "-j", subj, "-z", str(p["size"]),
+        if cluster is not None:
+            cluster.wait_subs(lambda n: n > cluster.base_subs, "the subscribers' interest")
+            time.sleep(0.2)  # the rest of a queue group's members, if counted one by one
+        pub = run_tool([tools.path("bench_pub"), "-s", pub_url, "-j", subj, "-z", str(p["size"]),
                         "-n", str(p["n"])], timeout=120)
         out, err = sub.communicate(timeout=60)
     finally:
@@ -295,6 +398,14 @@ def run_workload(tools, kind, srv, p):
         r = w_pub(tools, srv, p) if kind == "pub" else w_pubsub(tools, srv, p)
         r["cpu_ns"] = (cpu_ns(srv.proc.pid) - t0) / p["n"]
         return r
+    if kind == "route":
+        if not srv.alive():
+            raise RuntimeError("%s cluster is down: %s" % (srv.kind, srv.tail()))
+        # both servers' CPU: the publisher's server and the subscribers' one
+        t0 = sum(cpu_ns(pid) for pid in srv.pids())
+        r = w_pubsub(tools, srv, p, cluster=srv)
+        r["cpu_ns"] = (sum(cpu_ns(pid) for pid in srv.pids()) - t0) / p["n"]
+        return r
     if kind == "rr":
         return w_rr(tools, srv, p)
     return w_mem(tools, srv, p, kind)
@@ -356,7 +467,7 @@ def build_rows(results, names):
         if kind == "rr":
             subrows = [("%s %s" % (name, lab), key, "us", t) for lab, key, t in RR_ROWS]
         else:
-            unit = "msgs/s" if kind in ("pub", "pubsub") else "B"
+            unit = "msgs/s" if kind in ("pub", "pubsub", "route") else "B"
             subrows = [(name, "value", unit, target)]
         for rname, key, unit, t in subrows:
             vals, notes = {}, []
@@ -384,7 +495,7 @@ def build_rows(results, names):
 def build_cpu_rows(results, names):
     rows = []
     for name, kind, _p, _t in WORKLOADS:
-        if name not in names or kind not in ("pub", "pubsub"):
+        if name not in names or kind not in ("pub", "pubsub", "route"):
             continue
         vals = {}
         for srv in ("natsd", "nats-server"):
@@ -397,7 +508,8 @@ def build_cpu_rows(results, names):
 
 def render_cpu_table(rows):
     out = ["Server CPU time (all threads, from /proc/PID/task/*/schedstat) per published message; lower is "
-           "better. Fan-out counts the 5 deliveries of one message.", "",
+           "better. Fan-out counts the 5 deliveries of one message; route rows add both servers "
+           "of the cluster.", "",
            "| workload | natsd | nats-server | natsd / nats-server |", "|---|---:|---:|---:|"]
     for name, a, b, ratio in rows:
         out.append("| %s | %s | %s | %s |" % (
@@ -563,6 +675,7 @@ def main():
         log("run.py: other processes are using CPU (%s): numbers will be noisier" % others)
     servers = {"natsd": (args.natsd, natsd_conf), "nats-server": (args.ref, common)}
     long_lived = {}
+    clusters = {}
     results = {}
     started = time.time()
     try:
@@ -572,12 +685,27 @@ def main():
             long_lived[kind] = s
         log("natsd %s, nats-server %s, work dir %s" % (long_lived["natsd"].url,
                                                        long_lived["nats-server"].url, work))
+        if any(w[1] == "route" for w in selected):
+            for kind, (binary, conf) in servers.items():
+                c = Cluster(kind, binary, write_cluster_confs(work, kind, conf, "BENCH"), work)
+                c.start()
+                clusters[kind] = c
+                log("%s cluster: subscribers %s, publisher %s, %d remote subs at rest"
+                    % (kind, c.url, c.pub_url, c.base_subs))
         for rnd in range(1, args.rounds + 1):
             for name, kind, params, _t in selected:
                 p = scaled(params, args.quick)
                 for srv_kind in ("natsd", "nats-server"):
                     if kind in ("conns", "subs"):
                         srv = Server(srv_kind + "-mem", *servers[srv_kind], work)
+                    elif kind == "route":
+                        srv = clusters[srv_kind]
+                        if not srv.alive():
+                            log("!! %s cluster died (%s); restarting it" % (srv_kind, srv.tail()))
+                            try:
+                                srv.start()
+                            except (RuntimeError, OSError) as e:
+                                log("!! %s cluster restart failed: %s" % (srv_kind, e))
                     else:
                         srv = long_lived[srv_kind]
                         if not srv.alive():
