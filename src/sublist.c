@@ -436,6 +436,25 @@ struct sublist *sublist_new(void)
     return sl;
 }
 
+/* Push every child of k (literal, '*' and '>') on a walk stack of *cap slots
+ * holding *top nodes, growing it as needed. Returns the stack. */
+static struct sublist_node **sublist_push_kids(struct sublist_node **stk, size_t *top, size_t *cap,
+                                               const struct sublist_kids *k)
+{
+    if (*top + k->cap + 2 > *cap) {
+        *cap = (*top + k->cap + 2) * 2;
+        stk = xrealloc(stk, *cap * sizeof(*stk));
+    }
+    for (uint32_t i = 0; i < k->cap; i++)
+        if (k->slot[i] != NULL)
+            stk[(*top)++] = k->slot[i];
+    if (k->pwc != NULL)
+        stk[(*top)++] = k->pwc;
+    if (k->fwc != NULL)
+        stk[(*top)++] = k->fwc;
+    return stk;
+}
+
 void sublist_free(struct sublist *sl)
 {
     struct sublist_node **stk;
@@ -449,17 +468,7 @@ void sublist_free(struct sublist *sl)
         struct sublist_node *n = stk[--top];
         struct sublist_kids *k = n->kids;
         if (k != NULL) {
-            if (top + k->cap + 2 > cap) {
-                cap = (top + k->cap + 2) * 2;
-                stk = xrealloc(stk, cap * sizeof(*stk));
-            }
-            for (uint32_t i = 0; i < k->cap; i++)
-                if (k->slot[i] != NULL)
-                    stk[top++] = k->slot[i];
-            if (k->pwc != NULL)
-                stk[top++] = k->pwc;
-            if (k->fwc != NULL)
-                stk[top++] = k->fwc;
+            stk = sublist_push_kids(stk, &top, &cap, k);
             free(k);
         }
         if (n->pscap > 0)
@@ -782,7 +791,7 @@ bool sublist_has_interest(struct sublist *sl, const char *subj, size_t len)
 
 void sublist_for_each(struct sublist *sl, sublist_visit_cb *cb, void *arg)
 {
-    const struct sublist_node **stk;
+    struct sublist_node **stk;
     size_t top = 0, cap = 64;
 
     stk = xmalloc(cap * sizeof(*stk));
@@ -799,17 +808,7 @@ void sublist_for_each(struct sublist *sl, sublist_visit_cb *cb, void *arg)
                 cb(n->q->g[i].m[j], arg);
         if (k == NULL)
             continue;
-        if (top + k->cap + 2 > cap) {
-            cap = (top + k->cap + 2) * 2;
-            stk = xrealloc(stk, cap * sizeof(*stk));
-        }
-        for (uint32_t i = 0; i < k->cap; i++)
-            if (k->slot[i] != NULL)
-                stk[top++] = k->slot[i];
-        if (k->pwc != NULL)
-            stk[top++] = k->pwc;
-        if (k->fwc != NULL)
-            stk[top++] = k->fwc;
+        stk = sublist_push_kids(stk, &top, &cap, k);
     }
     pthread_rwlock_unlock(&sl->lock);
     free(stk);
