@@ -14,6 +14,7 @@
 #include "common.h"
 #include "conn.h"
 #include "deliver.h"
+#include "gateway.h"
 #include "hmap.h"
 #include "imports.h"
 #include "log.h"
@@ -339,6 +340,7 @@ static void client_remove_sub(struct conn *c, struct csub *cs)
     hmap_del(&client_data(c)->subs, &client_sid_ops, csub_sid(cs), cs->sid_len);
     sublist_remove(c->acc->sl, &cs->sub);
     route_sub_changed(c->s, c->acc, &cs->sub, -1);
+    gateway_sub_changed(c->s, c->acc, &cs->sub, -1);
     worker_retire(c->w, cs, client_free_csub);
 }
 
@@ -417,6 +419,7 @@ static int client_sub(struct conn *c, const struct parser_cmd *cmd)
     }
     hmap_put(&cd->subs, &client_sid_ops, cs);
     route_sub_changed(s, c->acc, &cs->sub, 1);
+    gateway_sub_changed(s, c->acc, &cs->sub, 1);
     c->last_activity_ns = loop_now(c->w->loop);
     client_send_ok(c);
     return 0;
@@ -648,6 +651,9 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
         m.hdr_tok_len = cmd->args[ntok - 2].len;
     }
     struct account *acc = c->acc;
+    /* the answer to a request that came through a gateway goes back there */
+    if (atomic_load_explicit(&c->gwr_n, memory_order_relaxed) && gateway_client_reply(w, c, &m))
+        return 0;
     size_t n = deliver_local(w, c, acc, &m);
     if (acc->services_in || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
         n += imports_services(w, c, acc, &m);
@@ -678,6 +684,7 @@ static void client_on_close(struct conn *c)
         sublist_remove_batch(c->acc->sl, subs, n);
         for (size_t i = 0; i < n; i++) {
             route_sub_changed(s, c->acc, subs[i], -1);
+            gateway_sub_changed(s, c->acc, subs[i], -1);
             worker_retire(c->w, (char *)subs[i] - offsetof(struct csub, sub), client_free_csub);
         }
         free(subs);
@@ -695,6 +702,7 @@ static void client_on_free(struct conn *c)
 {
     perms_conn_free(c->perms);
     c->perms = NULL;
+    gateway_conn_free(c);
     free(c->kdata);
     c->kdata = NULL;
 }

@@ -35,6 +35,7 @@ struct account;
 struct perms_conn;
 struct tls_ctx;
 struct tls_conn;
+struct gw_rmap;
 
 /* How a connection moves bytes: plain sockets, or TLS over the socket (tls.c).
  * A connection starts plain and swaps its ops pointer when it upgrades after
@@ -161,6 +162,10 @@ struct conn {
     /* The user's permissions (perms.h), set at CONNECT by the owner before
      * any SUB; NULL: none. Read by delivering workers; freed in on_free. */
     struct perms_conn *perms;
+    /* Routed replies this client was asked to answer through a gateway
+     * (gateway.h), under out_mu; gwr_n readable without it. */
+    struct gw_rmap *gwr;
+    atomic_size_t gwr_n;
 
     /* Links on the owner's lists. */
     struct conn *flush_next;

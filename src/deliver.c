@@ -19,6 +19,7 @@
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "gateway.h"
 #include "imports.h"
 #include "loop.h"
 #include "mem.h"
@@ -26,6 +27,7 @@
 #include "perms.h"
 #include "route.h"
 #include "sbuf.h"
+#include "server.h"
 #include "sublist.h"
 #include "worker.h"
 
@@ -44,6 +46,11 @@ struct deliver_line {
 
 struct deliver_ctx {
     const struct deliver_msg *m;
+    /* the reply as clients see it: a routed reply loses its prefix, and the
+     * client remembers where its answer goes */
+    const char *lreply;
+    size_t lreply_len;
+    bool routed_reply;
     struct conn *src;
     struct sbuf *buf;
     struct deliver_line v[DELIVER_NVARIANTS];
@@ -60,9 +67,9 @@ static void deliver_build(struct deliver_ctx *x, enum deliver_variant var)
     sbuf_addc(b, ' ');
     l->pre_len = b->len - l->pre_off;
     l->suf_off = b->len;
-    if (m->reply) {
+    if (x->lreply) {
         sbuf_addc(b, ' ');
-        sbuf_add(b, m->reply, m->reply_len);
+        sbuf_add(b, x->lreply, x->lreply_len);
     }
     sbuf_addc(b, ' ');
     if (var == DELIVER_HMSG) {
@@ -119,7 +126,9 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
         ok = conn_append_locked(c, iov, 5, total, body_len);
         /* allow_responses: the reply may now be published to (deliverMsg) */
         if (ok && pc && pc->resp && m->reply)
-            perms_reply_track_locked(pc, m->reply, m->reply_len, loop_clock_ns());
+            perms_reply_track_locked(pc, x->lreply, x->lreply_len, loop_clock_ns());
+        if (ok && x->routed_reply)
+            gateway_track_reply_locked(c, m->reply, m->reply_len);
         if (ok && ++cs->delivered == cs->max) {
             /* auto-unsubscribe reached: no more here, the owner removes it */
             cs->done = true;
@@ -217,6 +226,12 @@ static bool deliver_rqueue_named(const struct deliver_msg *m, const struct subli
     return false;
 }
 
+static bool deliver_queue_served(const struct deliver_msg *m, bool from_remote,
+                                 const struct sublist_qgroup *g)
+{
+    return !from_remote || m->all_queues || deliver_rqueue_named(m, g);
+}
+
 static bool deliver_is_route(const struct sub *s)
 {
     return ((const struct conn *)s->owner)->kind == CONN_KIND_ROUTE;
@@ -231,9 +246,15 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         return 0;
     sbuf_reset(&w->line);
     struct deliver_ctx x = {.m = m, .src = src, .buf = &w->line};
+    x.lreply = m->reply;
+    x.lreply_len = m->reply_len;
+    if (m->reply && m->reply_len > 4 && (m->reply[0] == '_' || m->reply[0] == '$'))
+        x.routed_reply = gateway_strip_reply(m->reply, m->reply_len, &x.lreply, &x.lreply_len);
     bool no_echo = src && !src->opts.echo;
     /* one hop: what came from a route never goes to another route */
     bool from_route = src && src->kind == CONN_KIND_ROUTE;
+    /* from a route or a gateway, only the queue groups the line names */
+    bool from_remote = src && src->kind != CONN_KIND_CLIENT;
     struct deliver_rts rts;
     rts.n = 0;
     rts.v = NULL;
@@ -255,7 +276,7 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         const struct sublist_qgroup *g = &r->qgroups[q];
         if (g->nsubs == 0)
             continue;
-        if (from_route && !deliver_rqueue_named(m, g))
+        if (!deliver_queue_served(m, from_remote, g))
             continue;
         size_t start = sublist_qgroup_pick(g, worker_rand(w));
         for (size_t k = 0; k < g->nsubs; k++) {
@@ -291,5 +312,7 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
     size_t n = deliver_account(w, src, acc, m);
     if (acc->streams_out)
         n += imports_streams(w, src, acc, m);
+    if (w->s->gw && (!src || src->kind == CONN_KIND_CLIENT))
+        n += gateway_send(w, src, acc, m);
     return n;
 }

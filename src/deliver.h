@@ -33,12 +33,16 @@ struct deliver_msg {
      * ones served here (processMsgResults). */
     const struct parser_slice *rqueues;
     size_t nrqueues;
+    /* A routed reply delivered here: one member of every matching queue
+     * group is served, whatever the line names. */
+    bool all_queues;
 };
 
-/* Deliver m, published by src (a client; NULL for internal messages), to the
- * matching subscriptions in acc and, through acc's stream exports, in the
- * accounts importing it. Returns the number of deliveries made. Worker
- * thread w. */
+/* Deliver m, published by src (a client, route or gateway; NULL for internal
+ * messages), to the matching subscriptions in acc and, through acc's stream
+ * exports, in the accounts importing it; a message published here (by a
+ * client or internally) is then offered to the gateways. Returns the number
+ * of deliveries made. Worker thread w. */
 size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
                      const struct deliver_msg *m);
 

@@ -125,7 +125,7 @@ void proto_info_line(const struct proto_info *in, struct sbuf *out)
     }
     proto_bool(out, "gateway_nrp", in->gateway_nrp, true);
     proto_bool(out, "gateway_iom", in->gateway_iom, true);
-    sbuf_adds(out, "} \r\n");
+    sbuf_adds(out, in->no_space ? "}\r\n" : "} \r\n");
 }
 
 void proto_connect_defaults(struct proto_connect *co)
@@ -299,4 +299,49 @@ void proto_server_id(char out[57])
             got += (size_t)r;
     }
     nkey_encode(NKEY_PREFIX_SERVER, key, out);
+}
+
+static int proto_b64_val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int proto_base64_decode(const char *p, size_t n, struct sbuf *out)
+{
+    if (n % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        size_t pad = 0;
+        for (size_t k = 0; k < 4; k++) {
+            if (p[i + k] == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad)
+                return -1; /* data after padding */
+            v[k] = proto_b64_val(p[i + k]);
+            if (v[k] < 0)
+                return -1;
+        }
+        unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+                        (unsigned)v[3];
+        sbuf_addc(out, (char)(bits >> 16));
+        if (pad < 2)
+            sbuf_addc(out, (char)(bits >> 8 & 0xff));
+        if (pad < 1)
+            sbuf_addc(out, (char)(bits & 0xff));
+    }
+    return 0;
 }

@@ -68,6 +68,9 @@ struct proto_info {
     size_t gateway_cmd_payload_len;
     bool gateway_nrp;
     bool gateway_iom;
+    /* "INFO {...}\r\n" as routes and gateways write it (clients get a space
+     * before the CRLF) */
+    bool no_space;
 };
 
 /* Append "INFO <json> \r\n" (with nats-server's space before CRLF) to out. */
@@ -113,5 +116,9 @@ void proto_server_id(char out[57]);
 
 /* Standard base64 with padding, as Go marshals []byte. */
 void proto_base64(const unsigned char *p, size_t n, struct sbuf *out);
+
+/* Decode standard base64 (padding required, as Go's StdEncoding) onto out.
+ * Returns 0, or -1 on invalid input (out may hold part of it then). */
+int proto_base64_decode(const char *p, size_t n, struct sbuf *out);
 
 #endif

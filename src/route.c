@@ -21,6 +21,7 @@
 #include "common.h"
 #include "conn.h"
 #include "deliver.h"
+#include "gateway.h"
 #include "hmap.h"
 #include "log.h"
 #include "mem.h"
@@ -124,6 +125,8 @@ struct route_data {
     char *info_json; /* the peer's INFO as we forward it */
     struct hmap rsubs;
     atomic_uint nsubs; /* rsubs.n, for /routez */
+    char *gw_url;         /* the peer's gateway URL (route INFO gateway_url) */
+    char idhash[7];       /* gateway_hash6 of remote_id: routed replies */
     uint64_t made_ns;
 };
 
@@ -237,7 +240,10 @@ static void route_info_line(struct server *s, const struct conn *c, struct sbuf 
     memcpy(cluster, rt->cluster, sizeof(cluster));
     bool dyn = rt->dynamic;
     pthread_mutex_unlock(&rt->mu);
+    char gwurl[NET_ADDR_STRLEN + 64];
+    bool has_gw = gateway_own_url(s, gwurl, sizeof(gwurl));
     struct proto_info in = {
+        .gateway_url = has_gw ? gwurl : NULL,
         .server_id = s->id,
         .server_name = s->name,
         .version = NATSD_PROTOCOL_VERSION,
@@ -784,10 +790,12 @@ static bool route_register(struct conn *c)
     rd->registered = true;
     struct route_dump d = {&b};
     hmap_each(&rt->interest, route_dump_one, &d);
+    gateway_route_gossip(s, &b);
     if (b.len)
         conn_send(c, b.p, b.len);
     route_curls_add(rt, rd->curls, rd->ncurls);
     pthread_mutex_unlock(&rt->mu);
+    gateway_cluster_url(s, rd->gw_url, true);
     CONN_LOG(LOG_LEVEL_DEBUG, c, "Sent local subscriptions to route");
     sbuf_free(&b);
     return true;
@@ -808,6 +816,7 @@ static void route_unregister(struct conn *c)
     route_curls_del(rt, rd->curls, rd->ncurls);
     pthread_mutex_unlock(&rt->mu);
     rd->registered = false;
+    gateway_cluster_url(c->s, rd->gw_url, false);
 }
 
 size_t route_peers(struct server *s, struct route_peer **out)
@@ -1043,6 +1052,10 @@ static void route_info_take(struct conn *c, cJSON *j, const char *id)
     if (rd->solicited || !(c->flags & CONN_F_CONNECTED))
         c->headers = route_json_bool(j, "headers") && !o->no_header_support;
     snprintf(rd->remote_id, sizeof(rd->remote_id), "%s", id);
+    gateway_hash6(id, strlen(id), rd->idhash);
+    const char *gwurl = route_json_str(j, "gateway_url");
+    free(rd->gw_url);
+    rd->gw_url = gwurl && gwurl[0] ? xstrdup(gwurl) : NULL;
     if (rd->remote)
         snprintf(rd->remote->remote_id, sizeof(rd->remote->remote_id), "%s", id);
     const char *name = route_json_str(j, "server_name");
@@ -1081,9 +1094,12 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
         return ROUTE_STOP;
     }
     if (rd->registered || rd->info_json) {
-        /* async INFO: gossip about another server (implicit route); a
-         * second INFO of the peer itself changes nothing we use */
-        if (rd->registered && strcmp(id, rd->remote_id) != 0)
+        /* async INFO: gossip about another server (implicit route) or
+         * about a gateway; a second INFO of the peer itself changes
+         * nothing we use */
+        if (rd->registered && cJSON_GetObjectItemCaseSensitive(j, "gateway"))
+            gateway_info_from_route(s, cmd->args[0].p, cmd->args[0].len);
+        else if (rd->registered && strcmp(id, rd->remote_id) != 0)
             route_implicit(c, j);
         else if (rd->registered && route_json_bool(j, "ldm") && rd->ncurls)
             route_peer_ldm(c);
@@ -1186,6 +1202,7 @@ static int route_rs_plus(struct conn *c, const struct parser_cmd *cmd)
     }
     hmap_put(&rd->rsubs, &route_rsub_ops, rs);
     atomic_store(&rd->nsubs, (unsigned)rd->rsubs.n);
+    gateway_sub_changed(c->s, acc, &rs->sub, 1);
     return 0;
 }
 
@@ -1209,6 +1226,7 @@ static int route_rs_minus(struct conn *c, const struct parser_cmd *cmd)
         return 0;
     }
     sublist_remove(rs->acc->sl, &rs->sub);
+    gateway_sub_changed(c->s, rs->acc, &rs->sub, -1);
     worker_retire(c->w, rs, route_free_rsub);
     atomic_store(&rd->nsubs, (unsigned)rd->rsubs.n);
     return 0;
@@ -1268,16 +1286,11 @@ static int route_on_op(void *ctx, const struct parser_cmd *cmd)
 
 /* --- RMSG / HMSG (processRoutedMsgArgs, processInboundRoutedMsg) */
 
-struct route_margs {
-    struct parser_slice acc, subj, reply;
-    const struct parser_slice *q;
-    size_t nq;
-};
 
 /* Split the arguments of an RMSG/HMSG. args holds every token. Returns 0 or
  * -1 after logging the reference's error. */
-static int route_msg_args(struct conn *c, const struct parser_cmd *cmd,
-                          const struct parser_slice *args, size_t n, struct route_margs *ma)
+int route_msg_args(struct conn *c, const struct parser_cmd *cmd, const struct parser_slice *args,
+                   size_t n, struct route_margs *ma)
 {
     bool hdr = cmd->op == PARSER_OP_HMSG;
     const char *fn = hdr ? "processRoutedHeaderMsgArgs" : "processRoutedMsgArgs";
@@ -1386,6 +1399,10 @@ static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
         m.hdr_tok = args[n - 2].p;
         m.hdr_tok_len = args[n - 2].len;
     }
+    if (c->s->gw && gateway_routed_reply(w, c, acc, &m)) {
+        free(big);
+        return 0;
+    }
     deliver_local(w, c, acc, &m);
     free(big);
     return 0;
@@ -1442,6 +1459,46 @@ bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
     return ok;
 }
 
+bool route_has_server_name(struct server *s, const char *name)
+{
+    struct route_state *rt = s->rt;
+    if (!rt || !name || !name[0])
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->nregd && !found; i++) {
+        const char *n = route_data(rt->regd[i])->remote_name;
+        found = n && strcmp(n, name) == 0;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return found;
+}
+
+void route_send_all(struct server *s, const void *p, size_t n)
+{
+    struct route_state *rt = s->rt;
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->nregd; i++)
+        conn_send(rt->regd[i], p, n);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+struct conn *route_find_by_hash(struct server *s, const char *hash)
+{
+    struct route_state *rt = s->rt;
+    if (!rt)
+        return NULL;
+    struct conn *found = NULL;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->nregd && !found; i++)
+        if (memcmp(route_data(rt->regd[i])->idhash, hash, 6) == 0)
+            found = rt->regd[i];
+    pthread_mutex_unlock(&rt->mu);
+    return found;
+}
+
 /* --- close */
 
 static void route_collect(void *val, void *arg)
@@ -1465,6 +1522,7 @@ static void route_on_close(struct conn *c)
         hmap_each(&rd->rsubs, route_collect, &p);
         for (size_t i = 0; i < n; i++) {
             sublist_remove(v[i]->acc->sl, &v[i]->sub);
+            gateway_sub_changed(s, v[i]->acc, &v[i]->sub, -1);
             worker_retire(c->w, v[i], route_free_rsub);
         }
         free(v);
@@ -1509,6 +1567,7 @@ static void route_on_free(struct conn *c)
     free(rd->curls);
     free(rd->remote_name);
     free(rd->url);
+    free(rd->gw_url);
     cJSON_free(rd->info_json);
     free(rd);
     c->kdata = NULL;

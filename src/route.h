@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parser.h"
+
 struct server;
 struct account;
 struct sub;
@@ -81,5 +83,31 @@ bool route_cluster(struct server *s, char *buf, size_t size);
 
 /* The number of registered routes (lock-free). */
 int route_count(const struct server *s);
+
+/* The arguments of an RMSG/HMSG (routes and gateways share the grammar):
+ * account, subject, reply, and the queue names of a "+"/"|" list. */
+struct route_margs {
+    struct parser_slice acc, subj, reply;
+    const struct parser_slice *q;
+    size_t nq;
+};
+
+/* Split the arguments of an RMSG/HMSG of c (args holds every token). Returns
+ * 0, or -1 after logging nats-server's parse error. */
+int route_msg_args(struct conn *c, const struct parser_cmd *cmd, const struct parser_slice *args,
+                   size_t n, struct route_margs *ma);
+
+/* Is name (non-empty) the server_name of a registered route peer? Any
+ * thread. */
+bool route_has_server_name(struct server *s, const char *name);
+
+/* Queue bytes on every registered route (gateway gossip). Any thread. */
+void route_send_all(struct server *s, const void *p, size_t n);
+
+/* The registered route whose peer's server id hashes (gateway_hash6) to
+ * hash (6 characters), or NULL. Worker 0 (the caller's turn keeps it
+ * valid). */
+struct conn *route_find_by_hash(struct server *s, const char *hash);
+
 
 #endif

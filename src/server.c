@@ -15,6 +15,7 @@
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "gateway.h"
 #include "log.h"
 #include "mem.h"
 #include "monitor.h"
@@ -228,6 +229,8 @@ struct server *server_new(const struct opts *o)
     NLOG_INFO("Starting natsd");
     NLOG_INFO("  Version:  %s (nats-server protocol %s)", NATSD_VERSION, NATSD_PROTOCOL_VERSION);
     NLOG_INFO("  Git:      [not set]");
+    if (o->cluster.name && o->cluster.name[0])
+        NLOG_INFO("  Cluster:  %s", o->cluster.name);
     NLOG_INFO("  Name:     %s", s->name);
     NLOG_INFO("  ID:       %s", s->id);
     if (o->config_file)
@@ -270,6 +273,10 @@ struct server *server_new(const struct opts *o)
         server_free(s);
         return NULL;
     }
+    if (gateway_init(s) != 0) {
+        server_free(s);
+        return NULL;
+    }
     char err[512];
     s->listen_fd = net_listen(o->host, o->port, err, sizeof(err));
     if (s->listen_fd < 0) {
@@ -307,6 +314,8 @@ int server_start(struct server *s)
     }
     /* after every worker runs: route events may call into all of them */
     if (route_start(s) != 0)
+        return -1;
+    if (gateway_start(s) != 0)
         return -1;
     if (monitor_run(s) != 0)
         return -1;
@@ -367,6 +376,7 @@ void server_free(struct server *s)
                 conn_close(s->workers[i]->conns, "Server Shutdown");
     monitor_free(s);
     route_free(s); /* its solicit timers and watches are on worker 0's loop */
+    gateway_free(s);
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);

@@ -77,6 +77,9 @@ struct server {
 
     /* Cluster routes (route.c); NULL without a cluster port. */
     struct route_state *rt;
+
+    /* Gateways (gateway.c); NULL without a gateway port. */
+    struct gw_state *gw;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The GATEWAY kind, message side: the local cluster's interest as inbound
+ * peers are told it (RS+/RS- on the first and last plain subscriber of a
+ * subject and the first and last member of a queue group; the interest-only
+ * switch at registration), messages sent on outbounds (interest from gwint,
+ * queue groups once in the supercluster, RTT order, routed-reply mapping),
+ * messages received on inbounds, and routed replies ("_GR_.") coming back. */
+#include <stdio.h>
+#include <string.h>
+
+#include "account.h"
+#include "common.h"
+#include "conn.h"
+#include "deliver.h"
+#include "gateway.h"
+#include "gateway_int.h"
+#include "gwint.h"
+#include "log.h"
+#include "mem.h"
+#include "parser.h"
+#include "proto.h"
+#include "route.h"
+#include "sbuf.h"
+#include "server.h"
+#include "subject.h"
+#include "sublist.h"
+#include "worker.h"
+
+#define GW_RECENT_NS    (2ull * GW_NS) /* reply mapping window and mapping TTL */
+#define GW_QUEUES_MAX   64             /* queue groups named in one message */
+#define GW_OLD_PREFIX   "$GR."
+#define GW_OLD_PRE_LEN  9
+#define GW_NEW_PREFIX   "_GR_."
+
+static void gw_lint_key(const void *val, const char **key, size_t *len)
+{
+    const struct gw_lint *l = val;
+    *key = l->key;
+    *len = l->keylen;
+}
+
+static const struct hmap_ops gw_lint_ops = {.key = gw_lint_key};
+
+/* --- interest lines for inbound peers */
+
+static void gw_lint_line(struct sbuf *b, const struct gw_lint *l, bool add)
+{
+    sbuf_adds(b, add ? "RS+ " : "RS- ");
+    sbuf_add(b, l->key, l->keylen);
+    if (add && l->queue)
+        sbuf_adds(b, " 1");
+    sbuf_adds(b, "\r\n");
+}
+
+static void gw_recent_add(struct gw_state *gs, const struct account *acc, const struct sub *sub)
+{
+    uint64_t now = loop_clock_ns();
+    pthread_mutex_lock(&gs->rmu);
+    /* drop the expired ones from the front (they expire in order) */
+    size_t k = 0;
+    while (k < gs->nrecent && gs->recent[k]->expires_ns <= now)
+        free(gs->recent[k++]);
+    if (k) {
+        memmove(gs->recent, gs->recent + k, (gs->nrecent - k) * sizeof(*gs->recent));
+        gs->nrecent -= k;
+    }
+    if (gs->nrecent == gs->caprecent) {
+        gs->caprecent = gs->caprecent ? 2 * gs->caprecent : 16;
+        gs->recent = xrealloc(gs->recent, gs->caprecent * sizeof(*gs->recent));
+    }
+    struct gw_recent *r = xmalloc(sizeof(*r) + sub->subject_len);
+    r->acc = acc;
+    r->expires_ns = now + GW_RECENT_NS;
+    r->len = sub->subject_len;
+    memcpy(r->subject, sub->subject, sub->subject_len);
+    gs->recent[gs->nrecent++] = r;
+    atomic_store(&gs->nrecent_any, gs->nrecent);
+    pthread_mutex_unlock(&gs->rmu);
+}
+
+/* Does acc have a subscription made in the last 2 s that matches reply? */
+static bool gw_recent_match(struct gw_state *gs, const struct account *acc, const char *reply,
+                            size_t len)
+{
+    if (atomic_load_explicit(&gs->nrecent_any, memory_order_relaxed) == 0)
+        return false;
+    uint64_t now = loop_clock_ns();
+    bool found = false;
+    pthread_mutex_lock(&gs->rmu);
+    for (size_t i = gs->nrecent; i-- > 0 && !found;) {
+        const struct gw_recent *r = gs->recent[i];
+        if (r->expires_ns <= now)
+            break;
+        found = r->acc == acc && subject_matches(r->subject, r->len, reply, len);
+    }
+    pthread_mutex_unlock(&gs->rmu);
+    return found;
+}
+
+void gw_recent_free_all(struct gw_state *gs)
+{
+    for (size_t i = 0; i < gs->nrecent; i++)
+        free(gs->recent[i]);
+    free(gs->recent);
+    gs->recent = NULL;
+    gs->nrecent = gs->caprecent = 0;
+}
+
+void gateway_sub_changed(struct server *s, struct account *acc, const struct sub *sub, int delta)
+{
+    struct gw_state *gs = s->gw;
+    if (!gs)
+        return;
+    size_t alen = strlen(acc->name);
+    size_t keylen = alen + 1 + sub->subject_len + (sub->queue ? 1 + sub->queue_len : 0);
+    char stackkey[512];
+    char *key = keylen <= sizeof(stackkey) ? stackkey : xmalloc(keylen);
+    memcpy(key, acc->name, alen);
+    key[alen] = ' ';
+    memcpy(key + alen + 1, sub->subject, sub->subject_len);
+    if (sub->queue) {
+        key[alen + 1 + sub->subject_len] = ' ';
+        memcpy(key + alen + 2 + sub->subject_len, sub->queue, sub->queue_len);
+    }
+    if (delta > 0 && !sub->queue)
+        gw_recent_add(gs, acc, sub);
+    struct sbuf line = {0};
+    pthread_mutex_lock(&gs->mu);
+    struct gw_lint *l = hmap_get(&gs->lint, &gw_lint_ops, key, keylen);
+    if (!l && delta > 0) {
+        l = xcalloc(1, sizeof(*l) + keylen);
+        memcpy(l->key, key, keylen);
+        l->keylen = (uint32_t)keylen;
+        l->acclen = (uint32_t)alen;
+        l->queue = sub->queue != NULL;
+        hmap_put(&gs->lint, &gw_lint_ops, l);
+    }
+    if (l) {
+        int32_t before = l->n;
+        l->n += delta;
+        if (l->n < 0)
+            l->n = 0;
+        if ((before == 0) != (l->n == 0) && gs->nin > 0) {
+            gw_lint_line(&line, l, l->n > 0);
+            for (size_t i = 0; i < gs->nin; i++) {
+                struct conn *c = gs->in[i];
+                conn_send(c, line.p, line.len);
+                if (LOG_ENABLED(LOG_LEVEL_TRACE))
+                    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)line.len - 2, line.p);
+            }
+        }
+        if (l->n == 0) {
+            hmap_del(&gs->lint, &gw_lint_ops, l->key, l->keylen);
+            free(l);
+        }
+    }
+    pthread_mutex_unlock(&gs->mu);
+    sbuf_free(&line);
+    if (key != stackkey)
+        free(key);
+}
+
+struct gw_dump {
+    struct sbuf *b;
+    const char *acc;
+    size_t acclen;
+    bool queue;
+};
+
+static void gw_dump_one(void *val, void *arg)
+{
+    const struct gw_lint *l = val;
+    struct gw_dump *d = arg;
+    if (l->queue != d->queue || l->n <= 0)
+        return;
+    if (d->acc && (l->acclen != d->acclen || memcmp(l->key, d->acc, d->acclen) != 0))
+        return;
+    gw_lint_line(d->b, l, true);
+}
+
+void gw_queue_lines(struct gw_state *gs, struct sbuf *out)
+{
+    struct gw_dump d = {out, NULL, 0, true};
+    hmap_each(&gs->lint, gw_dump_one, &d);
+}
+
+static void gw_cmd_line(struct gw_state *gs, int cmd, const char *acc, struct sbuf *out)
+{
+    struct proto_info in = {
+        .server_id = "",
+        .server_name = "",
+        .version = "",
+        .go = "",
+        .host = "",
+        .gateway = gs->name,
+        .gateway_cmd = cmd,
+        .gateway_cmd_payload = (const unsigned char *)acc,
+        .gateway_cmd_payload_len = strlen(acc),
+        .no_space = true,
+    };
+    proto_info_line(&in, out);
+}
+
+void gw_accounts_switch_lines(struct gw_state *gs, struct sbuf *out)
+{
+    const struct account_table *t = gs->s->accounts;
+    for (size_t i = 0; i < t->n; i++) {
+        const char *name = t->v[i]->name;
+        gw_cmd_line(gs, 2, name, out);
+        struct gw_dump d = {out, name, strlen(name), false};
+        hmap_each(&gs->lint, gw_dump_one, &d);
+        gw_cmd_line(gs, 3, name, out);
+    }
+}
+
+static void gw_lint_free_one(void *val, void *arg)
+{
+    (void)arg;
+    free(val);
+}
+
+void gw_lint_free_all(struct gw_state *gs)
+{
+    hmap_each(&gs->lint, gw_lint_free_one, NULL);
+    hmap_free(&gs->lint);
+}
+
+/* --- inbound monitoring rows */
+
+size_t gw_inbound_accounts(struct server *s, const struct gw_conn *gd, const char *acc,
+                           struct gwint_acc_info **out)
+{
+    const struct account_table *t = s->accounts;
+    size_t n = t->n + gd->namiss, k = 0;
+    struct gwint_acc_info *v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < t->n; i++) {
+        if (acc && strcmp(acc, t->v[i]->name) != 0)
+            continue;
+        snprintf(v[k].name, sizeof(v[k].name), "%s", t->v[i]->name);
+        v[k++].mode = GWINT_INTEREST_ONLY;
+    }
+    for (size_t i = 0; i < gd->namiss; i++) {
+        if (acc && strcmp(acc, gd->amiss_keys[i]) != 0)
+            continue;
+        snprintf(v[k].name, sizeof(v[k].name), "%s", gd->amiss_keys[i]);
+        v[k++].mode = GWINT_OPTIMISTIC;
+    }
+    *out = v;
+    return k;
+}
+
+/* --- routed replies */
+
+bool gateway_strip_reply(const char *reply, size_t len, const char **p, size_t *plen)
+{
+    if (len > GATEWAY_REPLY_PREFIX_LEN && memcmp(reply, GW_NEW_PREFIX, 5) == 0) {
+        *p = reply + GATEWAY_REPLY_PREFIX_LEN;
+        *plen = len - GATEWAY_REPLY_PREFIX_LEN;
+        return true;
+    }
+    if (len > GW_OLD_PRE_LEN && memcmp(reply, GW_OLD_PREFIX, 4) == 0) {
+        *p = reply + GW_OLD_PRE_LEN;
+        *plen = len - GW_OLD_PRE_LEN;
+        return true;
+    }
+    return false;
+}
+
+static void gw_rmap_prune(struct gw_rmap *m, uint64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->v[i].expires_ns > now) {
+            m->v[k++] = m->v[i];
+        } else {
+            free(m->v[i].stripped);
+            free(m->v[i].full);
+        }
+    }
+    m->n = k;
+}
+
+void gateway_track_reply_locked(struct conn *c, const char *full, size_t full_len)
+{
+    const char *p;
+    size_t plen;
+    if (!gateway_strip_reply(full, full_len, &p, &plen))
+        return;
+    struct gw_rmap *m = c->gwr;
+    if (!m) {
+        m = xcalloc(1, sizeof(*m));
+        c->gwr = m;
+    }
+    uint64_t now = loop_clock_ns();
+    gw_rmap_prune(m, now);
+    for (size_t i = 0; i < m->n; i++) {
+        struct gw_rmap_entry *e = &m->v[i];
+        if (e->stripped_len == plen && memcmp(e->stripped, p, plen) == 0) {
+            if (e->full_len != full_len || memcmp(e->full, full, full_len) != 0) {
+                free(e->full);
+                e->full = xstrndup(full, full_len);
+                e->full_len = full_len;
+            }
+            e->expires_ns = now + GW_RECENT_NS;
+            return;
+        }
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 4;
+        m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
+    }
+    m->v[m->n++] = (struct gw_rmap_entry){xstrndup(p, plen), plen, xstrndup(full, full_len),
+                                          full_len, now + GW_RECENT_NS};
+    atomic_store(&c->gwr_n, m->n);
+}
+
+void gateway_conn_free(struct conn *c)
+{
+    struct gw_rmap *m = c->gwr;
+    if (!m)
+        return;
+    gw_rmap_prune(m, UINT64_MAX);
+    free(m->v);
+    free(m);
+    c->gwr = NULL;
+}
+
+/* The outbound whose cluster hash is h (new style, 6 chars) or old (4 hex),
+ * or NULL. */
+static struct conn *gw_out_by_hash(struct gw_outs *o, const char *h, bool old)
+{
+    for (size_t i = 0; o && i < o->n; i++) {
+        struct gw_conn *gd = o->v[i]->kdata;
+        if (old ? memcmp(gd->oldhash, h, 4) == 0 : memcmp(gd->hash, h, GW_HASH_LEN) == 0)
+            return o->v[i];
+    }
+    return NULL;
+}
+
+bool gateway_client_reply(struct worker *w, struct conn *c, const struct deliver_msg *m)
+{
+    struct gw_state *gs = c->s->gw;
+    if (!gs)
+        return false;
+    char full[1024];
+    size_t full_len = 0;
+    conn_lock_out(c);
+    struct gw_rmap *map = c->gwr;
+    if (map) {
+        gw_rmap_prune(map, loop_clock_ns());
+        atomic_store(&c->gwr_n, map->n);
+        for (size_t i = 0; i < map->n; i++) {
+            const struct gw_rmap_entry *e = &map->v[i];
+            if (e->stripped_len == m->subject_len &&
+                memcmp(e->stripped, m->subject, m->subject_len) == 0 &&
+                e->full_len <= sizeof(full)) {
+                memcpy(full, e->full, e->full_len);
+                full_len = e->full_len;
+                break;
+            }
+        }
+    }
+    conn_unlock_out(c);
+    if (!full_len)
+        return false;
+    bool old = full[0] == '$';
+    struct conn *out = gw_out_by_hash(atomic_load(&gs->outs), full + (old ? 4 : 5), old);
+    if (!out)
+        return false;
+    struct deliver_msg m2 = *m;
+    m2.subject = full;
+    m2.subject_len = full_len;
+    sbuf_reset(&w->line);
+    route_forward(w, out, c->acc, &m2, NULL, 0);
+    return true;
+}
+
+bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *acc,
+                          const struct deliver_msg *m)
+{
+    struct gw_state *gs = w->s->gw;
+    if (!gs)
+        return false;
+    const char *subj = m->subject;
+    size_t len = m->subject_len;
+    bool old;
+    if (len > GATEWAY_REPLY_PREFIX_LEN && memcmp(subj, GW_NEW_PREFIX, 5) == 0)
+        old = false;
+    else if (len > GW_OLD_PRE_LEN && memcmp(subj, GW_OLD_PREFIX, 4) == 0)
+        old = true;
+    else
+        return false;
+    if (old ? memcmp(subj + 4, gs->oldhash, 4) != 0
+            : memcmp(subj + 5, gs->hash, GW_HASH_LEN) != 0)
+        return true; /* for another cluster: dropped */
+    if (!old && src && src->kind == CONN_KIND_GATEWAY &&
+        memcmp(subj + 12, gs->srvhash, GW_HASH_LEN) != 0) {
+        /* for a server of our cluster: pass it on, unchanged */
+        struct conn *rc = route_find_by_hash(w->s, subj + 12);
+        if (rc) {
+            sbuf_reset(&w->line);
+            route_forward(w, rc, acc, m, NULL, 0);
+            return true;
+        }
+    }
+    struct deliver_msg m2 = *m;
+    size_t skip = old ? GW_OLD_PRE_LEN : GATEWAY_REPLY_PREFIX_LEN;
+    m2.subject = subj + skip;
+    m2.subject_len = len - skip;
+    m2.all_queues = true;
+    m2.rqueues = NULL;
+    m2.nrqueues = 0;
+    deliver_local(w, src, acc, &m2);
+    return true;
+}
+
+/* --- messages received on an inbound */
+
+static struct account *gw_account(struct server *s, struct parser_slice a)
+{
+    char name[256];
+    if (a.len >= sizeof(name))
+        return NULL;
+    memcpy(name, a.p, a.len);
+    name[a.len] = '\0';
+    return account_table_find(s->accounts, name);
+}
+
+static void gw_amiss_key(const void *val, const char **key, size_t *len)
+{
+    *key = val;
+    *len = strlen(val);
+}
+
+static const struct hmap_ops gw_amiss_ops = {.key = gw_amiss_key};
+
+/* An account we do not have: answer A- once on this inbound. */
+static void gw_account_miss(struct conn *c, struct parser_slice a, const struct deliver_msg *m)
+{
+    struct gw_state *gs = c->s->gw;
+    struct gw_conn *gd = c->kdata;
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "Unknown account \"%.*s\" for gateway message on subject: \"%.*s\"",
+             (int)a.len, a.p, (int)m->subject_len, m->subject);
+    pthread_mutex_lock(&gs->mu);
+    bool sent = hmap_get(&gd->amiss, &gw_amiss_ops, a.p, a.len) != NULL;
+    if (!sent) {
+        char *k = xmalloc(a.len + 1);
+        memcpy(k, a.p, a.len);
+        k[a.len] = '\0';
+        gd->amiss_keys = xrealloc(gd->amiss_keys, (gd->namiss + 1) * sizeof(char *));
+        gd->amiss_keys[gd->namiss++] = k;
+        hmap_put(&gd->amiss, &gw_amiss_ops, k);
+    }
+    pthread_mutex_unlock(&gs->mu);
+    if (sent)
+        return;
+    struct sbuf b = {0};
+    sbuf_adds(&b, "A- ");
+    sbuf_add(&b, a.p, a.len);
+    sbuf_adds(&b, "\r\n");
+    conn_send(c, b.p, b.len);
+    if (LOG_ENABLED(LOG_LEVEL_TRACE))
+        CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)b.len - 2, b.p);
+    sbuf_free(&b);
+}
+
+void gw_inbound_msg(struct conn *c, struct parser_slice a, const struct deliver_msg *m)
+{
+    struct worker *w = c->w;
+    struct account *acc = gw_account(c->s, a);
+    if (!acc) {
+        gw_account_miss(c, a, m);
+        return;
+    }
+    if (m->subject_len == 0)
+        return;
+    if (gateway_routed_reply(w, c, acc, m))
+        return;
+    deliver_local(w, c, acc, m);
+}
+
+/* --- messages sent on outbounds */
+
+static bool gw_queue_in(const struct parser_slice *v, size_t n, const char *q, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].len == len && memcmp(v[i].p, q, len) == 0)
+            return true;
+    return false;
+}
+
+/* Build the mapped reply "_GR_.<cluster>.<server>.<reply>" (or the old
+ * "$GR.<hex4>.<reply>") into buf. Returns its length, 0 when it does not fit. */
+static size_t gw_map_reply(const struct gw_state *gs, bool nrp, const char *reply, size_t len,
+                           char *buf, size_t size)
+{
+    size_t pre = nrp ? GATEWAY_REPLY_PREFIX_LEN : GW_OLD_PRE_LEN;
+    if (pre + len > size)
+        return 0;
+    if (nrp)
+        snprintf(buf, size, "_GR_.%s.%s.", gs->hash, gs->srvhash);
+    else
+        snprintf(buf, size, "$GR.%s.", gs->oldhash);
+    memcpy(buf + pre, reply, len);
+    return pre + len;
+}
+
+size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
+                    const struct deliver_msg *m)
+{
+    (void)src;
+    struct gw_state *gs = w->s->gw;
+    if (!gs || atomic_load_explicit(&gs->nouts, memory_order_relaxed) == 0 || m->subject_len == 0)
+        return 0;
+    struct gw_outs *o = atomic_load(&gs->outs);
+    if (!o || o->n == 0)
+        return 0;
+    size_t alen = strlen(acc->name);
+    /* the queue groups served here (a member in the local cluster), and
+     * those given to a gateway earlier in the loop */
+    struct parser_slice served[GW_QUEUES_MAX];
+    size_t nserved = 0;
+    bool queues_known = false;
+    struct parser_slice q[GW_QUEUES_MAX], keep[GW_QUEUES_MAX];
+    char mapped[1100];
+    size_t mapped_len = 0;
+    int map_state = 0; /* 0 undecided, 1 map, 2 do not */
+    size_t sent = 0;
+    sbuf_reset(&w->line); /* the local deliveries are queued: reuse it */
+    for (size_t i = 0; i < o->n; i++) {
+        struct conn *oc = o->v[i];
+        struct gw_conn *gd = oc->kdata;
+        if (!queues_known && gwint_has_queues(gd->gi, acc->name, alen)) {
+            const struct sublist_result *r =
+                sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
+            for (size_t k = 0; k < r->nqgroups && nserved < GW_QUEUES_MAX; k++)
+                if (r->qgroups[k].nsubs > 0)
+                    served[nserved++] =
+                        (struct parser_slice){r->qgroups[k].queue, r->qgroups[k].queue_len};
+            queues_known = true;
+        }
+        bool plain = false;
+        size_t nq = 0;
+        if (!gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len, &plain, q,
+                         GW_QUEUES_MAX, &nq))
+            continue;
+        size_t nkeep = 0;
+        for (size_t k = 0; k < nq; k++) {
+            if (gw_queue_in(served, nserved, q[k].p, q[k].len))
+                continue;
+            keep[nkeep++] = q[k];
+            if (nserved < GW_QUEUES_MAX)
+                served[nserved++] = q[k];
+        }
+        if (!plain && nkeep == 0)
+            continue;
+        struct deliver_msg m2 = *m;
+        if (m->reply && m->reply_len) {
+            if (map_state == 0)
+                map_state = gw_recent_match(gs, acc, m->reply, m->reply_len) ? 1 : 2;
+            if (map_state == 1) {
+                mapped_len = gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, mapped,
+                                          sizeof(mapped));
+                if (mapped_len) {
+                    m2.reply = mapped;
+                    m2.reply_len = mapped_len;
+                }
+            }
+        }
+        if (route_forward(w, oc, acc, &m2, keep, nkeep))
+            sent++;
+    }
+    return sent;
+}
