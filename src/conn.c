@@ -133,7 +133,9 @@ static void conn_on_read_timer(struct loop *l, struct loop_timer *t)
 }
 
 /* The handshake did not finish within tls.timeout: as nats-server, whose
- * read deadline fires first, log the i/o timeout and close without a word. */
+ * read deadline fires first, log the i/o timeout and close without a word
+ * (for a client, its timer's "TLS handshake timeout" follows; for a route
+ * or gateway the connection is already closed by then). */
 static void conn_on_tls_timer(struct loop *l, struct loop_timer *t)
 {
     (void)l;
@@ -142,12 +144,13 @@ static void conn_on_tls_timer(struct loop *l, struct loop_timer *t)
         return;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    char local[NET_ADDR_STRLEN] = "";
+    char local[NET_ADDR_STRLEN] = "", why[2 * NET_ADDR_STRLEN + 32];
     if (getsockname(c->watch.fd, (struct sockaddr *)&ss, &sl) == 0)
         net_addr_str(&ss, local, sizeof(local));
-    CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: read tcp %s->%s: i/o timeout", local,
-             c->peer);
-    CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake timeout");
+    snprintf(why, sizeof(why), "read tcp %s->%s: i/o timeout", local, c->peer);
+    tls_log_handshake_error(c, why);
+    if (c->kind == CONN_KIND_CLIENT)
+        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake timeout");
     conn_close(c, "TLS Handshake Failure");
 }
 
@@ -415,6 +418,11 @@ static void conn_handshake(struct conn *c)
     conn_update_events(c);
     if (rc == 0)
         return;
+    if (c->kops->on_tls_ready) {
+        c->kops->on_tls_ready(c);
+        if (c->flags & CONN_F_CLOSING)
+            return;
+    }
     conn_lock_out(c);
     if (c->oq.pending > 0)
         conn_mark_flush_locked(c, c->w);
@@ -477,13 +485,42 @@ static void conn_tls_begin(struct conn *c)
     struct tls_ctx *x = c->tls_next;
     c->tls_next = NULL;
     c->flags &= ~CONN_F_TLS_OPTIONAL;
-    if (tls_conn_start(c, x, true) != 0) {
+    if (tls_conn_start(c, x, true, NULL) != 0) {
         conn_close(c, "TLS Handshake Failure");
         return;
     }
     if (!loop_timer_armed(&c->tls_timer) && c->tls_timeout_ns)
         loop_timer_arm(c->w->loop, &c->tls_timer, c->tls_timeout_ns);
     conn_handshake(c);
+}
+
+/* TLS before any protocol byte, either side (nats-server's routes and
+ * gateways). The first step runs from the loop: accepting, when the
+ * ClientHello arrives; connecting, as soon as the new socket is writable
+ * (it is at once), so a failure never closes c inside the caller. */
+static void conn_tls_now(struct conn *c, struct tls_ctx *x, bool server, const char *name,
+                         double timeout_s)
+{
+    if (tls_conn_start(c, x, server, name) != 0) {
+        conn_close(c, "TLS Handshake Failure");
+        return;
+    }
+    c->tls_timeout_ns = (uint64_t)(timeout_s * 1e9);
+    if (c->tls_timeout_ns)
+        loop_timer_arm(c->w->loop, &c->tls_timer, c->tls_timeout_ns);
+    if (!server)
+        c->flags |= CONN_F_IO_WANT_WRITE;
+    conn_update_events(c);
+}
+
+void conn_tls_accept_now(struct conn *c, struct tls_ctx *x, double timeout_s)
+{
+    conn_tls_now(c, x, true, NULL, timeout_s);
+}
+
+void conn_tls_connect(struct conn *c, struct tls_ctx *x, const char *server_name, double timeout_s)
+{
+    conn_tls_now(c, x, false, server_name, timeout_s);
 }
 
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events)

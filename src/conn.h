@@ -85,6 +85,11 @@ struct conn_kind_ops {
     void (*on_flush)(struct conn *c);
     /* Free kind state just before the memory goes (any reclaiming thread). */
     void (*on_free)(struct conn *c);
+    /* Optional: a TLS handshake of c completed (once; after an upgrade,
+     * conn_tls_accept_now or conn_tls_connect), before anything queued is
+     * written and before the first protocol bytes are read. It may queue
+     * bytes (an INFO) or close c. Owner thread. */
+    void (*on_tls_ready)(struct conn *c);
 };
 
 /* Connection flags touched by the owner only. */
@@ -189,6 +194,21 @@ int conn_start(struct conn *c);
  * deadline from now; the upgrade arms it). Owner thread, before or right
  * after conn_start(). */
 void conn_tls_upgrade(struct conn *c, struct tls_ctx *x, bool optional, double timeout_s);
+
+/* Start a TLS server handshake on c at once, before any protocol byte (routes
+ * and gateways): nothing is sent in clear, and what is queued meanwhile goes
+ * out encrypted once the handshake completes. The peer must present a
+ * certificate that verifies against x's CA when x requires it (a mutual
+ * context always does). The handshake must finish within timeout_s (0: no
+ * deadline). On failure c is closed ("TLS Handshake Failure") with
+ * nats-server's log line. Owner thread, right after conn_start(). */
+void conn_tls_accept_now(struct conn *c, struct tls_ctx *x, double timeout_s);
+
+/* Start a TLS client handshake on c, a connected socket, at once: SNI and
+ * hostname (or IP) verification for server_name (NULL: no SNI and no name
+ * checked; an insecure context verifies nothing). Deadline and failure as
+ * for conn_tls_accept_now. Owner thread, right after conn_start(). */
+void conn_tls_connect(struct conn *c, struct tls_ctx *x, const char *server_name, double timeout_s);
 
 /* Queue bytes on c's outbound queue and make sure its owner flushes it. Any
  * thread. Returns false if c is closed or became a slow consumer (nothing

@@ -33,6 +33,7 @@
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
+#include "tls.h"
 #include "util.h"
 #include "version.h"
 #include "worker.h"
@@ -55,7 +56,8 @@
 struct route_remote {
     struct server *s;
     struct route_remote *next;
-    char *url; /* for logs */
+    char *url;  /* for logs */
+    char *host; /* the URL's host: the TLS server name */
     char hostport[NET_ADDR_STRLEN];
     char *user, *pass;
     struct sockaddr_storage sa;
@@ -103,6 +105,12 @@ struct route_state {
     bool dynamic;
     atomic_int nroutes;
 
+    /* cluster tls {}: both sides of every route (NULL: plaintext); tls_name
+     * is the first host name of the configured routes, the TLS server name
+     * of routes known by IP. Read-only after route_init. */
+    struct tls_ctx *tls;
+    char *tls_name;
+
     /* worker 0 only */
     struct worker *w;
     int listen_fd;
@@ -135,6 +143,8 @@ static int route_on_msg_start(void *ctx, const struct parser_cmd *cmd);
 static int route_on_msg(void *ctx, const struct parser_cmd *cmd);
 static void route_on_close(struct conn *c);
 static void route_on_free(struct conn *c);
+static void route_on_tls_ready(struct conn *c);
+static void route_begin(struct conn *c);
 static void route_dial(struct route_remote *r);
 static void route_schedule(struct route_remote *r, uint64_t delay_ns);
 
@@ -153,6 +163,7 @@ static const struct conn_kind_ops route_ops = {
     .on_close = route_on_close,
     .on_flush = NULL,
     .on_free = route_on_free,
+    .on_tls_ready = route_on_tls_ready,
 };
 
 static void route_lint_key(const void *val, const char **key, size_t *len)
@@ -253,6 +264,8 @@ static void route_info_line(struct server *s, const struct conn *c, struct sbuf 
         .port = port,
         .headers = !o->no_header_support,
         .auth_required = o->cluster.username && o->cluster.username[0],
+        .tls_required = rt->tls != NULL,
+        .tls_verify = rt->tls != NULL,
         .max_payload = o->max_payload,
         .ip = ip[0] ? ip : NULL,
         .nonce = c && c->nonce[0] ? c->nonce : NULL,
@@ -276,8 +289,8 @@ static void route_send_connect(struct conn *c, const struct route_remote *r)
         sbuf_adds(&b, ",\"pass\":");
         sbuf_add_json_str(&b, r->pass ? r->pass : "", r->pass ? strlen(r->pass) : 0);
     }
-    sbuf_addf(&b, ",\"tls_required\":false,\"headers\":%s,\"name\":\"%s\",\"cluster\":",
-              o->no_header_support ? "false" : "true", s->id);
+    sbuf_addf(&b, ",\"tls_required\":%s,\"headers\":%s,\"name\":\"%s\",\"cluster\":",
+              s->rt->tls ? "true" : "false", o->no_header_support ? "false" : "true", s->id);
     pthread_mutex_lock(&s->rt->mu);
     sbuf_add_json_str(&b, s->rt->cluster, strlen(s->rt->cluster));
     bool dyn = s->rt->dynamic;
@@ -315,6 +328,20 @@ static void route_on_auth_timer(struct loop *l, struct loop_timer *t)
 
 /* --- connection creation (createRoute) */
 
+static bool route_host_is_ip(const char *host)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* The TLS server name of a route we dial: the URL's host, or for an IP the
+ * first host name of the configured routes when there is one (as
+ * nats-server, so that gossiped routes, known by IP, verify too). */
+static const char *route_tls_name(const struct route_state *rt, const struct route_remote *r)
+{
+    return route_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
+}
+
 static struct conn *route_create(struct worker *w, int fd, const struct sockaddr_storage *peer,
                                  struct route_remote *r)
 {
@@ -344,6 +371,32 @@ static struct conn *route_create(struct worker *w, int fd, const struct sockaddr
     if (r)
         r->c = c;
     nkey_nonce(c->nonce); /* sent, never checked, as nats-server does for routes */
+    if (s->rt->tls) {
+        /* TLS first, both ways; the route starts once it is up */
+        if (r)
+            conn_tls_connect(c, s->rt->tls, route_tls_name(s->rt, r), o->cluster.tls.timeout);
+        else
+            conn_tls_accept_now(c, s->rt->tls, o->cluster.tls.timeout);
+        return c;
+    }
+    route_begin(c);
+    return c;
+}
+
+static void route_on_tls_ready(struct conn *c)
+{
+    route_begin(c);
+}
+
+/* The route protocol starts (after TLS when the cluster has it): CONNECT
+ * when we dialled, our INFO, the auth and first ping timers. */
+static void route_begin(struct conn *c)
+{
+    struct server *s = c->s;
+    struct worker *w = c->w;
+    const struct opts *o = server_opts(s);
+    struct route_data *rd = route_data(c);
+    struct route_remote *r = rd->solicited ? rd->remote : NULL;
     CONN_LOG(LOG_LEVEL_INFO, c, "Route connection created");
     if (r) {
         route_send_connect(c, r);
@@ -358,7 +411,6 @@ static struct conn *route_create(struct worker *w, int fd, const struct sockaddr
         loop_timer_arm(w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
     }
     loop_timer_arm(w->loop, &c->ping_timer, ROUTE_FIRST_PING_NS);
-    return c;
 }
 
 static void route_on_accept(struct loop *l, struct loop_watch *wt, unsigned events)
@@ -400,6 +452,7 @@ static void route_remote_free(struct route_remote *r)
         close(r->dial.fd);
     }
     free(r->url);
+    free(r->host);
     free(r->user);
     free(r->pass);
     free(r);
@@ -531,6 +584,7 @@ static struct route_remote *route_remote_new(struct server *s, const char *url, 
     struct route_remote *r = xcalloc(1, sizeof(*r));
     r->s = s;
     r->url = xstrdup(url);
+    r->host = xstrdup(u.host);
     memcpy(&r->sa, ai->ai_addr, ai->ai_addrlen);
     r->salen = ai->ai_addrlen;
     freeaddrinfo(ai);
@@ -1615,8 +1669,21 @@ int route_init(struct server *s)
     rt->port = net_local_port(rt->listen_fd);
     rt->listen_watch = (struct loop_watch){.fd = rt->listen_fd, .cb = route_on_accept, .arg = s};
     NLOG_INFO("Listening for route connections on %s:%d", host, rt->port);
-    for (size_t i = 0; i < o->cluster.routes.n; i++)
-        route_remote_new(s, o->cluster.routes.v[i], true, true);
+    if (o->cluster.tls.set) {
+        rt->tls = tls_ctx_new_mutual(&o->cluster.tls, err, sizeof(err));
+        if (!rt->tls) {
+            NLOG_FATAL("Error creating the route TLS context: %s", err);
+            return -1;
+        }
+        if (o->cluster.tls.insecure)
+            NLOG_WARN("TLS certificate chain and hostname of solicited routes will not be "
+                      "verified. DO NOT USE IN PRODUCTION!");
+    }
+    for (size_t i = 0; i < o->cluster.routes.n; i++) {
+        struct route_remote *r = route_remote_new(s, o->cluster.routes.v[i], true, true);
+        if (r && !rt->tls_name && !route_host_is_ip(r->host))
+            rt->tls_name = xstrdup(r->host);
+    }
     return 0;
 }
 
@@ -1665,6 +1732,8 @@ void route_free(struct server *s)
         free(rt->curls[i].url);
     free(rt->curls);
     free(rt->regd);
+    tls_ctx_free(rt->tls);
+    free(rt->tls_name);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
     s->rt = NULL;

@@ -4,6 +4,7 @@
  * close_notify) and the peer-certificate identities verify_and_map uses. */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
@@ -27,16 +28,28 @@
 /* Bytes handed to one SSL_write from a large piece. */
 #define TLS_WRITE_MAX (64 * 1024)
 
+/* What a context is for (see tls.h). */
+enum tls_ctx_mode {
+    TLS_CTX_SERVER = 0,
+    TLS_CTX_CLIENT,
+    TLS_CTX_MUTUAL,
+};
+
 struct tls_ctx {
     SSL_CTX *ctx;
-    bool verify;
+    bool verify;           /* server side: require and verify a client certificate */
+    bool verify_server;    /* client side: verify the server (false: insecure) */
     struct strlist pinned; /* lower-case hex SHA-256 of the SPKI */
 };
 
 struct tls_conn {
     SSL *ssl;
     const struct tls_ctx *x;
-    bool done; /* handshake finished */
+    bool server;     /* we accepted: server side of the handshake */
+    bool first_seen; /* the peer's first record header was checked */
+    bool done;       /* handshake finished */
+    char *name;      /* client side: the name the server must be valid for */
+    X509 *leaf;      /* client side: a server certificate not valid for name */
 };
 
 /* Go's cipher names (cipherMap) and OpenSSL's for the same suites; TLS 1.3
@@ -78,6 +91,9 @@ static const char tls_default_ciphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
     "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
 
+static const char tls_suites13[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 /* Go's curve names and OpenSSL's group names; the default is Go's order. */
 static const char *const tls_curves[][2] = {
     {"X25519", "X25519"},
@@ -93,6 +109,7 @@ static bool tls_pending(const struct conn *c);
 static int tls_handshake(struct conn *c);
 static void tls_shutdown(struct conn *c);
 static void tls_close(struct conn *c);
+static int tls_verify_cb(int ok, X509_STORE_CTX *st);
 
 static const struct conn_transport_ops tls_ops = {
     .name = "tls",
@@ -170,10 +187,15 @@ static int tls_ctx_curves(SSL_CTX *ctx, const struct opts_tls *t)
     return SSL_CTX_set1_groups_list(ctx, list) == 1 ? 0 : -1;
 }
 
-static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, bool server, char *err,
+static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode mode, char *err,
                                      size_t errsize)
 {
-    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    /* a mutual context plays either side of a route or gateway */
+    const SSL_METHOD *m = mode == TLS_CTX_SERVER   ? TLS_server_method()
+                          : mode == TLS_CTX_CLIENT ? TLS_client_method()
+                                                   : TLS_method();
+    bool server = mode != TLS_CTX_CLIENT;
+    SSL_CTX *ctx = SSL_CTX_new(m);
     if (!ctx) {
         tls_err_text(err, errsize, "cannot create a TLS context");
         return NULL;
@@ -186,6 +208,9 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, bool server, char
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     if (tls_ctx_ciphers(ctx, t, err, errsize) != 0)
         goto fail;
+    /* TLS 1.3 suites in nats-server's order (AES-128-GCM first), the one a
+     * server picks from as nats-server does on hardware with AES */
+    SSL_CTX_set_ciphersuites(ctx, tls_suites13);
     if (tls_ctx_curves(ctx, t) != 0) {
         tls_err_text(err, errsize, "bad curve preferences");
         goto fail;
@@ -214,16 +239,19 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, bool server, char
     } else {
         SSL_CTX_set_default_verify_paths(ctx); /* Go: the system roots */
     }
+    /* routes and gateways always require and verify the peer's certificate,
+     * whatever verify says; insecure only skips the check of the server we
+     * dial */
+    x->verify = mode == TLS_CTX_MUTUAL || (mode == TLS_CTX_SERVER && t->verify);
+    x->verify_server = !t->insecure;
     if (server) {
-        x->verify = t->verify;
         SSL_CTX_set_verify(
-            ctx, t->verify ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
+            ctx, x->verify ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
             NULL);
         static const unsigned char sid[] = "natsd";
         SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     } else {
-        x->verify = !t->insecure;
-        SSL_CTX_set_verify(ctx, t->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_verify(ctx, x->verify_server ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     }
     for (size_t i = 0; i < t->pinned_certs.n; i++)
         strlist_push(&x->pinned, t->pinned_certs.v[i]);
@@ -236,12 +264,17 @@ fail:
 
 struct tls_ctx *tls_ctx_new_server(const struct opts_tls *t, char *err, size_t errsize)
 {
-    return tls_ctx_build(t, true, err, errsize);
+    return tls_ctx_build(t, TLS_CTX_SERVER, err, errsize);
 }
 
 struct tls_ctx *tls_ctx_new_client(const struct opts_tls *t, char *err, size_t errsize)
 {
-    return tls_ctx_build(t, false, err, errsize);
+    return tls_ctx_build(t, TLS_CTX_CLIENT, err, errsize);
+}
+
+struct tls_ctx *tls_ctx_new_mutual(const struct opts_tls *t, char *err, size_t errsize)
+{
+    return tls_ctx_build(t, TLS_CTX_MUTUAL, err, errsize);
 }
 
 void tls_ctx_free(struct tls_ctx *x)
@@ -260,28 +293,88 @@ bool tls_ctx_verify(const struct tls_ctx *x)
 
 /* ---- connections --------------------------------------------------------- */
 
-int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server)
+/* "route" or "gateway" in log lines; NULL for clients, whose lines name no
+ * kind (doTLSHandshake's typ). */
+static const char *tls_kind_word(const struct conn *c)
 {
-    SSL *ssl = SSL_new(x->ctx);
-    if (!ssl || SSL_set_fd(ssl, c->watch.fd) != 1) {
+    switch (c->kind) {
+    case CONN_KIND_ROUTE:
+        return "route";
+    case CONN_KIND_GATEWAY:
+        return "gateway";
+    default:
+        return NULL;
+    }
+}
+
+void tls_log_handshake_error(struct conn *c, const char *why)
+{
+    const char *k = tls_kind_word(c);
+    if (k)
+        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS %s handshake error: %s", k, why);
+    else
+        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: %s", why);
+}
+
+static bool tls_is_ip(const char *name)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
+}
+
+/* The client side of a handshake: SNI for a host name (never for an IP, as
+ * nats-server), and the name the server certificate must be valid for,
+ * checked as nats-server does (SANs only, no partial wildcards) unless the
+ * context is insecure. */
+static int tls_conn_client_setup(SSL *ssl, const struct tls_ctx *x, const char *name)
+{
+    if (!x->verify_server) {
+        SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+        return name && !tls_is_ip(name) ? (SSL_set_tlsext_host_name(ssl, name) == 1 ? 0 : -1) : 0;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
+    if (!name || !name[0])
+        return 0;
+    if (tls_is_ip(name))
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0 : -1;
+    SSL_set_hostflags(ssl,
+                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1)
+        return -1;
+    return 0;
+}
+
+int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server, const char *server_name)
+{
+    struct tls_conn *t = xcalloc(1, sizeof(*t));
+    t->x = x;
+    t->server = server;
+    if (!server && server_name)
+        t->name = xstrdup(server_name);
+    t->ssl = SSL_new(x->ctx);
+    if (!t->ssl || SSL_set_fd(t->ssl, c->watch.fd) != 1 || SSL_set_app_data(t->ssl, t) != 1 ||
+        (!server && tls_conn_client_setup(t->ssl, x, server_name) != 0)) {
         char why[256];
         tls_err_text(why, sizeof(why), "SSL_new failed");
-        CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: %s", why);
-        SSL_free(ssl);
+        tls_log_handshake_error(c, why);
+        SSL_free(t->ssl);
+        free(t->name);
+        free(t);
         return -1;
     }
     if (server)
-        SSL_set_accept_state(ssl);
+        SSL_set_accept_state(t->ssl);
     else
-        SSL_set_connect_state(ssl);
-    struct tls_conn *t = xcalloc(1, sizeof(*t));
-    t->ssl = ssl;
-    t->x = x;
+        SSL_set_connect_state(t->ssl);
     c->tls = t;
     c->tops = &tls_ops;
     c->flags |= CONN_F_HANDSHAKE;
-    if (c->kind == CONN_KIND_CLIENT)
+    const char *k = tls_kind_word(c);
+    if (!k)
         CONN_LOG(LOG_LEVEL_DEBUG, c, "Starting TLS client connection handshake");
+    else
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "Starting TLS %s %s handshake", k,
+                 server ? "server" : "client");
     return 0;
 }
 
@@ -342,30 +435,168 @@ static bool tls_pinned_ok(struct conn *c)
     return false;
 }
 
+/* nats-server's texts for TLS alerts, by alert number. */
+static const char *tls_alert_text(int a)
+{
+    static const struct {
+        int a;
+        const char *text;
+    } tbl[] = {
+        {0, "close notify"},
+        {10, "unexpected message"},
+        {20, "bad record MAC"},
+        {21, "decryption failed"},
+        {22, "record overflow"},
+        {30, "decompression failure"},
+        {40, "handshake failure"},
+        {42, "bad certificate"},
+        {43, "unsupported certificate"},
+        {44, "revoked certificate"},
+        {45, "expired certificate"},
+        {46, "unknown certificate"},
+        {47, "illegal parameter"},
+        {48, "unknown certificate authority"},
+        {49, "access denied"},
+        {50, "error decoding message"},
+        {51, "error decrypting message"},
+        {60, "export restriction"},
+        {70, "protocol version not supported"},
+        {71, "insufficient security level"},
+        {80, "internal error"},
+        {86, "inappropriate fallback"},
+        {90, "user canceled"},
+        {100, "no renegotiation"},
+        {109, "missing extension"},
+        {110, "unsupported extension"},
+        {111, "certificate unobtainable"},
+        {112, "unrecognized name"},
+        {113, "bad certificate status response"},
+        {114, "bad certificate hash value"},
+        {115, "unknown PSK identity"},
+        {116, "certificate required"},
+        {120, "no application protocol"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(tbl); i++)
+        if (tbl[i].a == a)
+            return tbl[i].text;
+    return NULL;
+}
+
+/* Why the server certificate is not valid for host, in nats-server's words. */
+static void tls_hostname_error(X509 *leaf, const char *host, char *buf, size_t size)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    if (!names && X509_check_host(leaf, host, 0, X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT, NULL) == 1) {
+        snprintf(buf, size,
+                 "x509: certificate relies on legacy Common Name field, use SANs instead");
+        return;
+    }
+    bool ip = tls_is_ip(host);
+    size_t used = 0;
+    buf[0] = '\0';
+    char valid[256] = "";
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        char one[INET6_ADDRSTRLEN + 1] = "";
+        const char *v = one;
+        int n = 0;
+        if (ip && g->type == GEN_IPADD) {
+            int len = ASN1_STRING_length(g->d.ip);
+            int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
+            if (!af || !inet_ntop(af, ASN1_STRING_get0_data(g->d.ip), one, sizeof(one)))
+                continue;
+            n = (int)strlen(one);
+        } else if (!ip && g->type == GEN_DNS) {
+            v = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+            n = ASN1_STRING_length(g->d.dNSName);
+        } else {
+            continue;
+        }
+        int w = snprintf(valid + used, sizeof(valid) - used, "%s%.*s", used ? ", " : "", n, v);
+        if (w > 0 && (size_t)w < sizeof(valid) - used)
+            used += (size_t)w;
+    }
+    GENERAL_NAMES_free(names);
+    if (ip && used == 0)
+        snprintf(buf, size,
+                 "x509: cannot validate certificate for %s because it doesn't contain any IP SANs",
+                 host);
+    else if (used == 0)
+        snprintf(buf, size, "x509: certificate is not valid for any names, but wanted to match %s",
+                 host);
+    else
+        snprintf(buf, size, "x509: certificate is valid for %s, not %s", valid, host);
+}
+
+/* Client side: keep the server's certificate when it is not valid for the
+ * name we dialled, to say why as nats-server does (OpenSSL keeps no peer
+ * certificate after a failed verification). */
+static int tls_verify_cb(int ok, X509_STORE_CTX *st)
+{
+    int err = X509_STORE_CTX_get_error(st);
+    if (ok || (err != X509_V_ERR_HOSTNAME_MISMATCH && err != X509_V_ERR_IP_ADDRESS_MISMATCH))
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(st, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_conn *t = ssl ? SSL_get_app_data(ssl) : NULL;
+    X509 *leaf = X509_STORE_CTX_get0_cert(st);
+    if (t && leaf && !t->leaf) {
+        X509_up_ref(leaf);
+        t->leaf = leaf;
+    }
+    return ok;
+}
+
+/* A failed verification of the peer's certificate, in nats-server's words. */
+static void tls_verify_error(struct tls_conn *t, long vr, char *buf, size_t size)
+{
+    char why[512];
+    const char *w = X509_verify_cert_error_string(vr);
+    if (vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID)
+        w = "certificate has expired or is not yet valid";
+    else if (vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+             vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+             vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+             vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
+        w = "certificate signed by unknown authority";
+    else if (vr == X509_V_ERR_INVALID_PURPOSE)
+        w = "certificate specifies an incompatible key usage";
+    if ((vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) && t->leaf &&
+        t->name)
+        tls_hostname_error(t->leaf, t->name, why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "x509: %s", w);
+    /* nats-server's server side wraps the error; its client side does not */
+    if (t->server)
+        snprintf(buf, size, "tls: failed to verify client certificate: %s", why);
+    else
+        snprintf(buf, size, "%s", why);
+}
+
 /* The reason of a failed handshake, in Go's words where they are known. */
 static void tls_handshake_error(struct conn *c, int rc, char *buf, size_t size)
 {
-    SSL *ssl = c->tls->ssl;
+    struct tls_conn *t = c->tls;
+    SSL *ssl = t->ssl;
     int e = SSL_get_error(ssl, rc);
     long vr = SSL_get_verify_result(ssl);
     if (e == SSL_ERROR_SSL && vr != X509_V_OK) {
         ERR_clear_error();
-        const char *why = X509_verify_cert_error_string(vr);
-        if (vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID)
-            why = "certificate has expired or is not yet valid";
-        else if (vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-                 vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
-                 vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-                 vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
-            why = "certificate signed by unknown authority";
-        snprintf(buf, size, "tls: failed to verify client certificate: x509: %s", why);
+        tls_verify_error(t, vr, buf, size);
         return;
     }
     if (e == SSL_ERROR_SSL) {
-        unsigned long le = ERR_peek_last_error();
-        if (ERR_GET_REASON(le) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        int reason = ERR_GET_REASON(ERR_peek_last_error());
+        const char *alert = reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256
+                                ? tls_alert_text(reason - SSL_AD_REASON_OFFSET)
+                                : NULL;
+        if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
             ERR_clear_error();
             snprintf(buf, size, "tls: client didn't provide a certificate");
+            return;
+        }
+        if (alert) { /* the peer refused us */
+            ERR_clear_error();
+            snprintf(buf, size, "remote error: tls: %s", alert);
             return;
         }
         tls_err_text(buf, size, "handshake failure");
@@ -381,15 +612,45 @@ static void tls_handshake_error(struct conn *c, int rc, char *buf, size_t size)
     snprintf(buf, size, "read tcp %s: %s", c->peer, strerror(saved));
 }
 
+/* nats-server checks the header of the peer's first record at once:
+ * neither a handshake nor an alert (a plaintext NATS peer's INFO or
+ * CONNECT), or a version from the future, is not TLS. Returns -1 with a
+ * reason in buf when it is not; 0 when it looks right or nothing came yet. */
+static int tls_first_record(struct conn *c, char *buf, size_t size)
+{
+    struct tls_conn *t = c->tls;
+    if (t->first_seen)
+        return 0;
+    unsigned char h[3];
+    ssize_t n;
+    do {
+        n = recv(c->watch.fd, h, sizeof(h), MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return 0; /* nothing yet, or EOF and errors that OpenSSL reports */
+    if ((h[0] != 0x15 && h[0] != 0x16) || (n == 3 && h[1] >= 0x10)) {
+        snprintf(buf, size, "tls: first record does not look like a TLS handshake");
+        return -1;
+    }
+    if (n == 3)
+        t->first_seen = true;
+    return 0;
+}
+
 static int tls_handshake(struct conn *c)
 {
     struct tls_conn *t = c->tls;
+    char why[1024];
     ERR_clear_error();
     c->flags &= ~(CONN_F_IO_WANT_WRITE | CONN_F_IO_WANT_READ);
+    if (tls_first_record(c, why, sizeof(why)) != 0) {
+        tls_log_handshake_error(c, why);
+        return -1;
+    }
     int rc = SSL_do_handshake(t->ssl);
     if (rc == 1) {
         if (!tls_pinned_ok(c)) {
-            CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: certificate not pinned");
+            tls_log_handshake_error(c, "certificate not pinned");
             return -1;
         }
         t->done = true;
@@ -407,9 +668,8 @@ static int tls_handshake(struct conn *c)
         c->flags |= CONN_F_IO_WANT_WRITE;
         return 0;
     }
-    char why[512];
     tls_handshake_error(c, rc, why, sizeof(why));
-    CONN_LOG(LOG_LEVEL_ERROR, c, "TLS handshake error: %s", why);
+    tls_log_handshake_error(c, why);
     return -1;
 }
 
@@ -562,6 +822,8 @@ static void tls_close(struct conn *c)
     if (!c->tls)
         return;
     SSL_free(c->tls->ssl);
+    free(c->tls->name);
+    X509_free(c->tls->leaf);
     free(c->tls);
     c->tls = NULL;
 }

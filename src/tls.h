@@ -34,22 +34,41 @@ typedef bool tls_id_cb(void *arg, const char *name, enum tls_id_kind kind);
  * Returns NULL with a message in err. Main thread. */
 struct tls_ctx *tls_ctx_new_server(const struct opts_tls *t, char *err, size_t errsize);
 
-/* A client-side context (routes, gateways): the CA verifies the server unless
- * insecure; cert_file/key_file are presented when given. Returns NULL with a
- * message in err. Main thread. */
+/* A client-side context: the CA (ca_file, else the system roots) verifies
+ * the server unless insecure; cert_file/key_file are presented when given;
+ * cipher suites, curve preferences and pinned certs as for a server. Returns
+ * NULL with a message in err. Main thread. */
 struct tls_ctx *tls_ctx_new_client(const struct opts_tls *t, char *err, size_t errsize);
+
+/* A context for routes and gateways, usable on both sides as nats-server's
+ * cluster and gateway tls blocks are: accepting, it ALWAYS
+ * requires a client certificate and verifies it against ca_file (the verify
+ * key does not matter); connecting, it presents cert_file/key_file and
+ * verifies the server against the same ca_file unless insecure. Cipher
+ * suites, curve preferences and pinned certs (checked on both sides) as for
+ * a server. Returns NULL with a message in err. Main thread. */
+struct tls_ctx *tls_ctx_new_mutual(const struct opts_tls *t, char *err, size_t errsize);
 
 /* Free a context; NULL is accepted. Only once no connection uses it. */
 void tls_ctx_free(struct tls_ctx *x);
 
-/* Whether the context asks peers for a certificate and verifies it. */
+/* Whether the context, accepting, asks peers for a certificate and verifies
+ * it (always true for a mutual context). */
 bool tls_ctx_verify(const struct tls_ctx *x);
 
 /* Switch c to the TLS transport over its socket (server side when server is
  * true) and mark its handshake in progress: the connection layer drives it
- * with tops->handshake on socket events. Returns 0, or -1 (logged) when
- * OpenSSL cannot make the session. Owner thread. */
-int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server);
+ * with tops->handshake on socket events. Client side, server_name (NULL:
+ * none) is sent as SNI unless it is an IP address, and the server
+ * certificate must be valid for it (a DNS or IP SAN) unless the context is
+ * insecure. Logs nats-server's "Starting TLS ..." debug line. Returns 0, or
+ * -1 (logged) when OpenSSL cannot make the session. Owner thread. */
+int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server, const char *server_name);
+
+/* Log a failed handshake of c as nats-server does: "TLS handshake error:
+ * <why>" for a client, "TLS route handshake error: <why>" or "TLS gateway
+ * handshake error: <why>" otherwise. Owner thread. */
+void tls_log_handshake_error(struct conn *c, const char *why);
 
 /* Offer each identity of c's verified peer certificate to cb: e-mail SANs,
  * DNS SANs, URI SANs, then the subject (with its domain components appended

@@ -728,3 +728,173 @@ def test_peer_lame_duck_removes_its_urls(server_factory):
     assert "Router connection closed" not in b.log_text()
     c.close()
     keep.close()
+
+
+# --------------------------------------------------------------------------- TLS routes
+#
+# cluster { tls {} }: TLS before any protocol byte on accepted and solicited
+# routes alike, the acceptor's INFO inside TLS, and the peer's certificate
+# always required and verified (nats-server forces it for clusters).
+
+TLS_ROUTE_ERRORS = ROUTE_ERRORS + [r"TLS route handshake error"]
+
+
+@pytest.fixture(scope="module")
+def route_certs(tmp_path_factory):
+    """make_test_certs' CA and server.pem (SANs localhost and 127.0.0.1,
+    server and client auth), plus other-ca.pem and other.pem: a certificate
+    with the same names issued by an unrelated CA."""
+    import subprocess
+    from natsd import make_test_certs
+    d = str(tmp_path_factory.mktemp("route-certs"))
+    make_test_certs(d)
+
+    def openssl(*args):
+        p = subprocess.run(["openssl"] + list(args), cwd=d, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stderr.decode()
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+            "/CN=other-ca", "-keyout", "other-ca-key.pem", "-out", "other-ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+            "other-key.pem", "-out", "other.csr")
+    openssl("x509", "-req", "-in", "other.csr", "-CA", "other-ca.pem", "-CAkey",
+            "other-ca-key.pem", "-CAcreateserial", "-days", "30", "-extfile", "server.ext",
+            "-out", "other.pem")
+    return d
+
+
+def route_tls(certs, cert="server", ca="ca"):
+    return ("tls {\n    cert_file: \"%s/%s.pem\"\n    key_file: \"%s/%s-key.pem\"\n"
+            "    ca_file: \"%s/%s.pem\"\n    timeout: 5\n  }" % (certs, cert, certs, cert, certs, ca))
+
+
+def start_tls_node(server_factory, name, cport, certs, routes=(), kind="natsd", cert="server",
+                   ca="ca", tls=True, expect_errors=TLS_ROUTE_ERRORS):
+    conf = node_conf(name, routes, route_tls(certs, cert, ca) if tls else "") + "debug: true\n"
+    return server_factory(kind, conf=conf, name=name, ports={"CLUSTER": cport},
+                          expect_errors=expect_errors)
+
+
+@pytest.mark.threaded
+def test_tls_cluster(server_factory, route_certs):
+    ports = [free_port() for _ in range(3)]
+    a = start_tls_node(server_factory, "A", ports[0], route_certs)
+    b = start_tls_node(server_factory, "B", ports[1], route_certs, routes=[ports[0]])
+    # C learns of B by gossip: an implicit route, over TLS as well
+    c = start_tls_node(server_factory, "C", ports[2], route_certs, routes=[ports[0]])
+    check_mesh([a, b, c])
+    check_features(a, b, c)
+    assert "Starting TLS route server handshake" in a.log_text()
+    for srv in (b, c):
+        assert "Starting TLS route client handshake" in srv.log_text()
+    for srv in (a, b, c):
+        log = srv.log_text()
+        assert "TLS version 1.3, cipher suite TLS_AES_128_GCM_SHA256" in log
+        assert "TLS route handshake error" not in log
+
+
+@pytest.mark.interop
+@pytest.mark.threaded
+def test_tls_cluster_mixed(server_factory, route_certs):
+    ports = [free_port() for _ in range(3)]
+    a = start_tls_node(server_factory, "A", ports[0], route_certs)
+    # nats-server dials natsd, natsd dials nats-server
+    b = start_tls_node(server_factory, "B", ports[1], route_certs, routes=[ports[0]],
+                       kind="nats-server")
+    c = start_tls_node(server_factory, "C", ports[2], route_certs, routes=[ports[1]])
+    check_mesh([a, b, c])
+    check_features(a, b, c)   # natsd -> nats-server
+    check_features(b, a, c)   # nats-server -> natsd
+    check_features(c, b, a)
+    for srv in (a, b, c):
+        assert "TLS route handshake error" not in srv.log_text()
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_tls_route_info_inside_tls(server_factory, route_certs, kind):
+    import ssl
+    a = start_tls_node(server_factory, "A", free_port(), route_certs, kind=kind)
+    cport = a.ports["CLUSTER"]
+    ctx = ssl.create_default_context(cafile=route_certs + "/ca.pem")
+    ctx.load_cert_chain(route_certs + "/server.pem", route_certs + "/server-key.pem")
+    # nothing in clear: the first bytes from the server are a TLS record
+    with socket.create_connection(("127.0.0.1", cport), timeout=scaled(5)) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            buf = b""
+            while b"\r\n" not in buf:
+                chunk = s.recv(4096)
+                assert chunk, "closed before INFO"
+                buf += chunk
+    line = buf.split(b"\r\n")[0].decode()
+    assert line.startswith("INFO ")
+    info = json.loads(line[5:])
+    assert info["tls_required"] is True and info["tls_verify"] is True
+    # no client certificate: refused, whatever verify says
+    nocert = ssl.create_default_context(cafile=route_certs + "/ca.pem")
+    with socket.create_connection(("127.0.0.1", cport), timeout=scaled(5)) as raw:
+        try:
+            with nocert.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                assert s.recv(4096) == b""
+        except (ssl.SSLError, ConnectionError):
+            pass
+    wait_until(lambda: "TLS route handshake error: tls: client didn't provide a certificate"
+               in a.log_text(), what="the refusal")
+
+
+@pytest.mark.interop
+def test_tls_cluster_refuses_plaintext_peers(server_factory, route_certs):
+    errs = TLS_ROUTE_ERRORS + [r"Router parser ERROR"]
+    ports = [free_port() for _ in range(3)]
+    p = start_tls_node(server_factory, "P", ports[0], route_certs, tls=False, expect_errors=errs)
+    # A (TLS) dials plaintext P; plaintext Q (nats-server) dials A
+    a = start_tls_node(server_factory, "A", ports[1], route_certs, routes=[ports[0]])
+    q = start_tls_node(server_factory, "Q", ports[2], route_certs, routes=[ports[1]],
+                       kind="nats-server", tls=False, expect_errors=errs)
+    first = "TLS route handshake error: tls: first record does not look like a TLS handshake"
+
+    def refused_both_ways():
+        lines = [l for l in a.log_text().splitlines() if first in l]
+        dialled = [l for l in lines if "127.0.0.1:%d - rid:" % ports[0] in l]
+        return dialled and len(dialled) < len(lines)
+    wait_until(refused_both_ways, timeout=15, what="plaintext peers refused")
+    assert "Registering remote route" not in a.log_text()
+    # A stays up and serves its clients
+    c = client(a)
+    c.sub("up", 1)
+    c.pub("up", b"yes")
+    c.expect_msg("up", 1, b"yes")
+    c.close()
+    for srv in (p, q):
+        assert "Registering remote route" not in srv.log_text()
+
+
+@pytest.mark.interop
+def test_tls_cluster_refuses_other_ca(server_factory, route_certs):
+    ports = [free_port() for _ in range(5)]
+    a = start_tls_node(server_factory, "A", ports[0], route_certs)
+    # B presents a certificate of another CA (and trusts A's): A refuses it
+    b = start_tls_node(server_factory, "B", ports[1], route_certs, routes=[ports[0]],
+                       cert="other")
+    # so does nats-server's E, which (as Go does) sends no certificate at all
+    # when its own is not from a CA the server asked for
+    e = start_tls_node(server_factory, "E", ports[2], route_certs, routes=[ports[0]],
+                       kind="nats-server", cert="other",
+                       expect_errors=TLS_ROUTE_ERRORS + [r"Error flushing"])
+    # C lives entirely in the other CA: it refuses A's certificate itself
+    c = start_tls_node(server_factory, "C", ports[3], route_certs, routes=[ports[0]],
+                       cert="other", ca="other-ca")
+    head = "TLS route handshake error: "
+    wait_until(lambda: head + "tls: failed to verify client certificate: x509: certificate "
+               "signed by unknown authority" in a.log_text(), timeout=15,
+               what="B's certificate refused")
+    wait_until(lambda: head + "tls: client didn't provide a certificate" in a.log_text(),
+               timeout=15, what="E without a certificate refused")
+    wait_until(lambda: head + "x509: certificate signed by unknown authority" in c.log_text(),
+               timeout=15, what="A's certificate refused by C")
+    wait_until(lambda: head + "remote error: tls: unknown certificate authority" in a.log_text(),
+               timeout=15, what="C's alert at A")
+    for srv in (a, b, c, e):
+        assert "Registering remote route" not in srv.log_text()
+    # A stays up: a good peer still joins it and messages cross
+    d = start_tls_node(server_factory, "D", ports[4], route_certs, routes=[ports[0]])
+    check_mesh([a, d])
