@@ -71,23 +71,9 @@ static const struct conn_kind_ops gw_ops = {
     .on_close = gw_on_close,
     .on_flush = NULL,
     .on_free = gw_on_free,
+    .on_tls_ready = gw_on_tls_ready,
 };
 
-/* MERGE-TLS: transport calls coming with the TLS branch */
-static void conn_tls_connect(struct conn *c, struct tls_ctx *x, const char *n, double t)
-{
-    (void)x;
-    (void)n;
-    (void)t;
-    conn_close(c, "TLS Handshake Failure");
-}
-static void conn_tls_accept_now(struct conn *c, struct tls_ctx *x, double t)
-{
-    (void)x;
-    (void)t;
-    (void)gw_on_tls_ready;
-    conn_close(c, "TLS Handshake Failure");
-}
 
 
 static struct gw_conn *gw_data(struct conn *c)

@@ -546,16 +546,13 @@ static int gw_tls_init(struct gw_state *gs, const struct opts *o)
     gs->tls_timeout = o->gateway.tls.timeout > 0 ? o->gateway.tls.timeout : 2.0;
     bool insecure = false;
     if (o->gateway.tls.set) {
-        gs->tls_server = tls_ctx_new_server(&o->gateway.tls, err, sizeof(err));
+        /* one mutual context serves both sides */
+        gs->tls_server = tls_ctx_new_mutual(&o->gateway.tls, err, sizeof(err));
         if (!gs->tls_server) {
             NLOG_FATAL("Error creating the gateway TLS context: %s", err);
             return -1;
         }
-        gs->tls_client = tls_ctx_new_client(&o->gateway.tls, err, sizeof(err));
-        if (!gs->tls_client) {
-            NLOG_FATAL("Error creating the gateway TLS context: %s", err);
-            return -1;
-        }
+        gs->tls_client = gs->tls_server;
         insecure = o->gateway.tls.insecure;
     }
     for (struct gw_remote *r = gs->remotes; r; r = r->next) {
@@ -563,9 +560,11 @@ static int gw_tls_init(struct gw_state *gs, const struct opts *o)
         for (size_t i = 0; i < o->gateway.n_gateways; i++)
             if (strcmp(o->gateway.gateways[i].name, r->name) == 0)
                 rg = &o->gateway.gateways[i];
-        if (!rg || !rg->tls.set)
+        if (!rg || !rg->tls.set) {
+            r->tls = gs->tls_client; /* inherits the gateway block's */
             continue;
-        r->tls = tls_ctx_new_client(&rg->tls, err, sizeof(err));
+        }
+        r->tls = tls_ctx_new_mutual(&rg->tls, err, sizeof(err));
         if (!r->tls) {
             NLOG_FATAL("Error creating the TLS context of gateway \"%s\": %s", r->name, err);
             return -1;
@@ -666,8 +665,7 @@ void gateway_free(struct server *s)
     free(gs->in);
     free(gs->out);
     free(atomic_load(&gs->outs));
-    tls_ctx_free(gs->tls_server);
-    tls_ctx_free(gs->tls_client);
+    tls_ctx_free(gs->tls_server); /* tls_client is the same context */
     pthread_mutex_destroy(&gs->mu);
     pthread_mutex_destroy(&gs->rmu);
     free(gs->name);
