@@ -128,6 +128,8 @@ bool gateway_name(struct server *s, char *buf, size_t size);
 /* The current URLs of remote name (host:port, discovered ones included), as
  * a new array of new strings; returns the count. */
 size_t gateway_remote_urls(struct server *s, const char *name, char ***out);
+/* The port the gateway listener is bound to (0 without a gateway). */
+int gateway_listen_port(struct server *s);
 /* Advertised host and port of our gateway (INFO host/port). */
 bool gateway_advertised(struct server *s, char *host, size_t hsize, int *port);
 

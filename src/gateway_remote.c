@@ -464,9 +464,6 @@ size_t gateway_remote_urls(struct server *s, const char *name, char ***out)
     pthread_mutex_lock(&gs->mu);
     struct gw_remote *r = gw_remote_find(gs, name);
     size_t n = r ? r->nurls : 0;
-    if (r && r->own) {
-        /* our own entry: its configured URLs */
-    }
     char **v = xcalloc(n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = xstrdup(r->urls[i].hostport);
@@ -671,4 +668,9 @@ void gateway_free(struct server *s)
     free(gs->name);
     free(gs);
     s->gw = NULL;
+}
+
+int gateway_listen_port(struct server *s)
+{
+    return s->gw ? s->gw->listen_port : 0;
 }

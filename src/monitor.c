@@ -25,6 +25,8 @@
 
 #include "account.h"
 #include "common.h"
+#include "gateway.h"
+#include "gwint.h"
 #include "log.h"
 #include "mem.h"
 #include "monitor_internal.h"
@@ -357,7 +359,31 @@ static cJSON *monitor_varz_cluster(const struct opts *o)
     return j;
 }
 
-static cJSON *monitor_varz_gateway(const struct opts *o)
+/* The "urls" of a configured remote in /varz: the remote's current URL set
+ * (discovered ones included) as nats-server's updateVarzRuntimeFields
+ * reports it, or the configured URLs for the entry with our own name. */
+static void monitor_varz_remote_urls(struct server *s, const struct opts_gateway *g,
+                                     const struct opts_remote_gateway *r, cJSON *e)
+{
+    if (g->name && strcmp(r->name, g->name) == 0) {
+        if (r->urls.n > 0)
+            cJSON_AddItemToObject(e, "urls", monitor_url_hosts(&r->urls));
+        return;
+    }
+    char **urls;
+    size_t n = gateway_remote_urls(s, r->name, &urls);
+    if (n > 0) {
+        cJSON *a = cJSON_AddArrayToObject(e, "urls");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(urls[i]));
+    }
+    for (size_t i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
+}
+
+/* As nats-server's GatewayOptsVarz: every field omitted when empty. */
+static cJSON *monitor_varz_gateway(struct server *s, const struct opts *o)
 {
     const struct opts_gateway *g = &o->gateway;
     cJSON *j = cJSON_CreateObject();
@@ -368,7 +394,9 @@ static cJSON *monitor_varz_gateway(const struct opts *o)
         monitor_json_str(j, "name", g->name);
     if (g->host && g->host[0])
         monitor_json_str(j, "host", g->host);
-    monitor_json_i64(j, "port", g->port);
+    /* the bound port (a random one with -1), as nats-server reports it */
+    int port = gateway_listen_port(s);
+    monitor_json_i64(j, "port", port ? port : g->port);
     if (g->auth_timeout != 0)
         monitor_json_f64(j, "auth_timeout", g->auth_timeout);
     if (g->tls.timeout != 0)
@@ -382,6 +410,7 @@ static cJSON *monitor_varz_gateway(const struct opts *o)
     if (g->connect_retries != 0)
         monitor_json_i64(j, "connect_retries", g->connect_retries);
     if (g->n_gateways > 0) {
+        /* configured remotes only, in configuration order */
         cJSON *a = cJSON_AddArrayToObject(j, "gateways");
         for (size_t i = 0; i < g->n_gateways; i++) {
             const struct opts_remote_gateway *r = &g->gateways[i];
@@ -389,8 +418,7 @@ static cJSON *monitor_varz_gateway(const struct opts *o)
             monitor_json_str(e, "name", r->name);
             if (r->tls.set && r->tls.timeout != 0)
                 monitor_json_f64(e, "tls_timeout", r->tls.timeout);
-            if (r->urls.n > 0)
-                cJSON_AddItemToObject(e, "urls", monitor_url_hosts(&r->urls));
+            monitor_varz_remote_urls(s, g, r, e);
             cJSON_AddItemToArray(a, e);
         }
     }
@@ -449,7 +477,7 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
     cJSON *v = cJSON_CreateObject();
     monitor_varz_head(m, v);
     cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(o));
-    cJSON_AddItemToObject(v, "gateway", monitor_varz_gateway(o));
+    cJSON_AddItemToObject(v, "gateway", monitor_varz_gateway(s, o));
     cJSON_AddObjectToObject(v, "leaf");
     cJSON_AddObjectToObject(v, "mqtt");
     cJSON_AddObjectToObject(v, "websocket");
@@ -651,14 +679,137 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
     monitor_reply_json(r, j, false);
 }
 
+/* --- /gatewayz */
+
+/* nats-server's gatewayMaxRUnsubBeforeSwitch, reported per account. */
+#define MONITOR_GW_IO_THRESHOLD 1000
+
+/* Order of the rows: by remote name (Go prints a map's keys sorted), then by
+ * cid (the inbound arrays). */
+static int monitor_gw_cmp(const void *pa, const void *pb)
+{
+    const struct gateway_conn_info *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+    if (c != 0)
+        return c;
+    return a->cid < b->cid ? -1 : a->cid > b->cid;
+}
+
+static int monitor_gw_acc_cmp(const void *pa, const void *pb)
+{
+    const struct gwint_acc_info *a = pa, *b = pb;
+    return strcmp(a->name, b->name);
+}
+
+/* The accounts array of one connection (AccountGatewayz rows), omitted when
+ * empty. Inbound rows carry no subscription counts. */
+static void monitor_gw_accounts(cJSON *o, struct gateway_conn_info *e)
+{
+    if (e->naccs == 0)
+        return;
+    if (e->naccs > 1)
+        qsort(e->accs, e->naccs, sizeof(*e->accs), monitor_gw_acc_cmp);
+    cJSON *a = cJSON_AddArrayToObject(o, "accounts");
+    for (size_t i = 0; i < e->naccs; i++) {
+        const struct gwint_acc_info *ai = &e->accs[i];
+        cJSON *row = cJSON_CreateObject();
+        monitor_json_str(row, "name", ai->name);
+        monitor_json_str(row, "interest_mode", gwint_mode_name(ai->mode));
+        if (ai->no_interest_count)
+            monitor_json_u64(row, "no_interest_count", ai->no_interest_count);
+        monitor_json_i64(row, "interest_only_threshold", MONITOR_GW_IO_THRESHOLD);
+        if (e->outbound && ai->num_subs)
+            monitor_json_u64(row, "num_subs", ai->num_subs);
+        if (e->outbound && ai->num_queue_subs)
+            monitor_json_u64(row, "num_queue_subs", ai->num_queue_subs);
+        cJSON_AddItemToArray(a, row);
+    }
+}
+
+/* One RemoteGatewayz object: configured, the ConnInfo of the connection
+ * (name is the remote server id), the accounts. */
+static cJSON *monitor_gw_remote(struct gateway_conn_info *e, const struct monitor_conninfo *ci,
+                                int64_t now)
+{
+    struct monitor_conninfo tmp = *ci;
+    tmp.name = e->remote_id[0] ? e->remote_id : NULL;
+    tmp.lang = tmp.version = NULL;
+    tmp.nsubs = e->nsubs;
+    tmp.nsublist = 0;
+    cJSON *o = cJSON_CreateObject();
+    monitor_json_bool(o, "configured", e->configured);
+    cJSON_AddItemToObject(o, "connection", monitor_conninfo_json(&tmp, now, false, false, false));
+    monitor_gw_accounts(o, e);
+    return o;
+}
+
+/* As nats-server's HandleGatewayz and Gatewayz: gw_name filters by remote
+ * (no outbound to it: "outbound_gateways": null), acc_name selects one
+ * account and implies accs. */
 static void monitor_gatewayz(const struct monitor_req *rq, struct monitor_reply *r)
 {
+    struct monitor *m = rq->m;
+    struct server *s = m->s;
     bool accs;
     if (monitor_arg_bool(rq, "accs", &accs, r) != 0)
         return;
-    cJSON *j = monitor_head(rq->m);
-    cJSON_AddObjectToObject(j, "outbound_gateways");
-    cJSON_AddObjectToObject(j, "inbound_gateways");
+    const char *want = monitor_arg(rq, "gw_name");
+    const char *acc = monitor_arg(rq, "acc_name");
+    if (acc[0])
+        accs = true;
+    cJSON *j = monitor_head(m);
+    char name[256], host[256];
+    int port = 0;
+    if (!gateway_name(s, name, sizeof(name)) || !gateway_advertised(s, host, sizeof(host), &port)) {
+        cJSON_AddObjectToObject(j, "outbound_gateways");
+        cJSON_AddObjectToObject(j, "inbound_gateways");
+        monitor_reply_json(r, j, false);
+        return;
+    }
+    if (name[0])
+        monitor_json_str(j, "name", name);
+    if (host[0])
+        monitor_json_str(j, "host", host);
+    if (port != 0)
+        monitor_json_i64(j, "port", port);
+
+    struct gateway_conn_info *v;
+    size_t n = gateway_conns(s, accs, acc[0] ? acc : NULL, &v);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), monitor_gw_cmp);
+    struct monitor_snap snap = {0};
+    if (n > 0)
+        monitor_snapshot(m, 1u << CONN_KIND_GATEWAY, 0, false, false, &snap);
+    int64_t now = monitor_wall_ns();
+
+    cJSON *out = cJSON_CreateObject();
+    cJSON *in = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        struct gateway_conn_info *e = &v[i];
+        const struct monitor_conninfo *ci = monitor_snap_find(&snap, e->cid);
+        if (!ci || (want[0] && strcmp(want, e->name) != 0))
+            continue; /* closed meanwhile, or filtered out */
+        cJSON *o = monitor_gw_remote(e, ci, now);
+        if (e->outbound) {
+            if (!cJSON_GetObjectItemCaseSensitive(out, e->name))
+                cJSON_AddItemToObject(out, e->name, o);
+            else
+                cJSON_Delete(o); /* one outbound per remote: never expected */
+            continue;
+        }
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, e->name);
+        if (!arr)
+            arr = cJSON_AddArrayToObject(in, e->name);
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (want[0] && !out->child) {
+        cJSON_Delete(out);
+        out = cJSON_CreateNull();
+    }
+    cJSON_AddItemToObject(j, "outbound_gateways", out);
+    cJSON_AddItemToObject(j, "inbound_gateways", in);
+    monitor_snap_free(&snap);
+    gateway_conns_free(v, n);
     monitor_reply_json(r, j, false);
 }
 

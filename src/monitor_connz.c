@@ -163,7 +163,7 @@ static int monitor_cmp_cid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static struct monitor_conninfo *monitor_snap_find(struct monitor_snap *snap, uint64_t cid)
+struct monitor_conninfo *monitor_snap_find(struct monitor_snap *snap, uint64_t cid)
 {
     size_t lo = 0, hi = snap->n;
     while (lo < hi) {

@@ -183,6 +183,8 @@ struct monitor_snap {
 void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool counts, bool lists,
                       struct monitor_snap *out);
 void monitor_snap_free(struct monitor_snap *snap);
+/* The entry of connection cid in snap, or NULL. */
+struct monitor_conninfo *monitor_snap_find(struct monitor_snap *snap, uint64_t cid);
 void monitor_conninfo_deinit(struct monitor_conninfo *ci);
 /* Drop a reference to a closed-ring entry (freed with the last one). */
 void monitor_closed_unref(struct monitor_conninfo *ci);

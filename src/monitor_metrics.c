@@ -2,7 +2,8 @@
  * /metrics: the server's figures in the Prometheus text exposition format
  * (version 0.0.4), so no exporter has to translate /varz. Server-wide figures
  * come from atomics; per-route and per-gateway link figures from a snapshot of
- * the route and gateway connections only (client connections are not copied).
+ * the route and gateway connections only (client connections are not copied),
+ * gateway rows labelled with the remote's name and the direction.
  * Names are listed in docs/monitoring.md. */
 #include "monitor_internal.h"
 
@@ -10,6 +11,7 @@
 
 #include "account.h"
 #include "common.h"
+#include "gateway.h"
 #include "mem.h"
 #include "opts.h"
 #include "sbuf.h"
@@ -60,12 +62,25 @@ static void monitor_metric_label(struct sbuf *b, const char *v)
     }
 }
 
-/* One family of per-link figures: name{<tag>="cid",ip="..",port=".."} v. */
-static void monitor_metric_links(struct sbuf *b, const struct monitor_snap *snap,
-                                 enum conn_kind kind, const char *name, const char *type,
-                                 const char *help, size_t field)
+/* The registered gateway connection cid in gws, or NULL (still in its
+ * handshake, or closed meanwhile). */
+static const struct gateway_conn_info *monitor_metric_gw(const struct gateway_conn_info *gws,
+                                                         size_t ngws, uint64_t cid)
 {
-    const char *tag = kind == CONN_KIND_ROUTE ? "rid" : "gid";
+    for (size_t i = 0; i < ngws; i++)
+        if (gws[i].cid == cid)
+            return &gws[i];
+    return NULL;
+}
+
+/* One family of per-link figures: name{rid="cid",ip="..",port=".."} v for
+ * routes; gateways are labelled gid, gateway (remote name), direction
+ * (outbound/inbound), ip and port, one row per registered connection. */
+static void monitor_metric_links(struct sbuf *b, const struct monitor_snap *snap,
+                                 enum conn_kind kind, const struct gateway_conn_info *gws,
+                                 size_t ngws, const char *name, const char *type, const char *help,
+                                 size_t field)
+{
     monitor_metric_head(b, name, type, help);
     for (size_t i = 0; i < snap->n; i++) {
         const struct monitor_conninfo *ci = &snap->v[i];
@@ -73,13 +88,22 @@ static void monitor_metric_links(struct sbuf *b, const struct monitor_snap *snap
             continue;
         uint64_t v;
         memcpy(&v, (const char *)ci + field, sizeof(v));
-        sbuf_addf(b, "%s{%s=\"%llu\",ip=\"", name, tag, (unsigned long long)ci->cid);
+        if (kind == CONN_KIND_ROUTE) {
+            sbuf_addf(b, "%s{rid=\"%llu\",ip=\"", name, (unsigned long long)ci->cid);
+        } else {
+            const struct gateway_conn_info *g = monitor_metric_gw(gws, ngws, ci->cid);
+            if (!g)
+                continue;
+            sbuf_addf(b, "%s{gid=\"%llu\",gateway=\"", name, (unsigned long long)ci->cid);
+            monitor_metric_label(b, g->name);
+            sbuf_addf(b, "\",direction=\"%s\",ip=\"", g->outbound ? "outbound" : "inbound");
+        }
         monitor_metric_label(b, ci->ip);
         sbuf_addf(b, "\",port=\"%d\"} %llu\n", ci->port, (unsigned long long)v);
     }
 }
 
-static void monitor_metrics_links(struct sbuf *b, const struct monitor_snap *snap)
+static void monitor_metrics_links(struct monitor *m, struct sbuf *b)
 {
     static const struct {
         const char *suffix, *type, *help;
@@ -98,22 +122,43 @@ static void monitor_metrics_links(struct sbuf *b, const struct monitor_snap *sna
         {"rtt_nanoseconds", "gauge", "Last measured round-trip time of the link.",
          offsetof(struct monitor_conninfo, rtt_ns)},
     };
-    size_t nroutes = 0, ngws = 0;
-    for (size_t i = 0; i < snap->n; i++) {
-        nroutes += snap->v[i].kind == CONN_KIND_ROUTE;
-        ngws += snap->v[i].kind == CONN_KIND_GATEWAY;
+    struct gateway_conn_info *gws;
+    size_t ngws = gateway_conns(m->s, false, NULL, &gws);
+    struct monitor_snap snap;
+    monitor_snapshot(m, (1u << CONN_KIND_ROUTE) | (1u << CONN_KIND_GATEWAY), 0, false, false,
+                     &snap);
+    size_t nroutes = 0, ngw_open = 0;
+    for (size_t i = 0; i < snap.n; i++) {
+        nroutes += snap.v[i].kind == CONN_KIND_ROUTE;
+        ngw_open += snap.v[i].kind == CONN_KIND_GATEWAY &&
+                    monitor_metric_gw(gws, ngws, snap.v[i].cid) != NULL;
     }
     monitor_metric_u64(b, "natsd_routes", "gauge", "Route connections open now.", nroutes);
-    monitor_metric_u64(b, "natsd_gateways", "gauge", "Gateway connections open now.", ngws);
+    monitor_metric_u64(b, "natsd_gateways", "gauge",
+                       "Gateway connections registered now, inbound and outbound.", ngw_open);
     char name[96];
     for (size_t i = 0; i < ARRAY_LEN(figs); i++) {
         snprintf(name, sizeof(name), "natsd_route_%s", figs[i].suffix);
-        monitor_metric_links(b, snap, CONN_KIND_ROUTE, name, figs[i].type, figs[i].help,
+        monitor_metric_links(b, &snap, CONN_KIND_ROUTE, NULL, 0, name, figs[i].type, figs[i].help,
                              figs[i].field);
         snprintf(name, sizeof(name), "natsd_gateway_%s", figs[i].suffix);
-        monitor_metric_links(b, snap, CONN_KIND_GATEWAY, name, figs[i].type, figs[i].help,
-                             figs[i].field);
+        monitor_metric_links(b, &snap, CONN_KIND_GATEWAY, gws, ngws, name, figs[i].type,
+                             figs[i].help, figs[i].field);
     }
+    /* what each outbound holds of its remote cluster's interest */
+    monitor_metric_head(b, "natsd_gateway_remote_subscriptions", "gauge",
+                        "Subscriptions of the remote cluster stored for an outbound gateway.");
+    for (size_t i = 0; i < ngws; i++) {
+        const struct gateway_conn_info *g = &gws[i];
+        if (!g->outbound || !monitor_snap_find(&snap, g->cid))
+            continue;
+        sbuf_addf(b, "natsd_gateway_remote_subscriptions{gid=\"%llu\",gateway=\"",
+                  (unsigned long long)g->cid);
+        monitor_metric_label(b, g->name);
+        sbuf_addf(b, "\"} %u\n", g->nsubs);
+    }
+    monitor_snap_free(&snap);
+    gateway_conns_free(gws, ngws);
 }
 
 static void monitor_metrics_sublist(struct monitor *m, struct sbuf *b)
@@ -214,11 +259,7 @@ void monitor_metrics(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_metrics_sublist(m, &b);
     monitor_metrics_workers(m, &b);
 
-    struct monitor_snap snap;
-    monitor_snapshot(m, (1u << CONN_KIND_ROUTE) | (1u << CONN_KIND_GATEWAY), 0, false, false,
-                     &snap);
-    monitor_metrics_links(&b, &snap);
-    monitor_snap_free(&snap);
+    monitor_metrics_links(m, &b);
 
     monitor_metric_head(&b, "natsd_http_requests_total", "counter",
                         "Monitoring requests by endpoint, as /varz http_req_stats.");
