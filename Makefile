@@ -173,8 +173,9 @@ cppcheck:
 compile_commands.json:
 	bear -- $(MAKE) -B all
 
+# The supercluster example (examples/supercluster/); NATSD=nats-server runs it on the reference.
 demo: all
-	examples/supercluster/demo.sh $(abspath $(BIN))
+	examples/supercluster/demo.sh $(or $(NATSD),$(abspath $(BIN)))
 
 clean:
 	rm -rf build

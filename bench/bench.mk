@@ -3,7 +3,9 @@
 #
 #   make bench-build   build the bench tools into build/bench/ (needs libnats-dev)
 #   make bench         build natsd and the tools, then run bench/run.py
-#                      (BENCH_ARGS="--rounds 5 --write-docs" passes options to run.py)
+#                      (BENCH_ARGS="--rounds 5 --write-docs" passes options to run.py;
+#                      BENCH_NATSD=/usr/sbin/nats-server puts the reference in natsd's
+#                      column too, for a sanity run of the runner itself)
 #
 # Every variable here has a BENCH_ prefix so that including this file changes nothing in
 # the main Makefile.
@@ -14,9 +16,10 @@ BENCH_DIR     := build/bench
 BENCH_CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g -pthread -Wall -Wextra -Werror -Wshadow \
                  -Wstrict-prototypes -Wmissing-prototypes -Wvla
 BENCH_LDLIBS  := -lnats -pthread
-BENCH_TOOLS   := bench_pub bench_sub bench_rr bench_conns
+BENCH_TOOLS   := bench_pub bench_sub bench_rr bench_conns bench_interest
 BENCH_BINS    := $(addprefix $(BENCH_DIR)/,$(BENCH_TOOLS))
 BENCH_ARGS    ?=
+BENCH_NATSD   ?= build/release/natsd
 
 .PHONY: bench-build bench bench-natsd
 
@@ -31,5 +34,5 @@ bench-natsd:
 	@$(MAKE) --no-print-directory -f Makefile SANITIZER= all
 
 bench: bench-build bench-natsd
-	$(BENCH_PYTHON) bench/run.py --natsd build/release/natsd --bench-dir $(BENCH_DIR) --via-make \
+	$(BENCH_PYTHON) bench/run.py --natsd $(BENCH_NATSD) --bench-dir $(BENCH_DIR) --via-make \
 	  $(BENCH_ARGS)

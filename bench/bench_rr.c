@@ -7,6 +7,12 @@
  * the number is the server's round trip and not a client library's thread hand-offs;
  * -l uses libnats natsConnection_Request instead.
  *
+ * -r puts the responder on another server (across a route or a gateway), where the
+ * requester's first requests may be dropped until the responder's interest has reached
+ * the requester's server. The raw requester therefore starts with priming requests, each
+ * with its own reply subject and a 200 ms wait, until one is answered; a late answer to an
+ * earlier priming request is recognised by its subject and skipped.
+ *
  * Output: one line
  *   RESULT rr client=raw|libnats n=N p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
  *   mean_us=..
@@ -34,6 +40,8 @@
 #define RR_BUF_SIZE  (64 * 1024)
 #define RR_MAX_LINE  1024
 #define RR_INBOX     "_INBOX.bench_rr"
+#define RR_PRIME_MS  200
+#define RR_PRIME_MAX 100 /* priming requests before giving up: 20 s */
 #define RR_MAX_FRAME (RR_BUF_SIZE - RR_MAX_LINE)
 
 /* A blocking buffered reader over one socket that hands out whole protocol frames. */
@@ -50,6 +58,7 @@ struct rr_frame {
     char *payload; /* points into rr_conn.buf, valid until the next read */
     size_t size;
     bool is_msg;
+    char subject[256];
     char reply[256];
 };
 
@@ -62,7 +71,8 @@ struct rr_responder {
     int ready; /* 1 subscribed, -1 failed */
 };
 
-/* Makes sure at least want bytes are buffered; returns -1 on EOF or error. */
+/* Makes sure at least want bytes are buffered; returns -1 on EOF or error, -2 when a
+ * receive timeout (SO_RCVTIMEO) expires first. */
 static int rr_fill(struct rr_conn *c, size_t want)
 {
     if (want > RR_BUF_SIZE)
@@ -81,22 +91,26 @@ static int rr_fill(struct rr_conn *c, size_t want)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            return -1;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
         }
         c->end += (size_t)r;
     }
     return 0;
 }
 
-/* Reads the next frame. MSG is "MSG <subject> <sid> [reply] <size>". */
+/* Reads the next frame. MSG is "MSG <subject> <sid> [reply] <size>". Returns -2 on a
+ * receive timeout before any byte of the frame was consumed. */
 static int rr_next(struct rr_conn *c, struct rr_frame *f)
 {
     char *nl;
     size_t have = 0;
     while (!(nl = memchr(c->buf + c->start + have, '\n', c->end - c->start - have))) {
         have = c->end - c->start;
-        if (have >= RR_MAX_LINE || rr_fill(c, have + 1) < 0)
+        if (have >= RR_MAX_LINE)
             return -1;
+        int rc = rr_fill(c, have + 1);
+        if (rc < 0)
+            return rc;
     }
     size_t n = (size_t)(nl - (c->buf + c->start));
     if (n == 0 || n >= RR_MAX_LINE || c->buf[c->start + n - 1] != '\r')
@@ -110,8 +124,8 @@ static int rr_next(struct rr_conn *c, struct rr_frame *f)
     f->payload = NULL;
     if (!f->is_msg)
         return 0;
-    char subj[256], sid[32], a[256], b[32];
-    int nt = sscanf(f->line, "MSG %255s %31s %255s %31s", subj, sid, a, b);
+    char sid[32], a[256], b[32];
+    int nt = sscanf(f->line, "MSG %255s %31s %255s %31s", f->subject, sid, a, b);
     if (nt == 4) {
         snprintf(f->reply, sizeof(f->reply), "%s", a);
         f->size = strtoul(b, NULL, 10);
@@ -120,7 +134,15 @@ static int rr_next(struct rr_conn *c, struct rr_frame *f)
     } else {
         return -1;
     }
-    if (f->size + 2 > RR_MAX_FRAME || rr_fill(c, f->size + 2) < 0)
+    /* the control line is consumed: a timeout in the payload would lose the frame */
+    while (f->size + 2 <= RR_MAX_FRAME) {
+        int rc = rr_fill(c, f->size + 2);
+        if (rc == 0)
+            break;
+        if (rc == -1)
+            return -1;
+    }
+    if (f->size + 2 > RR_MAX_FRAME)
         return -1;
     f->payload = c->buf + c->start;
     if (memcmp(f->payload + f->size, "\r\n", 2) != 0)
@@ -204,6 +226,48 @@ static double rr_pct(const uint64_t *v, size_t n, double p)
     return (double)v[i < n ? i : n - 1] / 1000.0;
 }
 
+static int rr_set_timeout(int fd, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * Sends priming requests, "<inbox>.p<i>" as the reply subject of the i-th, until one is
+ * answered: the path from requester to responder and back then works. Returns 0 or -1.
+ */
+static int rr_prime(struct rr_conn *c, const char *subject, const char *payload, int size)
+{
+    static struct rr_frame f;
+    char req[RR_BUF_SIZE];
+    if (rr_set_timeout(c->fd, RR_PRIME_MS) < 0)
+        return -1;
+    for (int i = 0; i < RR_PRIME_MAX; i++) {
+        char inbox[64];
+        snprintf(inbox, sizeof(inbox), "%s.p%d", RR_INBOX, i);
+        int hn = snprintf(req, sizeof(req), "PUB %s %s %d\r\n", subject, inbox, size);
+        if (hn < 0 || (size_t)hn + (size_t)size + 2 > sizeof(req))
+            return -1;
+        memcpy(req + hn, payload, (size_t)size);
+        memcpy(req + hn + size, "\r\n", 2);
+        if (bench_write_all(c->fd, req, (size_t)hn + (size_t)size + 2) < 0)
+            return -1;
+        for (;;) {
+            int rc = rr_next(c, &f);
+            if (rc == -2)
+                break; /* no answer in time: send the next one */
+            if (rc < 0)
+                return -1;
+            if (f.is_msg && strcmp(f.subject, inbox) == 0)
+                return rr_set_timeout(c->fd, 0);
+            if (strcmp(f.line, "PING") == 0)
+                bench_write_all(c->fd, "PONG\r\n", 6);
+        }
+    }
+    fprintf(stderr, "bench_rr: no reply to %d priming requests\n", RR_PRIME_MAX);
+    return -1;
+}
+
 /* Raw requester: one PUB with a reply subject, then wait for the MSG on the inbox. */
 static int rr_run_raw(const char *host, const char *port, const char *subject, const char *payload,
                       int size, long n, long warmup, uint64_t *lat)
@@ -212,9 +276,10 @@ static int rr_run_raw(const char *host, const char *port, const char *subject, c
     static struct rr_frame f;
     char req[RR_BUF_SIZE];
     c.fd = bench_dial(host, port);
-    if (c.fd < 0 || rr_handshake(&c, RR_INBOX, "bench_rr_requester") < 0)
+    if (c.fd < 0 || rr_handshake(&c, RR_INBOX ".>", "bench_rr_requester") < 0 ||
+        rr_prime(&c, subject, payload, size) < 0)
         return -1;
-    int hn = snprintf(req, sizeof(req), "PUB %s %s %d\r\n", subject, RR_INBOX, size);
+    int hn = snprintf(req, sizeof(req), "PUB %s %s.m %d\r\n", subject, RR_INBOX, size);
     if (hn < 0 || (size_t)hn + (size_t)size + 2 > sizeof(req))
         return -1;
     memcpy(req + hn, payload, (size_t)size);
@@ -227,7 +292,7 @@ static int rr_run_raw(const char *host, const char *port, const char *subject, c
         for (;;) {
             if (rr_next(&c, &f) < 0)
                 return -1;
-            if (f.is_msg)
+            if (f.is_msg && strcmp(f.subject, RR_INBOX ".m") == 0)
                 break;
             if (strcmp(f.line, "PING") == 0)
                 bench_write_all(c.fd, "PONG\r\n", 6);
@@ -253,6 +318,18 @@ static int rr_run_libnats(const char *url, const char *subject, const char *payl
         natsConnection_Connect(&nc, opts) != NATS_OK)
         return -1;
     int rc = 0;
+    /* priming, as for the raw requester: libnats drops late replies to earlier requests */
+    natsStatus ps = NATS_TIMEOUT;
+    for (int i = 0; i < RR_PRIME_MAX && ps == NATS_TIMEOUT; i++) {
+        natsMsg *msg = NULL;
+        ps = natsConnection_Request(&msg, nc, subject, payload, size, RR_PRIME_MS);
+        natsMsg_Destroy(msg);
+    }
+    if (ps != NATS_OK) {
+        fprintf(stderr, "bench_rr: priming requests: %s\n", natsStatus_GetText(ps));
+        rc = -1;
+        warmup = n = 0;
+    }
     for (long i = 0; i < warmup + n; i++) {
         natsMsg *msg = NULL;
         uint64_t t0 = bench_now_ns();
@@ -275,16 +352,20 @@ static int rr_run_libnats(const char *url, const char *subject, const char *payl
 int main(int argc, char **argv)
 {
     const char *url = "nats://127.0.0.1:4222";
+    const char *resp_url = NULL;
     const char *subject = "bench.rr";
     int size = 16;
     long n = 20000, warmup = 1000;
     bool use_libnats = false;
 
     int opt;
-    while ((opt = getopt(argc, argv, "s:j:z:n:w:lh")) != -1) {
+    while ((opt = getopt(argc, argv, "s:r:j:z:n:w:lh")) != -1) {
         switch (opt) {
         case 's':
             url = optarg;
+            break;
+        case 'r':
+            resp_url = optarg;
             break;
         case 'j':
             subject = optarg;
@@ -302,8 +383,9 @@ int main(int argc, char **argv)
             use_libnats = true;
             break;
         default:
-            fprintf(stderr, "usage: bench_rr [-s nats://host:port] [-j subject] [-z size]\n"
-                            "                [-n requests] [-w warmup requests] [-l]\n");
+            fprintf(stderr,
+                    "usage: bench_rr [-s nats://host:port] [-r responder's url] [-j subject]\n"
+                    "                [-z size] [-n requests] [-w warmup requests] [-l]\n");
             return 2;
         }
     }
@@ -312,18 +394,16 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    char host[256], port[16];
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    const char *colon = strrchr(p, ':');
-    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
-    if (hl == 0 || hl >= sizeof(host))
+    char host[256], port[16], rhost[256], rport[16];
+    if (!resp_url)
+        resp_url = url;
+    if (bench_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0 ||
+        bench_parse_url(resp_url, rhost, sizeof(rhost), rport, sizeof(rport)) < 0) {
+        fprintf(stderr, "bench_rr: bad url\n");
         return 2;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    snprintf(port, sizeof(port), "%s", colon ? colon + 1 : "4222");
+    }
 
-    struct rr_responder r = {.host = host, .port = port, .subject = subject};
+    struct rr_responder r = {.host = rhost, .port = rport, .subject = subject};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     pthread_t th;
@@ -333,7 +413,7 @@ int main(int argc, char **argv)
         pthread_cond_wait(&r.cv, &r.mu);
     pthread_mutex_unlock(&r.mu);
     if (r.ready < 0) {
-        fprintf(stderr, "bench_rr: responder cannot subscribe at %s\n", url);
+        fprintf(stderr, "bench_rr: responder cannot subscribe at %s\n", resp_url);
         return 1;
     }
 
