@@ -71,6 +71,12 @@ def _client(host, port):
     return c
 
 
+def _flush(c):
+    """PING/PONG barrier that answers the server's own PINGs on the way."""
+    c.send(b"PING\r\n")
+    c.expect_line("PONG", skip_pings=True)
+
+
 def _next_msg(c, timeout=None):
     """The next MSG, skipping PINGs the server may send meanwhile."""
     while True:
@@ -109,7 +115,7 @@ def _until_delivered(pub, sub, subject, payload, timeout=10.0):
     deadline = time.monotonic() + harness.scaled(timeout)
     while time.monotonic() < deadline:
         pub.pub(subject, payload)
-        pub.ping_pong()
+        _flush(pub)
         try:
             m = _next_msg(sub, 0.3)
         except ProtocolError:
@@ -153,19 +159,19 @@ gateway { name: B, listen: "%s:%d", gateways: [ {name: A, url: "nats://%s:%d"} ]
         ca, cb = _client(ns_ip, pa), _client(host_ip, pb)
         # pub/sub both ways
         ca.sub("to.a", 1)
-        ca.ping_pong()
+        _flush(ca)
         _until_delivered(cb, ca, "to.a", b"from B")
         cb.sub("to.b", 1)
-        cb.ping_pong()
+        _flush(cb)
         _until_delivered(ca, cb, "to.b", b"from A")
         # a queue group with members only across the link gets each message once
         ca.sub("work", 2, queue="grp")
         ca.sub("work", 3, queue="grp")
-        ca.ping_pong()
+        _flush(ca)
         _until_delivered(cb, ca, "work", b"job-0")
         for i in range(1, 21):
             cb.pub("work", b"job%02d" % i)
-        cb.ping_pong()
+        _flush(cb)
         seen = []
         while len(seen) < 20:
             m = _next_msg(ca)
@@ -175,12 +181,12 @@ gateway { name: B, listen: "%s:%d", gateways: [ {name: A, url: "nats://%s:%d"} ]
         ca.expect_nothing(0.3)
         # request on B, responder on A, the reply comes back across the link
         ca.sub("svc", 4)
-        ca.ping_pong()
+        _flush(ca)
         cb.sub("_INBOX.ns", 5)
-        cb.ping_pong()
+        _flush(cb)
         for _ in range(50):
             cb.pub("svc", b"req", reply="_INBOX.ns")
-            cb.ping_pong()
+            _flush(cb)
             try:
                 req = _next_msg(ca, 0.3)
             except ProtocolError:
@@ -191,7 +197,7 @@ gateway { name: B, listen: "%s:%d", gateways: [ {name: A, url: "nats://%s:%d"} ]
             raise AssertionError("request never reached A")
         assert (req.subject, req.reply, req.payload) == ("svc", "_INBOX.ns", b"req")
         ca.pub(req.reply, b"rep")
-        ca.ping_pong()
+        _flush(ca)
         rep = _next_msg(cb)
         assert (rep.subject, rep.reply, rep.payload) == ("_INBOX.ns", None, b"rep")
         ca.close()
