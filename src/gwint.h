@@ -39,7 +39,9 @@ enum gwint_mode {
 struct gwint *gwint_new(bool peer_iom);
 
 /* Free every entry; subscriptions are retired through worker w (the owner),
- * so concurrent queries in flight stay safe. NULL is accepted. */
+ * so concurrent queries in flight stay safe. NULL is accepted. Here and in
+ * the inputs below, w NULL frees at once: only when no query can be in
+ * flight (no workers running, unit tests). */
 void gwint_free(struct gwint *g, struct worker *w);
 
 /* Inputs (owner thread). acc/subj/queue are the exact argument bytes of the
@@ -48,9 +50,8 @@ void gwint_free(struct gwint *g, struct worker *w);
 int gwint_account_unsub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len);
 int gwint_account_sub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len);
 /* RS+: queue NULL for plain interest. weight is stored, not used. */
-int gwint_sub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len,
-              const char *subj, size_t subj_len, const char *queue, size_t queue_len,
-              int32_t weight);
+int gwint_sub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len, const char *subj,
+              size_t subj_len, const char *queue, size_t queue_len, int32_t weight);
 /* RS-: queue NULL for plain interest. */
 int gwint_unsub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len,
                 const char *subj, size_t subj_len, const char *queue, size_t queue_len);
