@@ -40,10 +40,10 @@
 /* Returned by callbacks that closed the connection: parsing stops. */
 #define GW_STOP 1
 
-#define GW_RECONNECT_NS     (1ull * GW_NS) /* explicit, after a close */
-#define GW_JITTER_NS        (100ull * 1000000ull)
-#define GW_FIRST_PING_NS    (1ull * GW_NS)
-#define GW_MAX_PING_NS      (15ull * GW_NS)
+#define GW_RECONNECT_NS  (1ull * GW_NS) /* explicit, after a close */
+#define GW_JITTER_NS     (100ull * 1000000ull)
+#define GW_FIRST_PING_NS (1ull * GW_NS)
+#define GW_MAX_PING_NS   (15ull * GW_NS)
 /* A peer that connected to us must send CONNECT within the auth timeout; one
  * we connected to must send its INFO within this (nats-server waits for
  * ever). */
@@ -73,8 +73,6 @@ static const struct conn_kind_ops gw_ops = {
     .on_free = gw_on_free,
     .on_tls_ready = gw_on_tls_ready,
 };
-
-
 
 static struct gw_conn *gw_data(struct conn *c)
 {
@@ -300,7 +298,7 @@ static void gw_on_tls_ready(struct conn *c)
 }
 
 struct conn *gw_create(struct worker *w, int fd, const struct sockaddr_storage *peer,
-                              struct gw_remote *r)
+                       struct gw_remote *r)
 {
     struct server *s = w->s;
     struct gw_state *gs = s->gw;
@@ -558,8 +556,7 @@ static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
     const char *user = gw_json_str(j, "user"), *pass = gw_json_str(j, "pass");
     const char *gw = gw_json_str(j, "gateway");
     bool want_auth = o->gateway.username && o->gateway.username[0];
-    if (cJSON_GetObjectItemCaseSensitive(j, "account") ||
-        gw_json_bool(j, "new_account") ||
+    if (cJSON_GetObjectItemCaseSensitive(j, "account") || gw_json_bool(j, "new_account") ||
         (want_auth && (!user || strcmp(user, o->gateway.username) != 0 || !pass ||
                        !o->gateway.password || !auth_password_ok(o->gateway.password, pass)))) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error");
@@ -614,8 +611,9 @@ static void gw_send_connect(struct conn *c, const struct gw_remote *r)
             sbuf_add_json_str(&b, pass, strlen(pass));
         }
     }
-    sbuf_addf(&b, ",\"tls_required\":%s,\"headers\":false,\"name\":\"%s\",\"cluster\":\"\","
-                  "\"gateway\":",
+    sbuf_addf(&b,
+              ",\"tls_required\":%s,\"headers\":false,\"name\":\"%s\",\"cluster\":\"\","
+              "\"gateway\":",
               r->tls ? "true" : "false", s->id);
     sbuf_add_json_str(&b, gs->name, strlen(gs->name));
     sbuf_adds(&b, "}\r\n");

@@ -97,12 +97,12 @@ struct gw_state {
     struct server *s;
     struct worker *w; /* worker 0 */
     char *name;
-    char hash[GW_HASH_LEN + 1];     /* H6(name) */
-    char oldhash[5];                /* first 4 hex of SHA-256(name) */
-    char srvhash[GW_HASH_LEN + 1];  /* H6(server id) */
-    char host[256];                 /* advertised */
-    int port;                       /* advertised */
-    char url[300];                  /* "host:port" advertised */
+    char hash[GW_HASH_LEN + 1];    /* H6(name) */
+    char oldhash[5];               /* first 4 hex of SHA-256(name) */
+    char srvhash[GW_HASH_LEN + 1]; /* H6(server id) */
+    char host[256];                /* advertised */
+    int port;                      /* advertised */
+    char url[300];                 /* "host:port" advertised */
     int listen_port;
     int listen_fd;
     struct loop_watch listen_watch;
@@ -141,11 +141,11 @@ struct gw_conn {
     char name[64];      /* remote gateway name */
     char remote_id[57]; /* remote server_id */
     char remote_sname[256];
-    struct gwint *gi;   /* outbound: the remote's interest */
+    struct gwint *gi;           /* outbound: the remote's interest */
     char hash[GW_HASH_LEN + 1]; /* outbound: H6 and old hash of the remote name */
     char oldhash[5];
-    struct hmap amiss;  /* inbound: accounts answered with A- */
-    char **amiss_keys;  /* their names, owned */
+    struct hmap amiss; /* inbound: accounts answered with A- */
+    char **amiss_keys; /* their names, owned */
     size_t namiss;
 };
 

@@ -26,11 +26,11 @@
 #include "sublist.h"
 #include "worker.h"
 
-#define GW_RECENT_NS    (2ull * GW_NS) /* reply mapping window and mapping TTL */
-#define GW_QUEUES_MAX   64             /* queue groups named in one message */
-#define GW_OLD_PREFIX   "$GR."
-#define GW_OLD_PRE_LEN  9
-#define GW_NEW_PREFIX   "_GR_."
+#define GW_RECENT_NS   (2ull * GW_NS) /* reply mapping window and mapping TTL */
+#define GW_QUEUES_MAX  64             /* queue groups named in one message */
+#define GW_OLD_PREFIX  "$GR."
+#define GW_OLD_PRE_LEN 9
+#define GW_NEW_PREFIX  "_GR_."
 
 static void gw_lint_key(const void *val, const char **key, size_t *len)
 {
@@ -390,8 +390,7 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
         old = true;
     else
         return false;
-    if (old ? memcmp(subj + 4, gs->oldhash, 4) != 0
-            : memcmp(subj + 5, gs->hash, GW_HASH_LEN) != 0)
+    if (old ? memcmp(subj + 4, gs->oldhash, 4) != 0 : memcmp(subj + 5, gs->hash, GW_HASH_LEN) != 0)
         return true; /* for another cluster: dropped */
     if (!old && src && src->kind == CONN_KIND_GATEWAY &&
         memcmp(subj + 12, gs->srvhash, GW_HASH_LEN) != 0) {
@@ -439,8 +438,9 @@ static void gw_account_miss(struct conn *c, struct parser_slice a, const struct 
 {
     struct gw_state *gs = c->s->gw;
     struct gw_conn *gd = c->kdata;
-    CONN_LOG(LOG_LEVEL_DEBUG, c, "Unknown account \"%.*s\" for gateway message on subject: \"%.*s\"",
-             (int)a.len, a.p, (int)m->subject_len, m->subject);
+    CONN_LOG(LOG_LEVEL_DEBUG, c,
+             "Unknown account \"%.*s\" for gateway message on subject: \"%.*s\"", (int)a.len, a.p,
+             (int)m->subject_len, m->subject);
     pthread_mutex_lock(&gs->mu);
     bool sent = hmap_get(&gd->amiss, &gw_amiss_ops, a.p, a.len) != NULL;
     if (!sent) {
@@ -559,8 +559,8 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
             if (map_state == 0)
                 map_state = gw_recent_match(gs, acc, m->reply, m->reply_len) ? 1 : 2;
             if (map_state == 1) {
-                mapped_len = gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, mapped,
-                                          sizeof(mapped));
+                mapped_len =
+                    gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, mapped, sizeof(mapped));
                 if (mapped_len) {
                     m2.reply = mapped;
                     m2.reply_len = mapped_len;

@@ -129,7 +129,8 @@ static bool gw_url_add(struct gw_remote *r, const char *url, bool configured)
     }
     /* remember a hostname for TLS verification of bare-IP URLs */
     struct in6_addr a6;
-    if (!r->tls_name && inet_pton(AF_INET, u.host, &a6) != 1 && inet_pton(AF_INET6, u.host, &a6) != 1)
+    if (!r->tls_name && inet_pton(AF_INET, u.host, &a6) != 1 &&
+        inet_pton(AF_INET6, u.host, &a6) != 1)
         r->tls_name = xstrdup(u.host);
     util_url_free(&u);
     sbuf_free(&tmp);
@@ -223,8 +224,7 @@ bool gw_has_inbound(struct gw_state *gs, const char *name)
 /* A gossip or an inbound told us of cluster name at urls: learn it and dial
  * it at once when it is new (an implicit remote). Worker 0, gs->mu held by
  * the caller; returns the remote to dial (after unlocking), or NULL. */
-struct gw_remote *gw_implicit_locked(struct gw_state *gs, const char *name, char **urls,
-                                            size_t n)
+struct gw_remote *gw_implicit_locked(struct gw_state *gs, const char *name, char **urls, size_t n)
 {
     if (strcmp(name, gs->name) == 0 || n == 0)
         return NULL;
@@ -301,7 +301,8 @@ static void gw_pass_failed(struct gw_remote *r)
 {
     struct gw_state *gs = r->gs;
     const struct opts *o = server_opts(gs->s);
-    if (!r->configured && (o->gateway.connect_retries == 0 || r->attempts > o->gateway.connect_retries)) {
+    if (!r->configured &&
+        (o->gateway.connect_retries == 0 || r->attempts > o->gateway.connect_retries)) {
         pthread_mutex_lock(&gs->mu);
         bool in = gw_has_inbound(gs, r->name);
         pthread_mutex_unlock(&gs->mu);

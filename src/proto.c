@@ -335,8 +335,8 @@ int proto_base64_decode(const char *p, size_t n, struct sbuf *out)
             if (v[k] < 0)
                 return -1;
         }
-        unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                        (unsigned)v[3];
+        unsigned bits =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         sbuf_addc(out, (char)(bits >> 16));
         if (pad < 2)
             sbuf_addc(out, (char)(bits >> 8 & 0xff));

@@ -133,8 +133,8 @@ struct route_data {
     char *info_json; /* the peer's INFO as we forward it */
     struct hmap rsubs;
     atomic_uint nsubs; /* rsubs.n, for /routez */
-    char *gw_url;         /* the peer's gateway URL (route INFO gateway_url) */
-    char idhash[7];       /* gateway_hash6 of remote_id: routed replies */
+    char *gw_url;      /* the peer's gateway URL (route INFO gateway_url) */
+    char idhash[7];    /* gateway_hash6 of remote_id: routed replies */
     uint64_t made_ns;
 };
 
@@ -1339,7 +1339,6 @@ static int route_on_op(void *ctx, const struct parser_cmd *cmd)
 }
 
 /* --- RMSG / HMSG (processRoutedMsgArgs, processInboundRoutedMsg) */
-
 
 /* Split the arguments of an RMSG/HMSG. args holds every token. Returns 0 or
  * -1 after logging the reference's error. */

@@ -109,5 +109,4 @@ void route_send_all(struct server *s, const void *p, size_t n);
  * valid). */
 struct conn *route_find_by_hash(struct server *s, const char *hash);
 
-
 #endif
