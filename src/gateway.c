@@ -906,10 +906,9 @@ static int gw_interest(struct conn *c, const struct parser_cmd *cmd)
         break;
     }
     if (rc != 0) {
-        CONN_LOG(LOG_LEVEL_ERROR, c, "Gateway %s with an invalid subject: '%.*s'", op,
+        /* nats-server stores nothing for an invalid subject and goes on */
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "Gateway %s with an invalid subject ignored: '%.*s'", op,
                  (int)cmd->line.len, cmd->line.p);
-        conn_close(c, "Protocol Violation");
-        return GW_STOP;
     }
     return 0;
 }
