@@ -858,7 +858,7 @@ def test_t29_self_pointing_remote(kind, server_factory):
     s = start_s(server_factory, kind,
                 gw_extra='gateways: [ { name: B, url: "nats://127.0.0.1:@PORT_GW@" } ]',
                 errors=[r'Failing connection to gateway "B", remote gateway name is "A"',
-                        r'rejected, wanted to connect to "B"'] + AUTH_ERRS)
+                        r'rejected, wanted to connect to "B"', r"Gateway Error"] + AUTH_ERRS)
     wait_until(lambda: s.log_text().count(
         'Failing connection to gateway "B", remote gateway name is "A"') >= 2,
         timeout=10, what="two failed self connections")
