@@ -675,6 +675,16 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.05):
         time.sleep(interval)
 
 
+def stays(pred, duration, what):
+    """pred() holds during the whole of duration seconds (polled): for
+    things that must not happen, such as a retry after the last one."""
+    end = time.monotonic() + scaled(duration)
+    while time.monotonic() < end:
+        assert pred(), what
+        time.sleep(0.05)
+    assert pred(), what
+
+
 def pending_msgs(c, quiet=0.0):
     """Messages pending on client c up to the PONG of a PING sent now (after
     an optional quiet wait); returns a list of rawclient.Msg."""

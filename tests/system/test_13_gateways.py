@@ -23,13 +23,12 @@ opened. They are skipped for nats-server; natsd must answer them with an
 
 import json
 import ssl
-import time
 
 import pytest
 
 from gwpeer import (Closed, GwConn, GwError, GwListener, b64, check_alive, client, cmd_info,
                     dumps, h6, http_json, old_hash, peer_info, pending_msgs, ref_cmd_info,
-                    ref_gossip_info, routed_reply, wait_until)
+                    ref_gossip_info, routed_reply, stays, wait_until)
 from natsd import free_port, make_test_certs
 
 KINDS = [pytest.param("nats-server", id="nats-server", marks=pytest.mark.interop),
@@ -48,7 +47,7 @@ AUTH_ERRS = [r"authentication error"]
 SYS_RS = r"RS[+-] \$SYS "
 
 
-# --------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------------------- helpers
 
 
 def s_conf(gw_extra="", top=""):
@@ -131,15 +130,6 @@ def g_frames(frames):
                                       or (f.op in ("RMSG", "HMSG") and f.account == "$SYS"))]
 
 
-def stays(pred, duration, what):
-    """pred() stays true for duration seconds (polled)."""
-    end = time.monotonic() + duration
-    while time.monotonic() < end:
-        assert pred(), what
-        time.sleep(0.05)
-    assert pred(), what
-
-
 # --------------------------------------------------------------------------- T1-T5: accepting side
 
 
@@ -217,7 +207,7 @@ def test_t05_registration_needs_info(kind, server_factory):
     f.close()
 
 
-# --------------------------------------------------------------------------- T6-T10: inbound
+# --------------------------------------------------------------------------------- T6-T10: inbound
 
 
 ACC1 = "accounts {\n  ACC1 { users: [ { user: a, password: a } ] }\n}\n"
@@ -357,7 +347,7 @@ def test_t10_reverse_implicit_outbound(kind, server_factory):
     o.close()
 
 
-# --------------------------------------------------------------------------- T11-T13: messages
+# ------------------------------------------------------------------------------- T11-T13: messages
 
 
 def test_t11_outbound_interest_and_messages(kind, server_factory):
@@ -451,7 +441,7 @@ def test_t13_reserved_prefixes_for_clients(kind, server_factory):
     c.close()
 
 
-# --------------------------------------------------------------------------- T14-T16: connecting side, gossip
+# ---------------------------------------------------------------- T14-T16: connecting side, gossip
 
 
 def test_t14_connecting_side_checks(kind, server_factory):
@@ -537,7 +527,7 @@ def test_t16_gossip_to_new_inbound(kind, server_factory):
     f.close()
 
 
-# --------------------------------------------------------------------------- T17-T18: routes
+# --------------------------------------------------------------------------------- T17-T18: routes
 
 
 class FakeRoute(GwConn):
@@ -631,7 +621,7 @@ def test_t18_forwarding_to_and_from_routes(kind, server_factory):
     p.close()
 
 
-# --------------------------------------------------------------------------- T19: queues by RTT
+# ------------------------------------------------------------------------------ T19: queues by RTT
 
 
 def test_t19_queue_routing_by_rtt(kind, server_factory):
@@ -693,7 +683,7 @@ def test_t19_queue_routing_by_rtt(kind, server_factory):
     ly.close()
 
 
-# --------------------------------------------------------------------------- T20-T25: rejections, verbose, staleness
+# --------------------------------------------------------- T20-T25: rejections, verbose, staleness
 
 
 def test_t20_reject_unknown_cluster(kind, server_factory):
@@ -775,7 +765,7 @@ def test_t25_staleness(kind, server_factory):
     check_alive(s)
 
 
-# --------------------------------------------------------------------------- T26-T28: TLS, credentials, advertise
+# ------------------------------------------------------------ T26-T28: TLS, credentials, advertise
 
 
 def _tls_contexts(d, client_cert=True):
@@ -851,7 +841,7 @@ def test_t28_advertise(kind, server_factory):
     f.close()
 
 
-# --------------------------------------------------------------------------- T29-T31
+# ----------------------------------------------------------------------------------------- T29-T31
 
 
 def test_t29_self_pointing_remote(kind, server_factory):
@@ -939,7 +929,7 @@ def test_t31_optimistic_peer(kind, server_factory):
     lx.close()
 
 
-# --------------------------------------------------------------------------- bad input
+# --------------------------------------------------------------------------------------- bad input
 
 
 def test_bad_connect_json(kind, server_factory):
@@ -1042,7 +1032,7 @@ def test_message_on_outbound_without_interest(kind, server_factory):
         p.close()
 
 
-# --------------------------------------------------------------------------- gwpeer's own vectors
+# ---------------------------------------------------------------------------- gwpeer's own vectors
 
 
 @pytest.mark.parametrize("text,hash6,hash4", [

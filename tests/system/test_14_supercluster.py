@@ -36,16 +36,16 @@ from collections import Counter
 
 import pytest
 
-from gwpeer import Client, client, http_json, pending_msgs, wait_until
+from gwpeer import client, http_json, pending_msgs, stays, wait_until
 from natsd import free_port, make_test_certs, scaled
-from rawclient import ProtocolError
 
 PURE = [pytest.param("nats-server", id="nats-server", marks=pytest.mark.interop),
         pytest.param("natsd", id="natsd")]
 
 # Transient while servers of a supercluster start in parallel, or when a
 # peer goes away under a write.
-STARTUP_ERRS = [r"Error trying to connect to route", r"Error connecting to (explicit|implicit) gateway",
+STARTUP_ERRS = [r"Error trying to connect to route",
+                r"Error connecting to (explicit|implicit) gateway",
                 r"Error flushing", r"[Bb]roken pipe", r"[Cc]onnection reset"]
 
 pytestmark = [pytest.mark.spawns, pytest.mark.expect_errors(*STARTUP_ERRS)]
@@ -53,7 +53,7 @@ pytestmark = [pytest.mark.spawns, pytest.mark.expect_errors(*STARTUP_ERRS)]
 PROBE = b"probe"
 
 
-# --------------------------------------------------------------------------- building superclusters
+# -------------------------------------------------------------------------- building superclusters
 
 
 class Node:
@@ -226,7 +226,7 @@ def collect(clients, subject, n, timeout=15, exact=True):
     return counts
 
 
-# --------------------------------------------------------------------------- TCP sockets per process
+# ------------------------------------------------------------------------- TCP sockets per process
 
 
 def established(pid):
@@ -278,7 +278,7 @@ def route_sockets(sc, cluster):
     return total
 
 
-# --------------------------------------------------------------------------- (1)+(3) the seed example, single-server clusters
+# ------------------------------------------------ (1)+(3) the seed example, single-server clusters
 
 
 SEED_CREDS = ("gwu", "gwp")
@@ -369,7 +369,7 @@ def test_single_server_clusters_mesh(kind, server_factory):
         c.close()
 
 
-# --------------------------------------------------------------------------- (2) the connection table
+# ------------------------------------------------------------------------ (2) the connection table
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
@@ -418,7 +418,46 @@ def test_connection_table(kind, n, server_factory):
         x.close()
 
 
-# --------------------------------------------------------------------------- (4) queue groups
+@pytest.mark.parametrize("kind", PURE)
+def test_varz_urls_and_request_to_routed_member(kind, server_factory):
+    """Catalogue T32: A1 and A2 (routed, no remotes) and B1 listing only A1.
+    B1's /varz shows both of A's URLs (learned from A1's INFO), and a
+    request from B1 reaches a queue responder on A2 and gets its reply."""
+    sc = Super(server_factory, {"A": (kind, 2), "B": (kind, 1)},
+               remotes={"A": [], "B": ["A"]}, seed_only=True).start()
+    sc.wait_mesh()
+    a1, a2 = sc.nodes["A"]
+    b1 = sc.nodes["B"][0]
+    gz = {n.name: n.gatewayz() for n in sc.all()}
+    assert gz["B1"]["outbound_gateways"]["A"]["configured"] is True
+    assert gz["A1"]["outbound_gateways"]["B"]["configured"] is False
+    assert gz["A2"]["outbound_gateways"]["B"]["configured"] is False
+    assert len(gz["B1"]["inbound_gateways"]["A"]) == 2
+
+    def varz_urls():
+        v = http_json(b1.ports["HTTP"], "/varz")["gateway"]["gateways"]
+        return [(g["name"], sorted(g.get("urls", []))) for g in v]
+    want = [("A", sorted([a1.gw_url, a2.gw_url]))]
+    wait_until(lambda: varz_urls() == want, what="A's URLs in B1's /varz")
+    svc = sc_client(a2)
+    svc.sub("svc", 1, queue="grp")
+    svc.ping_pong()
+    req = sc_client(b1)
+    wait_delivery(req, svc, "svc", 1)
+    req.sub("_INBOX.abc", 2)
+    req.pub("svc", b"ping", reply="_INBOX.abc")
+    req.ping_pong()
+    m = next_real(svc)
+    assert m.reply == "_INBOX.abc"
+    svc.pub(m.reply, b"pong")
+    svc.ping_pong()
+    r = next_real(req)
+    assert (r.subject, r.payload) == ("_INBOX.abc", b"pong")
+    svc.close()
+    req.close()
+
+
+# -------------------------------------------------------------------------------- (4) queue groups
 
 
 @pytest.mark.parametrize("kind", PURE)
@@ -482,7 +521,7 @@ def _pub_count(pub, members, n=10, exact=True):
     return collect(members, "work", n, exact=exact)
 
 
-# --------------------------------------------------------------------------- (5) request/reply
+# ------------------------------------------------------------------------------- (5) request/reply
 
 
 @pytest.mark.parametrize("kind", PURE)
@@ -530,7 +569,7 @@ def test_request_reply_third_cluster(kind, server_factory):
         x.close()
 
 
-# --------------------------------------------------------------------------- (6) admission
+# ----------------------------------------------------------------------------------- (6) admission
 
 
 @pytest.mark.parametrize("kind", PURE)
@@ -613,10 +652,7 @@ def test_connect_retries_implicit(kind, server_factory):
         pos += m.end()
     b.srv.wait_log(r'Error connecting to implicit gateway "A" .*\(attempt 3\)', timeout=10)
     # then A is dropped: no fourth attempt
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        assert "(attempt 4)" not in b.srv.log_text()
-        time.sleep(0.1)
+    stays(lambda: "(attempt 4)" not in b.srv.log_text(), 2.0, "a fourth attempt at A")
     assert not (b.gatewayz().get("outbound_gateways") or {})
     sc.start_node(a)
     sc.wait_mesh()
@@ -628,7 +664,7 @@ def test_connect_retries_implicit(kind, server_factory):
     cb.close()
 
 
-# --------------------------------------------------------------------------- (7) restart, headers, big payloads
+# -------------------------------------------------------------- (7) restart, headers, big payloads
 
 
 @pytest.mark.parametrize("kind", PURE)
@@ -678,7 +714,7 @@ def test_restart_rejoins_headers_big_payloads(kind, server_factory):
         x.close()
 
 
-# --------------------------------------------------------------------------- (8) mixed superclusters
+# ------------------------------------------------------------------------- (8) mixed superclusters
 
 
 MIXED = [pytest.param(("natsd", "nats-server"), id="mixed-natsd-ref", marks=pytest.mark.interop),
@@ -777,7 +813,7 @@ def test_mixed_supercluster(kinds, server_factory):
     check_features(b1, a1, a2, b2)   # B -> A
 
 
-# --------------------------------------------------------------------------- (9) TLS
+# ----------------------------------------------------------------------------------------- (9) TLS
 
 
 @pytest.fixture(scope="module")
