@@ -591,7 +591,7 @@ static void proto_strs_free(char **v, size_t n)
     free(v);
 }
 
-static void proto_perm_free(struct proto_perm *p)
+void proto_perm_free(struct proto_perm *p)
 {
     if (!p)
         return;
@@ -1023,21 +1023,22 @@ int proto_peer_connect_parse(const char *json, size_t len, struct proto_peer_con
         struct proto_dec d = {"ClientOpts", err, errsize};
         rc = proto_dec_object(&d, root, proto_copts_fields, ARRAY_LEN(proto_copts_fields), pc);
         d.sname = "connectInfo";
-        if (rc == 0)
-            rc = proto_dec_object(&d, root, proto_cinfo_fields, ARRAY_LEN(proto_cinfo_fields), pc);
+        if (rc == 0 &&
+            proto_dec_object(&d, root, proto_cinfo_fields, ARRAY_LEN(proto_cinfo_fields), pc) != 0)
+            rc = -2;
     } else if (!cJSON_IsNull(root)) {
         snprintf(err, errsize, "json: cannot unmarshal %s into Go value of type server.ClientOpts",
                  proto_json_kind(root));
         rc = -1;
     }
     cJSON_Delete(root);
-    if (rc != 0) {
+    if (rc == -1) {
         proto_peer_connect_free(pc);
         return -1;
     }
     proto_dec_fill_strs(proto_copts_fields, ARRAY_LEN(proto_copts_fields), pc);
     proto_dec_fill_strs(proto_cinfo_fields, ARRAY_LEN(proto_cinfo_fields), pc);
-    return 0;
+    return rc;
 }
 
 void proto_peer_connect_free(struct proto_peer_connect *pc)

@@ -186,6 +186,9 @@ struct proto_peer_info {
 int proto_peer_info_parse(const char *json, size_t len, struct proto_peer_info *pi, char *err,
                           size_t errsize);
 
+/* Free a decoded permission record (NULL is fine). */
+void proto_perm_free(struct proto_perm *p);
+
 /* Free what *pi owns and zero it (a zeroed struct is fine). */
 void proto_peer_info_free(struct proto_peer_info *pi);
 
@@ -219,9 +222,14 @@ struct proto_peer_connect {
     int protocol;
 };
 
-/* Decode a route or gateway CONNECT body. Returns 0, or -1 with *pc zeroed
- * and the error in err ("json: cannot unmarshal number into Go struct field
- * connectInfo.cluster of type string"). Any thread. */
+/* Decode a route or gateway CONNECT body. Returns 0; -1 for bad JSON or a
+ * type error of the client options, with *pc zeroed and the error in err
+ * ("json: cannot unmarshal number into Go struct field ClientOpts.user of
+ * type string"); -2 for a type error of the route/gateway record only
+ * (connectInfo.cluster, .cluster_dynamic, .lnoc, .gateway), with the error in
+ * err and *pc holding what was decoded: nats-server checks credentials, the
+ * account and the client lang before it gets there, so callers check those
+ * first, then fail. Free *pc after 0 and -2. Any thread. */
 int proto_peer_connect_parse(const char *json, size_t len, struct proto_peer_connect *pc, char *err,
                              size_t errsize);
 

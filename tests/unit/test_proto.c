@@ -437,8 +437,23 @@ Test(proto, peer_connect_type_errors_name_the_go_struct)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct proto_peer_connect pc;
         char err[256] = "";
-        cr_assert_eq(peer_connect(cases[i].json, &pc, err), -1, "%s", cases[i].json);
+        bool second = strstr(cases[i].err, "connectInfo.") != NULL;
+        cr_assert_eq(peer_connect(cases[i].json, &pc, err), second ? -2 : -1, "%s", cases[i].json);
         cr_assert_str_eq(err, cases[i].err, "%s", cases[i].json);
-        cr_assert_null(pc.user);
+        if (second)
+            cr_assert_not_null(pc.user, "a connectInfo error leaves the client options");
+        else
+            cr_assert_null(pc.user);
+        proto_peer_connect_free(&pc);
     }
+    /* what comes before the route record's error is there to check */
+    struct proto_peer_connect pc;
+    char err[256];
+    const char *j = "{\"user\":\"u\",\"pass\":\"p\",\"lang\":\"go\",\"cluster\":1}";
+    cr_assert_eq(peer_connect(j, &pc, err), -2);
+    cr_assert_str_eq(pc.user, "u");
+    cr_assert_str_eq(pc.pass, "p");
+    cr_assert_str_eq(pc.lang, "go");
+    cr_assert_str_eq(pc.cluster, "");
+    proto_peer_connect_free(&pc);
 }
