@@ -5,14 +5,20 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "mem.h"
 
 #define NET_BACKLOG 4096
 
@@ -137,4 +143,88 @@ void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size)
     net_ip_str(ss, ip, sizeof(ip));
     bool v6 = strchr(ip, ':') != NULL;
     snprintf(buf, size, v6 ? "[%s]:%d" : "%s:%d", ip, net_addr_port(ss));
+}
+
+/* Go's IP.IsGlobalUnicast. */
+static bool net_is_global_unicast(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, sizeof(mapped)) != 0) {
+            static const unsigned char zero[16];
+            bool loop = memcmp(b, zero, 15) == 0 && b[15] == 1;
+            return memcmp(b, zero, 16) != 0 && !loop && b[0] != 0xff &&
+                   !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+        }
+        uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+        return v4 != 0 && v4 != 0xffffffffu && (v4 >> 24) != 127 && (v4 >> 28) != 0xe &&
+               (v4 >> 16) != 0xa9fe;
+    }
+    if (sa->sa_family != AF_INET)
+        return false;
+    uint32_t v4 = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    return v4 != 0 && v4 != 0xffffffffu && (v4 >> 24) != 127 && (v4 >> 28) != 0xe &&
+           (v4 >> 16) != 0xa9fe;
+}
+
+size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
+{
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0)
+        return 0;
+    struct net_ifip {
+        unsigned idx;
+        char ip[NET_IP_STRLEN];
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
+        if (!p->ifa_addr || !net_is_global_unicast(p->ifa_addr))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, p->ifa_addr,
+               p->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in));
+        v[n].idx = if_nametoindex(p->ifa_name);
+        net_ip_str(&ss, v[n].ip, sizeof(v[n].ip));
+        /* getifaddrs lists every IPv4 address, then every IPv6 one: a
+         * stable sort on the interface index gives Go's order */
+        size_t k = n++;
+        while (k > 0 && v[k - 1].idx > v[k].idx) {
+            struct net_ifip t = v[k - 1];
+            v[k - 1] = v[k];
+            v[k] = t;
+            k--;
+        }
+    }
+    freeifaddrs(ifa);
+    for (size_t i = 0; i < n && i < max; i++)
+        snprintf(out[i], NET_IP_STRLEN, "%s", v[i].ip);
+    free(v);
+    return n;
+}
+
+int net_first_nonlocal_ip(char *buf, size_t size)
+{
+    char ip[1][NET_IP_STRLEN];
+    if (net_nonlocal_ips(ip, 1) == 0)
+        return -1;
+    snprintf(buf, size, "%s", ip[0]);
+    return 0;
+}
+
+bool net_host_is_any(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (!host)
+        return false;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return a4.s_addr == 0;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6);
 }

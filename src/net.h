@@ -4,6 +4,7 @@
 #ifndef NATSD_NET_H
 #define NATSD_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -36,5 +37,23 @@ void net_ip_str(const struct sockaddr_storage *ss, char *buf, size_t size);
 
 /* The port of an address. */
 int net_addr_port(const struct sockaddr_storage *ss);
+
+/* A printable IPv4 or IPv6 address, without port or brackets. */
+#define NET_IP_STRLEN 46
+
+/* The addresses nats-server lists for a wildcard ("0.0.0.0" or "::") listen
+ * host (getNonLocalIPsIfHostIsIPAny): the global unicast IPv4 and IPv6
+ * addresses of every interface (no loopback, link-local, multicast,
+ * broadcast or unspecified one), interface by interface in index order, IPv4
+ * before IPv6 within one. Stores up to max of them in out; returns how many
+ * there are in all. Reads the interfaces (getifaddrs): start-up only. */
+size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max);
+
+/* The first of those (nats-server takes the first for a gateway's URL) into
+ * buf. Returns 0, or -1 when there is none. */
+int net_first_nonlocal_ip(char *buf, size_t size);
+
+/* Whether host is a numeric unspecified address ("0.0.0.0", "::", ...). */
+bool net_host_is_any(const char *host);
 
 #endif

@@ -6,10 +6,7 @@
  * the solicit records belong to worker 0 (see route.h for the threads). */
 #include "route.h"
 
-#include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +15,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "auth.h"
 #include "common.h"
 #include "conn.h"
 #include "deliver.h"
@@ -29,7 +27,9 @@
 #include "nkey.h"
 #include "opts.h"
 #include "parser.h"
+#include "perms.h"
 #include "proto.h"
+#include "route_int.h"
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
@@ -41,101 +41,12 @@
 /* Returned by callbacks that closed the connection: parsing stops. */
 #define ROUTE_STOP 1
 
-#define ROUTE_NS               1000000000ull
-#define ROUTE_FIRST_PING_NS    (1ull * ROUTE_NS) /* nats-server's firstPingInterval for routes */
-#define ROUTE_CONNECT_DELAY_NS (1ull * ROUTE_NS) /* DEFAULT_ROUTE_CONNECT */
-#define ROUTE_RECONNECT_NS     (1ull * ROUTE_NS) /* DEFAULT_ROUTE_RECONNECT */
-#define ROUTE_JITTER_NS        (100ull * 1000000ull)
-/* An implicit route that drops this soon after it was made is retried (the
- * duplicate-route race of two servers dialling each other). */
-#define ROUTE_YOUNG_NS           (3ull * ROUTE_NS)
-#define ROUTE_IMPLICIT_MIN_TRIES 3
-
-/* A route to solicit: a configured URL (explicit, retried forever) or one a
- * peer told us about (implicit, tried 1 + connect_retries times). Worker 0. */
-struct route_remote {
-    struct server *s;
-    struct route_remote *next;
-    char *url;  /* for logs */
-    char *host; /* the URL's host: the TLS server name */
-    char hostport[NET_ADDR_STRLEN];
-    char *user, *pass;
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    bool configured;
-    bool self; /* it led back to this server: never again */
-    int attempts;
-    struct loop_watch dial; /* fd >= 0 while a connect is in progress */
-    struct loop_timer timer;
-    struct conn *c;     /* the connection made for it, while open */
-    char remote_id[57]; /* learned from the peer's INFO */
-};
-
-/* Local interest per account: "acc subject[ queue]" -> member count. */
-struct route_lint {
-    int32_t n;
-    bool queue;
-    uint32_t keylen;
-    char key[];
-};
-
 /* A peer's interest, inserted in the account's sublist with owner = route. */
 struct route_rsub {
     struct sub sub;
     struct account *acc;
     uint32_t keylen;
     char key[]; /* "acc subject[ queue]" */
-};
-
-/* A client URL learned from peers, reference counted. */
-struct route_curl {
-    char *url;
-    int refs;
-};
-
-struct route_state {
-    pthread_mutex_t mu;
-    /* under mu */
-    struct conn **regd; /* registered routes */
-    size_t nregd, capregd;
-    struct hmap interest;
-    struct route_curl *curls;
-    size_t ncurls, capcurls;
-    char cluster[64];
-    bool dynamic;
-    atomic_int nroutes;
-
-    /* cluster tls {}: both sides of every route (NULL: plaintext); tls_name
-     * is the first host name of the configured routes, the TLS server name
-     * of routes known by IP. Read-only after route_init. */
-    struct tls_ctx *tls;
-    char *tls_name;
-
-    /* worker 0 only */
-    struct worker *w;
-    int listen_fd;
-    int port;
-    struct loop_watch listen_watch;
-    struct route_remote *remotes;
-};
-
-struct route_data {
-    struct route_remote *remote; /* solicit record, NULL for an accepted route */
-    bool solicited;
-    bool registered;
-    bool configured;
-    char remote_id[57];
-    char *remote_name;
-    char *url; /* nats-route://ip:port/ of the peer, for gossip */
-    int remote_port;
-    char **curls; /* the peer's client URLs, counted in route_state */
-    size_t ncurls;
-    char *info_json; /* the peer's INFO as we forward it */
-    struct hmap rsubs;
-    atomic_uint nsubs; /* rsubs.n, for /routez */
-    char *gw_url;      /* the peer's gateway URL (route INFO gateway_url) */
-    char idhash[7];    /* gateway_hash6 of remote_id: routed replies */
-    uint64_t made_ns;
 };
 
 static int route_on_op(void *ctx, const struct parser_cmd *cmd);
@@ -145,8 +56,6 @@ static void route_on_close(struct conn *c);
 static void route_on_free(struct conn *c);
 static void route_on_tls_ready(struct conn *c);
 static void route_begin(struct conn *c);
-static void route_dial(struct route_remote *r);
-static void route_schedule(struct route_remote *r, uint64_t delay_ns);
 
 static const struct parser_cb route_parser_cb = {
     .on_op = route_on_op,
@@ -184,35 +93,12 @@ static void route_rsub_key(const void *val, const char **key, size_t *len)
 
 static const struct hmap_ops route_rsub_ops = {.key = route_rsub_key};
 
-static struct route_data *route_data(struct conn *c)
-{
-    return c->kdata;
-}
-
 int route_count(const struct server *s)
 {
     return s->rt ? atomic_load_explicit(&s->rt->nroutes, memory_order_relaxed) : 0;
 }
 
 /* --- INFO and CONNECT we send */
-
-/* Our own client URL (getClientConnectURLs, loopback and named hosts kept as
- * written; a wildcard host gives 127.0.0.1: natsd does not list interfaces). */
-static void route_own_client_url(struct server *s, char *buf, size_t size)
-{
-    const struct opts *o = server_opts(s);
-    if (o->client_advertise && o->client_advertise[0]) {
-        if (strchr(o->client_advertise, ':'))
-            snprintf(buf, size, "%s", o->client_advertise);
-        else
-            snprintf(buf, size, "%s:%d", o->client_advertise, s->port);
-        return;
-    }
-    const char *h = o->host && o->host[0] ? o->host : OPTS_DEFAULT_HOST;
-    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
-        h = "127.0.0.1";
-    snprintf(buf, size, "%s:%d", h, s->port);
-}
 
 /* Host and port we announce to peers (cluster.advertise or the listener). */
 static void route_advertised(struct server *s, char *host, size_t hsize, int *port)
@@ -235,17 +121,27 @@ static void route_advertised(struct server *s, char *host, size_t hsize, int *po
     snprintf(host, hsize, "%s", o->cluster.host ? o->cluster.host : OPTS_DEFAULT_HOST);
 }
 
-static void route_info_line(struct server *s, const struct conn *c, struct sbuf *out)
+/* One direction of the cluster permissions as the INFO shows it. */
+static const struct proto_perm *route_info_perm(const struct opts_subject_perm *p,
+                                                struct proto_perm *buf)
+{
+    if (!p->set)
+        return NULL;
+    *buf = (struct proto_perm){p->allow.v, p->allow.n, p->deny.v, p->deny.n};
+    return buf;
+}
+
+/* Our route INFO (nats-server's routeInfo): c is the connection it goes to
+ * (its nonce), NULL for an async INFO; ldm set in lame duck mode. */
+static void route_info_line(struct server *s, const struct conn *c, bool ldm, struct sbuf *out)
 {
     const struct opts *o = server_opts(s);
     struct route_state *rt = s->rt;
-    char host[256], ip[300] = "", curl[300];
+    char host[256], ip[300] = "";
     int port;
     route_advertised(s, host, sizeof(host), &port);
     if (o->cluster.advertise && o->cluster.advertise[0])
         snprintf(ip, sizeof(ip), "nats-route://%s:%d/", host, port);
-    route_own_client_url(s, curl, sizeof(curl));
-    const char *urls[1] = {curl};
     pthread_mutex_lock(&rt->mu);
     char cluster[64];
     memcpy(cluster, rt->cluster, sizeof(cluster));
@@ -253,6 +149,8 @@ static void route_info_line(struct server *s, const struct conn *c, struct sbuf 
     pthread_mutex_unlock(&rt->mu);
     char gwurl[NET_ADDR_STRLEN + 64];
     bool has_gw = gateway_own_url(s, gwurl, sizeof(gwurl));
+    struct proto_perm imp, exp;
+    const struct opts_perms *perms = o->cluster.perms;
     struct proto_info in = {
         .gateway_url = has_gw ? gwurl : NULL,
         .server_id = s->id,
@@ -271,8 +169,11 @@ static void route_info_line(struct server *s, const struct conn *c, struct sbuf 
         .nonce = c && c->nonce[0] ? c->nonce : NULL,
         .cluster = cluster,
         .cluster_dynamic = dyn,
-        .connect_urls = o->cluster.no_advertise ? NULL : urls,
-        .n_connect_urls = o->cluster.no_advertise ? 0 : 1,
+        .connect_urls = o->cluster.no_advertise ? NULL : (const char *const *)rt->own_urls,
+        .n_connect_urls = o->cluster.no_advertise ? 0 : rt->n_own_urls,
+        .ldm = ldm,
+        .perm_import = perms ? route_info_perm(&perms->publish, &imp) : NULL,
+        .perm_export = perms ? route_info_perm(&perms->subscribe, &exp) : NULL,
     };
     proto_info_line(&in, out);
 }
@@ -328,22 +229,8 @@ static void route_on_auth_timer(struct loop *l, struct loop_timer *t)
 
 /* --- connection creation (createRoute) */
 
-static bool route_host_is_ip(const char *host)
-{
-    unsigned char a[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
-/* The TLS server name of a route we dial: the URL's host, or for an IP the
- * first host name of the configured routes when there is one (as
- * nats-server, so that gossiped routes, known by IP, verify too). */
-static const char *route_tls_name(const struct route_state *rt, const struct route_remote *r)
-{
-    return route_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
-}
-
-static struct conn *route_create(struct worker *w, int fd, const struct sockaddr_storage *peer,
-                                 struct route_remote *r)
+struct conn *route_create(struct worker *w, int fd, const struct sockaddr_storage *peer,
+                          struct route_remote *r)
 {
     struct server *s = w->s;
     const struct opts *o = server_opts(s);
@@ -359,10 +246,14 @@ static struct conn *route_create(struct worker *w, int fd, const struct sockaddr
     /* a route is not subject to max_pending as a client is (64 MB) */
     c->max_pending = (int64_t)64 * 1024 * 1024;
     c->parser.await_connect = !r && o->cluster.username && o->cluster.username[0];
+    /* the cluster permissions apply to every route, accepted or solicited
+     * (setRoutePermissions): import is publish, export is subscribe */
+    c->perms = perms_conn_new(o->cluster.perms);
     loop_timer_init(&c->ping_timer, route_on_ping_timer, c);
     loop_timer_init(&c->auth_timer, route_on_auth_timer, c);
     if (conn_start(c) != 0) {
         close(fd);
+        perms_conn_free(c->perms);
         proto_connect_free(&c->opts);
         free(rd);
         free(c);
@@ -403,7 +294,7 @@ static void route_begin(struct conn *c)
         CONN_LOG(LOG_LEVEL_DEBUG, c, "Route connect msg sent");
     }
     struct sbuf info = {0};
-    route_info_line(s, c, &info);
+    route_info_line(s, c, false, &info);
     conn_send(c, info.p, info.len);
     sbuf_free(&info);
     if (c->parser.await_connect) {
@@ -433,173 +324,6 @@ static void route_on_accept(struct loop *l, struct loop_watch *wt, unsigned even
         }
         (void)route_create(rt->w, fd, &peer, NULL);
     }
-}
-
-/* --- solicit (connectToRoute, reConnectToRoute) */
-
-static void route_remote_free(struct route_remote *r)
-{
-    struct route_state *rt = r->s->rt;
-    for (struct route_remote **pp = &rt->remotes; *pp; pp = &(*pp)->next) {
-        if (*pp == r) {
-            *pp = r->next;
-            break;
-        }
-    }
-    loop_timer_disarm(rt->w->loop, &r->timer);
-    if (r->dial.fd >= 0) {
-        loop_watch_del(rt->w->loop, &r->dial);
-        close(r->dial.fd);
-    }
-    free(r->url);
-    free(r->host);
-    free(r->user);
-    free(r->pass);
-    free(r);
-}
-
-static void route_on_retry(struct loop *l, struct loop_timer *t)
-{
-    (void)l;
-    route_dial(t->arg);
-}
-
-static void route_schedule(struct route_remote *r, uint64_t delay_ns)
-{
-    loop_timer_arm(r->s->rt->w->loop, &r->timer, delay_ns);
-}
-
-/* A registered route with this remote id, or NULL. Worker 0 (the list only
- * changes there, so reading it without mu is safe on worker 0... but take it
- * anyway for the sanitizers). */
-static struct conn *route_find_id(struct route_state *rt, const char *id)
-{
-    struct conn *found = NULL;
-    pthread_mutex_lock(&rt->mu);
-    for (size_t i = 0; i < rt->nregd && !found; i++)
-        if (strcmp(route_data(rt->regd[i])->remote_id, id) == 0)
-            found = rt->regd[i];
-    pthread_mutex_unlock(&rt->mu);
-    return found;
-}
-
-static void route_dial_failed(struct route_remote *r, int err)
-{
-    struct server *s = r->s;
-    const struct opts *o = server_opts(s);
-    r->attempts++;
-    char e[128];
-    snprintf(e, sizeof(e), "%s", strerror(err));
-    if (e[0] >= 'A' && e[0] <= 'Z')
-        e[0] = (char)(e[0] - 'A' + 'a'); /* Go's syscall error texts are lower case */
-    if (r->attempts == 1 || r->configured)
-        NLOG_ERROR("Error trying to connect to route (attempt %d): dial tcp %s: connect: %s",
-                   r->attempts, r->hostport, e);
-    else
-        NLOG_DEBUG("Error trying to connect to route (attempt %d): dial tcp %s: connect: %s",
-                   r->attempts, r->hostport, e);
-    if (!r->configured && r->attempts > o->cluster.connect_retries) {
-        route_remote_free(r);
-        return;
-    }
-    route_schedule(r, ROUTE_CONNECT_DELAY_NS);
-}
-
-static void route_on_dial(struct loop *l, struct loop_watch *wt, unsigned events)
-{
-    (void)events;
-    struct route_remote *r = wt->arg;
-    int fd = r->dial.fd;
-    loop_watch_del(l, &r->dial);
-    r->dial.fd = -1;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        close(fd);
-        route_dial_failed(r, err);
-        return;
-    }
-    r->attempts = 0;
-    if (!route_create(r->s->rt->w, fd, &r->sa, r))
-        route_schedule(r, ROUTE_CONNECT_DELAY_NS);
-}
-
-static void route_dial(struct route_remote *r)
-{
-    struct server *s = r->s;
-    struct route_state *rt = s->rt;
-    if (atomic_load(&s->shutting_down) || r->self || r->c || r->dial.fd >= 0)
-        return;
-    if (r->remote_id[0]) {
-        struct conn *c = route_find_id(rt, r->remote_id);
-        if (c) {
-            /* connected through the peer's own dial: follow that one */
-            struct route_data *rd = route_data(c);
-            if (!rd->remote) {
-                rd->remote = r;
-                r->c = c;
-            } else if (!r->configured) {
-                route_remote_free(r);
-            } else {
-                route_schedule(r, ROUTE_CONNECT_DELAY_NS);
-            }
-            return;
-        }
-    }
-    NLOG_DEBUG("Trying to connect to route on %s (%s)", r->hostport, r->hostport);
-    int fd = net_connect_start((const struct sockaddr *)&r->sa, r->salen);
-    if (fd < 0) {
-        route_dial_failed(r, errno);
-        return;
-    }
-    r->dial = (struct loop_watch){.fd = fd, .cb = route_on_dial, .arg = r};
-    if (loop_watch_add(rt->w->loop, &r->dial, LOOP_WRITE) != 0) {
-        close(fd);
-        r->dial.fd = -1;
-        route_dial_failed(r, errno);
-    }
-}
-
-/* A new solicit record for url (host must be numeric unless resolve). */
-static struct route_remote *route_remote_new(struct server *s, const char *url, bool configured,
-                                             bool resolve)
-{
-    struct util_url u;
-    if (util_url_parse(url, &u) != 0 || !u.host || !u.host[0] || !u.port) {
-        NLOG_ERROR("Error parsing URL from INFO: %s", url);
-        return NULL;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    if (!resolve)
-        hints.ai_flags = AI_NUMERICHOST;
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(u.host, u.port, &hints, &ai);
-    if (rc != 0 || !ai) {
-        NLOG_ERROR("Error resolving route %s: %s", url, gai_strerror(rc));
-        util_url_free(&u);
-        return NULL;
-    }
-    struct route_remote *r = xcalloc(1, sizeof(*r));
-    r->s = s;
-    r->url = xstrdup(url);
-    r->host = xstrdup(u.host);
-    memcpy(&r->sa, ai->ai_addr, ai->ai_addrlen);
-    r->salen = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    net_addr_str(&r->sa, r->hostport, sizeof(r->hostport));
-    if (u.user && u.user[0]) {
-        r->user = xstrdup(u.user);
-        r->pass = xstrdup(u.password ? u.password : "");
-    }
-    util_url_free(&u);
-    r->configured = configured;
-    r->dial.fd = -1;
-    loop_timer_init(&r->timer, route_on_retry, r);
-    r->next = s->rt->remotes;
-    s->rt->remotes = r;
-    return r;
 }
 
 /* --- interest (RS+ / RS-) */
@@ -645,6 +369,10 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
         memcpy(l->key, key.p, key.len);
         l->keylen = (uint32_t)key.len;
         l->queue = sub->queue != NULL;
+        /* nats-server's canImport: interest the cluster permissions do not
+         * import is kept (counted) but never told to routes */
+        l->imported = !rt->import || perms_pub_check(rt->import, sub->subject, sub->subject_len) ==
+                                         PERMS_PUB_ALLOW;
         hmap_put(&rt->interest, &route_lint_ops, l);
     }
     int32_t before = l->n;
@@ -652,7 +380,7 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
     if (l->n < 0)
         l->n = 0;
     bool send = l->queue ? before != l->n : (before == 0) != (l->n == 0);
-    if (send && rt->nregd > 0) {
+    if (send && l->imported && rt->nregd > 0) {
         route_lint_line(&line, l);
         for (size_t i = 0; i < rt->nregd; i++) {
             conn_send(rt->regd[i], line.p, line.len);
@@ -677,71 +405,12 @@ struct route_dump {
 static void route_dump_one(void *val, void *arg)
 {
     struct route_dump *d = arg;
-    route_lint_line(d->b, val);
+    const struct route_lint *l = val;
+    if (l->imported)
+        route_lint_line(d->b, l);
 }
 
 /* --- routes registry (addRoute) */
-
-static void route_curls_add(struct route_state *rt, char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-        for (j = 0; j < rt->ncurls; j++)
-            if (strcmp(rt->curls[j].url, v[i]) == 0)
-                break;
-        if (j < rt->ncurls) {
-            rt->curls[j].refs++;
-            continue;
-        }
-        if (rt->ncurls == rt->capcurls) {
-            rt->capcurls = rt->capcurls ? rt->capcurls * 2 : 8;
-            rt->curls = xrealloc(rt->curls, rt->capcurls * sizeof(*rt->curls));
-        }
-        rt->curls[rt->ncurls++] = (struct route_curl){xstrdup(v[i]), 1};
-    }
-}
-
-static void route_curls_del(struct route_state *rt, char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < rt->ncurls; j++) {
-            if (strcmp(rt->curls[j].url, v[i]) != 0)
-                continue;
-            if (--rt->curls[j].refs == 0) {
-                free(rt->curls[j].url);
-                rt->curls[j] = rt->curls[--rt->ncurls];
-            }
-            break;
-        }
-    }
-}
-
-size_t route_client_urls(struct server *s, char ***out)
-{
-    struct route_state *rt = s->rt;
-    *out = NULL;
-    if (!rt)
-        return 0;
-    const struct opts *o = server_opts(s);
-    char own[300];
-    route_own_client_url(s, own, sizeof(own));
-    pthread_mutex_lock(&rt->mu);
-    if (rt->ncurls == 0 || o->cluster.no_advertise) {
-        /* nats-server lists none until a peer told it its URLs */
-        pthread_mutex_unlock(&rt->mu);
-        return 0;
-    }
-    size_t n = 1 + rt->ncurls;
-    char **v = xcalloc(n, sizeof(*v));
-    v[0] = xstrdup(own);
-    size_t k = 1;
-    for (size_t i = 0; k < n && i < rt->ncurls; i++)
-        if (strcmp(rt->curls[i].url, own) != 0)
-            v[k++] = xstrdup(rt->curls[i].url);
-    pthread_mutex_unlock(&rt->mu);
-    *out = v;
-    return k;
-}
 
 bool route_cluster(struct server *s, char *buf, size_t size)
 {
@@ -754,62 +423,19 @@ bool route_cluster(struct server *s, char *buf, size_t size)
     return true;
 }
 
-void route_urls_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Send every connection of w an async INFO with the new connect_urls
- * (sendAsyncInfoToClients). */
-static void route_task_async_info(struct worker *w, void *arg)
-{
-    (void)arg;
-    struct sbuf info = {0};
-    for (struct conn *c = w->conns; c; c = c->next) {
-        if (c->kind != CONN_KIND_CLIENT || c->opts.protocol < 1 || !(c->flags & CONN_F_PONG_SENT) ||
-            (c->flags & CONN_F_CLOSING))
-            continue;
-        sbuf_reset(&info);
-        server_client_info(w->s, c, &info);
-        conn_send(c, info.p, info.len);
-    }
-    sbuf_free(&info);
-}
-
-/* Clients' connect_urls changed: every protocol-1 client gets an INFO. Worker
- * 0 runs the task on the other workers with worker_call: it waits for one
- * turn of each, which is deadlock-free because no other worker ever waits
- * for worker 0 (monitoring and signals call from their own threads). A route
- * joining or leaving is rare enough for that pause. */
-static void route_clients_changed(struct server *s)
-{
-    if (server_opts(s)->cluster.no_advertise || atomic_load(&s->shutting_down))
-        return;
-    route_task_async_info(s->rt->w, NULL);
-    for (int i = 0; i < s->nworkers; i++)
-        if (s->workers[i] != s->rt->w)
-            worker_call(s->workers[i], route_task_async_info, NULL);
-}
-
 /* Forward the INFO of newly registered route c to every other route
  * (forwardNewRouteInfoToKnownServers): they dial it (implicit route). */
 static void route_gossip(struct route_state *rt, struct conn *c)
 {
     struct route_data *rd = route_data(c);
-    if (!rd->info_json)
+    if (!rd->gossip)
         return;
-    struct sbuf b = {0};
-    sbuf_adds(&b, "INFO ");
-    sbuf_adds(&b, rd->info_json);
-    sbuf_adds(&b, "\r\n");
+    size_t n = strlen(rd->gossip);
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < rt->nregd; i++)
         if (rt->regd[i] != c)
-            conn_send(rt->regd[i], b.p, b.len);
+            conn_send(rt->regd[i], rd->gossip, n);
     pthread_mutex_unlock(&rt->mu);
-    sbuf_free(&b);
 }
 
 /* Register c under its remote id. Returns false when it is a duplicate. */
@@ -897,15 +523,13 @@ size_t route_peers(struct server *s, struct route_peer **out)
 
 /* --- CONNECT from a soliciting peer (processRouteConnect) */
 
-static const char *route_json_str(const cJSON *j, const char *key)
+/* A body nats-server's decoder refuses: the error is logged as its read loop
+ * logs a parse error, and the route closes without -ERR. */
+static int route_bad_json(struct conn *c, const char *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool route_json_bool(const cJSON *j, const char *key)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, key));
+    CONN_LOG(LOG_LEVEL_ERROR, c, "%s", err);
+    conn_close(c, "Protocol Violation");
+    return ROUTE_STOP;
 }
 
 static int route_fail(struct conn *c, const char *err, const char *reason)
@@ -936,47 +560,53 @@ static bool route_cluster_ok(struct route_state *rt, const char *theirs, bool th
     return ok;
 }
 
+/* The CONNECT's credentials and account (isRouterAuthorized, then the
+ * account designation every connection kind refuses). */
+static bool route_connect_authorized(const struct opts *o, const struct proto_peer_connect *pc)
+{
+    if (pc->account[0] || pc->new_account)
+        return false;
+    if (!o->cluster.username || !o->cluster.username[0])
+        return true;
+    return strcmp(pc->user, o->cluster.username) == 0 &&
+           auth_password_ok(o->cluster.password ? o->cluster.password : "", pc->pass);
+}
+
 static int route_connect(struct conn *c, const struct parser_cmd *cmd)
 {
     struct server *s = c->s;
     const struct opts *o = server_opts(s);
     struct route_data *rd = route_data(c);
-    cJSON *j = cJSON_ParseWithLength(cmd->args[0].p, cmd->args[0].len);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        CONN_LOG(LOG_LEVEL_ERROR, c, "invalid CONNECT: %.*s", (int)cmd->args[0].len,
-                 cmd->args[0].p);
-        conn_close(c, "Protocol Violation");
-        return ROUTE_STOP;
-    }
+    struct proto_peer_connect pc;
+    char err[256];
+    int prc = proto_peer_connect_parse(cmd->args[0].p, cmd->args[0].len, &pc, err, sizeof(err));
+    if (prc == -1)
+        return route_bad_json(c, err);
     int rc = 0;
-    const char *user = route_json_str(j, "user"), *pass = route_json_str(j, "pass");
-    const char *lang = route_json_str(j, "lang"), *gw = route_json_str(j, "gateway");
-    const char *cl = route_json_str(j, "cluster"), *name = route_json_str(j, "name");
-    if (o->cluster.username && o->cluster.username[0] &&
-        (!user || strcmp(user, o->cluster.username) != 0 || !pass || !o->cluster.password ||
-         strcmp(pass, o->cluster.password) != 0)) {
-        CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - User \"%s\"", user ? user : "");
+    if (!route_connect_authorized(o, &pc)) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - User \"%s\"", pc.user);
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");
         rc = ROUTE_STOP;
-    } else if (lang && lang[0]) {
+    } else if (pc.lang[0]) {
         conn_send_err(c, PROTO_ERR_ROUTE_PORT);
         CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_ROUTE_PORT);
         conn_close(c, "Incorrect Port");
         rc = ROUTE_STOP;
-    } else if (gw && gw[0]) {
+    } else if (prc != 0) {
+        rc = route_bad_json(c, err); /* the route record itself did not decode */
+    } else if (pc.gateway[0]) {
         char e[300];
-        snprintf(e, sizeof(e), "Rejecting connection from gateway \"%s\" on the Route port", gw);
+        snprintf(e, sizeof(e), "Rejecting connection from gateway \"%s\" on the Route port",
+                 pc.gateway);
         rc = route_fail(c, e, "Wrong Gateway");
     } else {
         char ours[64];
-        if (!route_cluster_ok(s->rt, cl ? cl : "", route_json_bool(j, "cluster_dynamic"), ours,
-                              sizeof(ours))) {
+        if (!route_cluster_ok(s->rt, pc.cluster, pc.cluster_dynamic, ours, sizeof(ours))) {
             char e[300];
             snprintf(e, sizeof(e),
-                     "Rejecting connection, cluster name \"%s\" does not match \"%s\"",
-                     cl ? cl : "", ours);
+                     "Rejecting connection, cluster name \"%s\" does not match \"%s\"", pc.cluster,
+                     ours);
             rc = route_fail(c, e, "Cluster Name Conflict");
             /* the error processConnect returns, logged by the read loop */
             CONN_LOG(LOG_LEVEL_ERROR, c, "cluster name from remote server conflicts");
@@ -986,68 +616,15 @@ static int route_connect(struct conn *c, const struct parser_cmd *cmd)
         c->flags |= CONN_F_CONNECTED;
         c->parser.await_connect = false;
         loop_timer_disarm(c->w->loop, &c->auth_timer);
-        if (name)
-            snprintf(rd->remote_id, sizeof(rd->remote_id), "%s", name);
-        c->headers = route_json_bool(j, "headers") && !o->no_header_support;
+        snprintf(rd->remote_id, sizeof(rd->remote_id), "%s", pc.name);
+        c->headers = pc.headers && !o->no_header_support;
+        rd->verbose = pc.verbose;
     }
-    cJSON_Delete(j);
+    proto_peer_connect_free(&pc);
     return rc;
 }
 
 /* --- INFO from the peer (processRouteInfo) */
-
-static void route_implicit(struct conn *c, const cJSON *j)
-{
-    struct server *s = c->s;
-    struct route_state *rt = s->rt;
-    const char *id = route_json_str(j, "server_id");
-    const char *ip = route_json_str(j, "ip");
-    if (!id || !ip || strcmp(id, s->id) == 0 || route_find_id(rt, id))
-        return;
-    struct util_url u;
-    if (util_url_parse(ip, &u) != 0)
-        return;
-    char hp[NET_ADDR_STRLEN];
-    snprintf(hp, sizeof(hp), "%s:%s", u.host ? u.host : "", u.port ? u.port : "");
-    util_url_free(&u);
-    for (struct route_remote *r = rt->remotes; r; r = r->next)
-        if (strcmp(r->remote_id, id) == 0 || strcmp(r->hostport, hp) == 0)
-            return; /* configured or already being dialled (hasThisRouteConfigured) */
-    struct sbuf url = {0};
-    const struct opts *o = server_opts(s);
-    if (route_json_bool(j, "auth_required") && o->cluster.username) {
-        /* the cluster's own credentials go along (processImplicitRoute) */
-        const char *p = strstr(ip, "://");
-        sbuf_add(&url, ip, p ? (size_t)(p + 3 - ip) : 0);
-        sbuf_addf(&url, "%s:%s@%s", o->cluster.username,
-                  o->cluster.password ? o->cluster.password : "", p ? p + 3 : ip);
-    } else {
-        sbuf_adds(&url, ip);
-    }
-    sbuf_addc(&url, '\0');
-    struct route_remote *r = route_remote_new(s, url.p, false, false);
-    sbuf_free(&url);
-    if (!r)
-        return;
-    snprintf(r->remote_id, sizeof(r->remote_id), "%s", id);
-    CONN_LOG(LOG_LEVEL_DEBUG, c, "Received INFO about implicit route %s", hp);
-    route_dial(r);
-}
-
-static void route_take_curls(struct route_data *rd, const cJSON *j)
-{
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "connect_urls");
-    if (!cJSON_IsArray(a))
-        return;
-    size_t n = (size_t)cJSON_GetArraySize(a);
-    rd->curls = xcalloc(n ? n : 1, sizeof(char *));
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-    {
-        if (cJSON_IsString(e))
-            rd->curls[rd->ncurls++] = xstrdup(e->valuestring);
-    }
-}
 
 /* The peer entered lame duck mode: its client URLs leave our clients'
  * connect_urls (processRouteInfo with ldm). */
@@ -1065,30 +642,96 @@ static void route_peer_ldm(struct conn *c)
     route_clients_changed(c->s);
 }
 
+/* A stand-in that answers "does this export permission let subj in" (a
+ * route's export is a subscribe permission). NULL p: everything. */
+static struct perms_conn *route_export_tester(const struct proto_perm *p)
+{
+    struct opts_perms op = {0};
+    if (p) {
+        op.subscribe.set = true;
+        op.subscribe.allow = (struct strlist){p->allow, p->n_allow};
+        op.subscribe.deny = (struct strlist){p->deny, p->n_deny};
+    }
+    return perms_conn_new(&op);
+}
+
+/* The subject of a local interest key "acc subject[ queue]" of $G, the only
+ * account nats-server looks at here. Returns false for other accounts. */
+static bool route_lint_global_subject(const struct route_lint *l, const char **subj, size_t *len)
+{
+    static const char g[] = "$G ";
+    if (l->keylen <= sizeof(g) - 1 || memcmp(l->key, g, sizeof(g) - 1) != 0)
+        return false;
+    *subj = l->key + sizeof(g) - 1;
+    const char *end = memchr(*subj, ' ', l->keylen - (sizeof(g) - 1));
+    *len = end ? (size_t)(end - *subj) : l->keylen - (sizeof(g) - 1);
+    return true;
+}
+
+struct route_reexport {
+    struct sbuf *b;
+    struct perms_conn *was, *now;
+};
+
+static void route_reexport_one(void *val, void *arg)
+{
+    struct route_reexport *x = arg;
+    const struct route_lint *l = val;
+    const char *subj;
+    size_t len;
+    if (!l->imported || !route_lint_global_subject(l, &subj, &len))
+        return;
+    if (perms_can_subscribe(x->now, subj, len, NULL, 0) &&
+        !perms_can_subscribe(x->was, subj, len, NULL, 0))
+        route_lint_line(x->b, l);
+}
+
+/* A later INFO of the peer itself, not in lame duck mode: its configuration
+ * was reloaded. Local interest of $G that its new export permission lets in,
+ * that the old one did not, and that our import allows is sent again
+ * (updateRemoteRoutePerms). Worker 0. */
+static void route_peer_perms_changed(struct conn *c, struct proto_peer_info *pi)
+{
+    struct route_state *rt = c->s->rt;
+    struct route_data *rd = route_data(c);
+    struct perms_conn *was = route_export_tester(rd->peer_export);
+    struct perms_conn *now = route_export_tester(pi->perm_export);
+    proto_perm_free(rd->peer_export);
+    rd->peer_export = pi->perm_export;
+    pi->perm_export = NULL;
+    struct sbuf b = {0};
+    struct route_reexport x = {&b, was, now};
+    pthread_mutex_lock(&rt->mu);
+    hmap_each(&rt->interest, route_reexport_one, &x);
+    if (b.len)
+        conn_send(c, b.p, b.len);
+    pthread_mutex_unlock(&rt->mu);
+    sbuf_free(&b);
+    perms_conn_free(was);
+    perms_conn_free(now);
+}
+
 /* The first INFO's checks (processRouteInfo): route to self, duplicate
  * server name, cluster name. Returns the close reason, or NULL to go on. */
-static const char *route_info_refused(struct conn *c, const cJSON *j, const char *id)
+static const char *route_info_refused(struct conn *c, const struct proto_peer_info *pi)
 {
     struct server *s = c->s;
     struct route_data *rd = route_data(c);
-    if (strcmp(id, s->id) == 0) {
+    if (strcmp(pi->server_id, s->id) == 0) {
         if (rd->remote)
             rd->remote->self = true; /* never dialled again */
         CONN_LOG(LOG_LEVEL_DEBUG, c, "Detected route to self, ignoring %s",
                  rd->remote ? rd->remote->url : c->peer);
         return "Duplicate Route";
     }
-    const char *name = route_json_str(j, "server_name");
-    if (!rd->solicited && name && strcmp(name, s->name) == 0) {
-        CONN_LOG(LOG_LEVEL_ERROR, c, "Remote server has a duplicate name: \"%s\"", name);
+    if (!rd->solicited && strcmp(pi->server_name, s->name) == 0) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "Remote server has a duplicate name: \"%s\"", pi->server_name);
         return "Duplicate Server Name";
     }
-    const char *cl = route_json_str(j, "cluster");
     char ours[64];
-    if (!route_cluster_ok(s->rt, cl ? cl : "", route_json_bool(j, "cluster_dynamic"), ours,
-                          sizeof(ours))) {
+    if (!route_cluster_ok(s->rt, pi->cluster, pi->cluster_dynamic, ours, sizeof(ours))) {
         CONN_LOG(LOG_LEVEL_ERROR, c,
-                 "Rejecting connection, cluster name \"%s\" does not match \"%s\"", cl ? cl : "",
+                 "Rejecting connection, cluster name \"%s\" does not match \"%s\"", pi->cluster,
                  ours);
         return "Cluster Name Conflict";
     }
@@ -1096,78 +739,102 @@ static const char *route_info_refused(struct conn *c, const cJSON *j, const char
 }
 
 /* Keep what the first INFO says of the peer, and the INFO we forward to
- * other routes (with ip set, without the nonce). */
-static void route_info_take(struct conn *c, cJSON *j, const char *id)
+ * other routes: re-encoded, with ip set and without the nonce. Takes the
+ * client URLs and the export permission out of pi. */
+static void route_info_take(struct conn *c, struct proto_peer_info *pi)
 {
     struct route_data *rd = route_data(c);
     const struct opts *o = server_opts(c->s);
     if (rd->solicited)
         c->flags |= CONN_F_CONNECTED;
     if (rd->solicited || !(c->flags & CONN_F_CONNECTED))
-        c->headers = route_json_bool(j, "headers") && !o->no_header_support;
+        c->headers = pi->headers && !o->no_header_support;
+    const char *id = pi->server_id;
     snprintf(rd->remote_id, sizeof(rd->remote_id), "%s", id);
     gateway_hash6(id, strlen(id), rd->idhash);
-    const char *gwurl = route_json_str(j, "gateway_url");
     free(rd->gw_url);
-    rd->gw_url = gwurl && gwurl[0] ? xstrdup(gwurl) : NULL;
+    rd->gw_url = pi->gateway_url[0] ? xstrdup(pi->gateway_url) : NULL;
     if (rd->remote)
         snprintf(rd->remote->remote_id, sizeof(rd->remote->remote_id), "%s", id);
-    const char *name = route_json_str(j, "server_name");
     free(rd->remote_name);
-    rd->remote_name = xstrdup(name ? name : "");
-    const cJSON *port = cJSON_GetObjectItemCaseSensitive(j, "port");
-    rd->remote_port = cJSON_IsNumber(port) ? port->valueint : 0;
-    const char *ip = route_json_str(j, "ip");
+    rd->remote_name = xstrdup(pi->server_name);
+    rd->remote_port = pi->port;
     struct sbuf u = {0};
-    if (ip && ip[0])
-        sbuf_adds(&u, ip);
+    if (pi->ip[0])
+        sbuf_adds(&u, pi->ip);
     else if (strchr(c->ip, ':'))
         sbuf_addf(&u, "nats-route://[%s]:%d/", c->ip, rd->remote_port);
     else
         sbuf_addf(&u, "nats-route://%s:%d/", c->ip, rd->remote_port);
-    sbuf_addc(&u, '\0');
     rd->url = xstrdup(u.p);
     sbuf_free(&u);
-    route_take_curls(rd, j);
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "nonce");
-    if (!cJSON_GetObjectItemCaseSensitive(j, "ip"))
-        cJSON_AddStringToObject(j, "ip", rd->url);
-    rd->info_json = cJSON_PrintUnformatted(j);
+    free(pi->nonce);
+    pi->nonce = xstrdup("");
+    if (!pi->ip[0]) {
+        free(pi->ip);
+        pi->ip = xstrdup(rd->url);
+    }
+    struct sbuf g = {0};
+    proto_peer_info_line(pi, &g);
+    rd->gossip = xstrdup(g.p);
+    sbuf_free(&g);
+    rd->curls = pi->connect_urls;
+    rd->ncurls = pi->n_connect_urls;
+    pi->connect_urls = NULL;
+    pi->n_connect_urls = 0;
+    rd->peer_export = pi->perm_export;
+    pi->perm_export = NULL;
+}
+
+/* An INFO after the first one: gossip about a gateway or another server,
+ * lame duck mode, or the peer's new permissions. */
+static void route_info_async(struct conn *c, const struct parser_cmd *cmd,
+                             struct proto_peer_info *pi)
+{
+    struct server *s = c->s;
+    struct route_data *rd = route_data(c);
+    if (!rd->registered)
+        return; /* the duplicate being closed */
+    if (pi->gateway[0]) {
+        if (!s->gw)
+            NLOG_ERROR("Received information about gateway \"%s\" from %s, but gateway is not "
+                       "configured",
+                       pi->gateway, rd->remote_id);
+        else
+            gateway_info_from_route(s, cmd->args[0].p, cmd->args[0].len);
+    } else if (strcmp(pi->server_id, rd->remote_id) != 0) {
+        route_implicit(c, pi);
+    } else if (pi->ldm) {
+        if (rd->ncurls)
+            route_peer_ldm(c);
+    } else {
+        route_peer_perms_changed(c, pi);
+    }
 }
 
 static int route_info(struct conn *c, const struct parser_cmd *cmd)
 {
     struct server *s = c->s;
     struct route_data *rd = route_data(c);
-    cJSON *j = cJSON_ParseWithLength(cmd->args[0].p, cmd->args[0].len);
-    const char *id = j ? route_json_str(j, "server_id") : NULL;
-    if (!j || !cJSON_IsObject(j) || !id) {
-        cJSON_Delete(j);
-        CONN_LOG(LOG_LEVEL_ERROR, c, "Route Error invalid INFO");
-        conn_close(c, "Protocol Violation");
-        return ROUTE_STOP;
-    }
-    if (rd->registered || rd->info_json) {
-        /* async INFO: gossip about another server (implicit route) or
-         * about a gateway; a second INFO of the peer itself changes
-         * nothing we use */
-        if (rd->registered && cJSON_GetObjectItemCaseSensitive(j, "gateway"))
-            gateway_info_from_route(s, cmd->args[0].p, cmd->args[0].len);
-        else if (rd->registered && strcmp(id, rd->remote_id) != 0)
-            route_implicit(c, j);
-        else if (rd->registered && route_json_bool(j, "ldm") && rd->ncurls)
-            route_peer_ldm(c);
-        cJSON_Delete(j);
+    struct proto_peer_info pi;
+    char err[256];
+    if (proto_peer_info_parse(cmd->args[0].p, cmd->args[0].len, &pi, err, sizeof(err)) != 0)
+        return route_bad_json(c, err);
+    if (rd->registered || rd->gossip) {
+        route_info_async(c, cmd, &pi);
+        proto_peer_info_free(&pi);
         return 0;
     }
-    const char *reason = route_info_refused(c, j, id);
+    const char *reason = !pi.server_id[0] ? "Protocol Violation" : route_info_refused(c, &pi);
     if (reason) {
-        cJSON_Delete(j);
+        if (!pi.server_id[0])
+            CONN_LOG(LOG_LEVEL_ERROR, c, "Route Error invalid INFO: no server_id");
+        proto_peer_info_free(&pi);
         conn_close(c, reason);
         return ROUTE_STOP;
     }
-    route_info_take(c, j, id);
-    cJSON_Delete(j);
+    route_info_take(c, &pi);
+    proto_peer_info_free(&pi);
     if (!route_register(c)) {
         CONN_LOG(LOG_LEVEL_DEBUG, c, "Detected duplicate remote route \"%s\"", rd->remote_id);
         conn_close(c, "Duplicate Route");
@@ -1215,6 +882,17 @@ static int route_rs_plus(struct conn *c, const struct parser_cmd *cmd)
     if (!acc) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "Unknown account \"%.*s\" for remote subject \"%.*s\"",
                  (int)a.len, a.p, (int)subj.len, subj.p);
+        return 0;
+    }
+    /* the cluster's export permission (canExport: the subject only) */
+    if (c->perms && !perms_can_subscribe(c->perms, subj.p, subj.len, NULL, 0)) {
+        if (LOG_ENABLED(LOG_LEVEL_DEBUG)) {
+            struct sbuf q = {0};
+            perms_quote(&q, subj.p, subj.len);
+            CONN_LOG(LOG_LEVEL_DEBUG, c, "Can not export %s, ignoring remote subscription request",
+                     q.p);
+            sbuf_free(&q);
+        }
         return 0;
     }
     int32_t weight = 1;
@@ -1427,6 +1105,8 @@ static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
     c->in_bytes += cmd->total_len;
     w->n_in_msgs++;
     w->n_in_bytes += cmd->total_len;
+    if (route_data(c)->verbose)
+        conn_send(c, "+OK\r\n", 5);
     struct account *acc = route_account(c->s, ma.acc);
     if (!acc) {
         CONN_LOG(LOG_LEVEL_DEBUG, c,
@@ -1464,6 +1144,10 @@ static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
 bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
                    const struct deliver_msg *m, const struct parser_slice *q, size_t nq)
 {
+    /* an export deny entry inside a wildcard interest of the peer
+     * (checkDenySub on the route) */
+    if (rc->perms && perms_deliver_denied(rc->perms, m->subject, m->subject_len))
+        return false;
     /* The line goes at the end of the worker's scratch buffer, after the
      * local MSG lines of this message (deliver resets it per message). */
     struct sbuf *b = &w->line;
@@ -1510,6 +1194,23 @@ bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
         w->n_out_bytes += body_len;
     }
     return ok;
+}
+
+void route_send_ldm(struct server *s)
+{
+    struct route_state *rt = s->rt;
+    if (!rt)
+        return;
+    struct sbuf b = {0};
+    route_info_line(s, NULL, true, &b);
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->nregd; i++) {
+        conn_send(rt->regd[i], b.p, b.len);
+        if (LOG_ENABLED(LOG_LEVEL_TRACE))
+            CONN_LOG(LOG_LEVEL_TRACE, rt->regd[i], "->> [%.*s]", (int)b.len - 2, b.p);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    sbuf_free(&b);
 }
 
 bool route_has_server_name(struct server *s, const char *name)
@@ -1564,7 +1265,6 @@ static void route_collect(void *val, void *arg)
 static void route_on_close(struct conn *c)
 {
     struct server *s = c->s;
-    struct route_state *rt = s->rt;
     struct route_data *rd = route_data(c);
     bool was_registered = rd->registered;
     if (rd->registered)
@@ -1587,27 +1287,8 @@ static void route_on_close(struct conn *c)
 
     struct route_remote *r = rd->remote;
     rd->remote = NULL;
-    if (!r)
-        return;
-    r->c = NULL;
-    if (atomic_load(&s->shutting_down) || r->self) {
-        if (r->self && !r->configured)
-            route_remote_free(r);
-        return;
-    }
-    uint64_t jitter = worker_rand(rt->w) % ROUTE_JITTER_NS;
-    if (r->configured) {
-        route_schedule(r, ROUTE_RECONNECT_NS + jitter);
-        return;
-    }
-    bool young = loop_now(c->w->loop) - rd->made_ns < ROUTE_YOUNG_NS;
-    int max = server_opts(s)->cluster.connect_retries;
-    if (max < ROUTE_IMPLICIT_MIN_TRIES)
-        max = ROUTE_IMPLICIT_MIN_TRIES;
-    if (young && ++r->attempts <= max)
-        route_schedule(r, jitter + 1);
-    else
-        route_remote_free(r);
+    if (r)
+        route_remote_closed(c, r);
 }
 
 static void route_on_free(struct conn *c)
@@ -1621,9 +1302,12 @@ static void route_on_free(struct conn *c)
     free(rd->remote_name);
     free(rd->url);
     free(rd->gw_url);
-    cJSON_free(rd->info_json);
+    free(rd->gossip);
+    proto_perm_free(rd->peer_export);
     free(rd);
     c->kdata = NULL;
+    perms_conn_free(c->perms);
+    c->perms = NULL;
 }
 
 /* --- start and stop */
@@ -1655,6 +1339,8 @@ int route_init(struct server *s)
     rt->w = s->workers[0];
     rt->listen_fd = -1;
     route_cluster_name(rt, o);
+    route_own_urls(s, rt, o);
+    rt->import = perms_conn_new(o->cluster.perms);
     NLOG_INFO("Cluster name is %s", rt->cluster);
     if (rt->dynamic)
         NLOG_WARN("Cluster name was dynamically generated, consider setting one");
@@ -1733,6 +1419,8 @@ void route_free(struct server *s)
     free(rt->regd);
     tls_ctx_free(rt->tls);
     free(rt->tls_name);
+    route_urls_free(rt->own_urls, rt->n_own_urls);
+    perms_conn_free(rt->import);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
     s->rt = NULL;

@@ -5,6 +5,13 @@
  * cluster name checks, interest exchange (RS+/RS- per account, queue weights),
  * messages (RMSG/HMSG with the +/| queue lists) and PING/PONG.
  *
+ * route.c holds the connections, the handshake, interest and messages;
+ * route_dial.c the solicit records and dialling; route_urls.c the client
+ * URLs of the cluster (route_int.h is shared by the three). The route permissions of cluster {
+ * permissions } are enforced as nats-server does: import filters the interest we send, export the
+ * interest we accept (and messages on an export deny subject under a
+ * wildcard interest); messages themselves are not checked.
+ *
  * Threads: every route connection, the listener and the solicit records live
  * on worker 0. Other workers reach routes only by appending RMSG/HMSG to a
  * route connection's outbound queue (found in a sublist, as any target) and
@@ -100,6 +107,12 @@ int route_msg_args(struct conn *c, const struct parser_cmd *cmd, const struct pa
 /* Is name (non-empty) the server_name of a registered route peer? Any
  * thread. */
 bool route_has_server_name(struct server *s, const char *name);
+
+/* Lame duck mode begins: every registered route gets our route INFO with
+ * "ldm":true (sendLDMToRoutes), so that peers drop our client URLs from
+ * their clients' connect_urls. Routes stay up until the server stops. Any
+ * thread. */
+void route_send_ldm(struct server *s);
 
 /* Queue bytes on every registered route (gateway gossip). Any thread. */
 void route_send_all(struct server *s, const void *p, size_t n);

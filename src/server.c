@@ -141,9 +141,14 @@ size_t server_ldm_begin(struct server *s)
     NLOG_INFO("Entering lame duck mode, stop accepting new clients");
     atomic_store(&s->lame_duck, true);
     worker_call(s->workers[0], server_task_stop_accepting, NULL);
+    size_t n = (size_t)atomic_load(&s->nclients);
+    /* routes first, then clients; without clients the server stops at once
+     * and tells nobody (lameDuckMode) */
+    if (n > 0)
+        route_send_ldm(s);
     for (int i = 0; i < s->nworkers; i++)
         worker_call(s->workers[i], server_task_send_ldm, NULL);
-    return (size_t)atomic_load(&s->nclients);
+    return n;
 }
 
 size_t server_close_clients(struct server *s, size_t n)

@@ -898,3 +898,391 @@ def test_tls_cluster_refuses_other_ca(server_factory, route_certs):
     # A stays up: a good peer still joins it and messages cross
     d = start_tls_node(server_factory, "D", ports[4], route_certs, routes=[ports[0]])
     check_mesh([a, d])
+
+
+# --------------------------------------------------------------------------- route permissions
+#
+# cluster { permissions { import, export } }: import filters the interest a
+# server sends to its routes (so the messages it receives), export the
+# interest it accepts from them (so the messages it sends). Messages are not
+# checked one by one, except those on an export deny subject inside a
+# wildcard interest the peer sent.
+
+PERMS = ('permissions { import: { allow: ["imp.>", "both.>"] }, '
+         'export: { allow: ["exp.>", "both.>"], deny: ["exp.secret"] } }')
+AUTH_PERMS = ('authorization { user: ruser, password: rpass, permissions { '
+              'import: { allow: ["imp.>", "both.>"] }, '
+              'export: { allow: ["exp.>", "both.>"], deny: ["exp.secret"] } } }')
+PERM_WARN = [r"deprecated"]
+
+
+def collect_rs(f):
+    """PING the server from fake route f; the RS+/RS- lines before the PONG."""
+    f.send(b"PING\r\n")
+    got = []
+    while True:
+        line = f.read_route_line()
+        if line == "PONG":
+            return got
+        if line.startswith("RS+ ") or line.startswith("RS- "):
+            got.append(line)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("extra", [PERMS, AUTH_PERMS,
+                                   'permissions { export: "exp.>" }',
+                                   'permissions { import: { deny: "x" } }'])
+def test_route_info_permissions_match_reference(server_factory, extra):
+    infos = []
+    for kind in ("nats-server", "natsd"):
+        s = start_node(server_factory, "P" + kind, free_port(), kind=kind, extra_cluster=extra)
+        infos.append(_route_info(s))
+        s.stop()
+    ref, mine = infos
+    ref.pop("lnoc", None)
+    assert list(ref.keys()) == list(mine.keys())
+    for k in ("import", "export"):
+        assert ref.get(k) == mine.get(k), k
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_route_permissions_with_fake_peer(server_factory, kind):
+    a = start_node(server_factory, "A", free_port(), kind=kind, extra_cluster=PERMS)
+    local = client(a)
+    for i, subj in enumerate(["imp.a", "other.a", "exp.a", "both.a"], 1):
+        local.sub(subj, i)
+    local.ping_pong()
+    f = FakeRoute(cluster_port(a))
+    assert f.server_info["import"] == {"allow": ["imp.>", "both.>"]}
+    # import: only the interest the cluster imports is sent
+    rs = set()
+    wait_until(lambda: rs.update(collect_rs(f)) or len(rs) >= 2, what="RS+ from A")
+    assert rs == {"RS+ $G imp.a", "RS+ $G both.a"}
+    local.sub("imp.b", 10)
+    local.sub("other.b", 11)
+    local.ping_pong()
+    wait_until(lambda: rs.update(collect_rs(f)) or "RS+ $G imp.b" in rs, what="RS+ imp.b")
+    assert "RS+ $G other.b" not in rs
+
+    # export: the peer's interest is taken only where the cluster exports
+    f.send(b"RS+ $G exp.a\r\nRS+ $G other.x\r\nRS+ $G exp.secret\r\nRS+ $G exp.*\r\n"
+           b"RS+ $G both.q wq 1\r\n")
+    f.route_ping()
+    for subj in ("other.x", "exp.secret", "exp.a", "exp.b", "both.q"):
+        local.pub(subj, subj.encode())
+    drain(local)  # its own exp.a
+    got = []
+    while len(got) < 3:
+        line = f.read_route_line()
+        if line.startswith("RMSG "):
+            got.append((line.split(" ")[2], f.read_route_line()))
+    # exp.secret is denied even under the exp.* interest
+    assert got == [("exp.a", "exp.a"), ("exp.b", "exp.b"), ("both.q", "both.q")]
+    f.route_ping()
+
+    # messages from the peer are delivered whatever the import says
+    f.send(b"RMSG $G other.a 2\r\nhi\r\nRMSG $G imp.a 2\r\nok\r\n")
+    f.route_ping()
+    local.expect_msg("other.a", 2, b"hi")
+    local.expect_msg("imp.a", 1, b"ok")
+    f.close()
+    local.close()
+
+
+@pytest.mark.parametrize("kinds", [("natsd", "natsd"),
+                                   pytest.param(("natsd", "nats-server"), marks=pytest.mark.interop),
+                                   pytest.param(("nats-server", "natsd"), marks=pytest.mark.interop)])
+@pytest.mark.parametrize("form", ["permissions", "authorization"])
+def test_route_permissions_in_a_cluster(server_factory, kinds, form):
+    """A has the permissions, B none: B's clients reach A's only on imported
+    subjects, A's clients reach B's only on exported ones."""
+    ports = [free_port() for _ in range(2)]
+    extra = PERMS if form == "permissions" else AUTH_PERMS
+    a = start_node(server_factory, "A", ports[0], kind=kinds[0], extra_cluster=extra)
+    if form == "permissions":
+        b = start_node(server_factory, "B", ports[1], routes=[ports[0]], kind=kinds[1])
+    else:
+        conf_b = node_conf("B", (), "authorization { user: ruser, password: rpass }").replace(
+            "  \n", '  routes: ["nats-route://ruser:rpass@127.0.0.1:%d"]\n' % ports[0], 1)
+        b = server_factory(kinds[1], conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                           expect_errors=ROUTE_ERRORS)
+    ca, cb = client(a), client(b)
+    try:
+        # B -> A: A imports imp.> only
+        ca.sub("imp.1", 1)
+        ca.sub("zzz.1", 2)
+        ca.ping_pong()
+        wait_interest(cb, ca, "imp.1", 1, timeout=20)
+        cb.pub("zzz.1", b"blocked")
+        cb.pub("imp.1", b"allowed")
+        cb.ping_pong()
+        # one route: had zzz.1 gone through, it would have come first
+        ca.expect_msg("imp.1", 1, b"allowed")
+        # A -> B: A exports exp.> (not exp.secret)
+        cb.sub("exp.1", 3)
+        cb.sub("zzz.2", 4)
+        cb.sub("exp.secret", 5)
+        cb.ping_pong()
+        wait_interest(ca, cb, "exp.1", 3, timeout=20)
+        ca.pub("zzz.2", b"blocked")
+        ca.pub("exp.secret", b"blocked")
+        ca.pub("exp.1", b"allowed")
+        ca.ping_pong()
+        cb.expect_msg("exp.1", 3, b"allowed")
+        assert_no_msgs(cb, 0.2)
+        assert_no_msgs(ca, 0.2)
+    finally:
+        ca.close()
+        cb.close()
+
+
+@pytest.mark.interop
+def test_route_permissions_reloaded_by_a_reference_peer(server_factory):
+    """nats-server B reloads its cluster permissions and sends a new INFO:
+    natsd A sends again the interest B now exports (updateRemoteRoutePerms)."""
+    import signal
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0])
+    deny = 'permissions { export: { deny: ["x.>"] } }'
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]], kind="nats-server",
+                   extra_cluster=deny)
+    ca, cb = client(a), client(b)
+    try:
+        ca.sub("x.1", 1)
+        ca.sub("y.1", 2)
+        ca.ping_pong()
+        wait_interest(cb, ca, "y.1", 2, timeout=20)
+        cb.pub("x.1", b"before")
+        cb.pub("y.1", b"mark")
+        cb.ping_pong()
+        ca.expect_msg("y.1", 2, b"mark")
+        with open(b.conf_path) as f:
+            text = f.read()
+        with open(b.conf_path, "w") as f:
+            f.write(text.replace(deny, ""))
+        b.send_signal(signal.SIGHUP)
+        wait_interest(cb, ca, "x.1", 1, timeout=20)
+    finally:
+        ca.close()
+        cb.close()
+
+
+# --------------------------------------------------------------------------- lame duck mode
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_lame_duck_info_to_routes(server_factory, kind):
+    """SIGUSR2 with clients connected: every route gets the route INFO again
+    with "ldm":true (no nonce); the routes stay until the server stops at
+    the end of lame duck mode, then close with it."""
+    import signal
+    conf = node_conf("A") + "lame_duck_grace_period: 1s\nlame_duck_duration: 30s\n"
+    a = server_factory(kind, conf=conf, name="A", ports={"CLUSTER": free_port()},
+                       expect_errors=ROUTE_ERRORS)
+    first = FakeRoute(cluster_port(a)).server_info
+    f = FakeRoute(cluster_port(a))
+    f.route_ping()
+    keep = client(a)
+    a.send_signal(signal.SIGUSR2)
+    while True:
+        line = f.read_route_line()
+        if line.startswith("INFO "):
+            break
+    assert line.endswith("} ")
+    info = json.loads(line[5:])
+    assert info["ldm"] is True
+    assert "nonce" not in info and "nonce" in first
+    first.pop("nonce")
+    info.pop("ldm")
+    assert info == first
+    # the server stops at the end of lame duck mode, the route with it
+    f.expect_closed(timeout=scaled(30))
+    keep.close()
+    assert a.proc.wait(timeout=scaled(30)) == 0
+    a.stopped = True  # it stopped on its own, as it should
+    assert "Server Shutdown" in a.log_text()
+
+
+@pytest.mark.parametrize("peer", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_lame_duck_natsd_urls_leave_peers(server_factory, peer):
+    import signal
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0], kind=peer)
+    conf_b = node_conf("B", [ports[0]]) + "lame_duck_grace_period: 5s\nlame_duck_duration: 30s\n"
+    b = server_factory("natsd", conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                       expect_errors=ROUTE_ERRORS)
+    with_b = sorted(["127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port])
+
+    def urls(srv):
+        c = RawClient(srv.port)
+        try:
+            return sorted(c.read_info().get("connect_urls", []))
+        finally:
+            c.close()
+    wait_until(lambda: urls(a) == with_b, what="B's URL at A")
+    c = RawClient(a.port)
+    c.handshake(protocol=1)
+    kb = RawClient(b.port)
+    kb.handshake(protocol=1)  # B stays in lame duck mode while it has clients
+    b.send_signal(signal.SIGUSR2)
+    # B's own clients: an INFO with ldm and without B's own URL
+    while True:
+        line = kb.read_line(timeout=10)
+        if line.startswith("INFO "):
+            ldm = json.loads(line[5:])
+            break
+        if line == "PING":
+            kb.send(b"PONG\r\n")
+    assert ldm.get("ldm") is True
+    assert ldm.get("connect_urls") == ["127.0.0.1:%d" % a.port]
+    # A's clients: B's URL goes
+    while True:
+        line = c.read_line(timeout=10)
+        if line == "PING":
+            c.send(b"PONG\r\n")
+            continue
+        assert line.startswith("INFO ")
+        if "127.0.0.1:%d" % b.port not in json.loads(line[5:]).get("connect_urls", []):
+            break
+    assert "Router connection closed" not in a.log_text()
+    c.close()
+    kb.close()
+
+
+# --------------------------------------------------------------------------- max_payload
+
+
+@pytest.mark.parametrize("kinds", [("natsd", "natsd"),
+                                   pytest.param(("natsd", "nats-server"), marks=pytest.mark.interop),
+                                   pytest.param(("nats-server", "natsd"), marks=pytest.mark.interop)])
+def test_routed_message_over_receivers_max_payload(server_factory, kinds):
+    """max_payload limits what clients publish, not what routes carry: a
+    message published under A's larger limit reaches B's subscriber."""
+    ports = [free_port() for _ in range(2)]
+    conf_a = node_conf("A") + "max_payload: 4MB\n"
+    a = server_factory(kinds[0], conf=conf_a, name="A", ports={"CLUSTER": ports[0]},
+                       expect_errors=ROUTE_ERRORS)
+    b = start_node(server_factory, "B", ports[1], routes=[ports[0]], kind=kinds[1])
+    assert RawClient(b.port).read_info()["max_payload"] == 1048576
+    ca, cb = client(a), client(b)
+    try:
+        cb.sub("big", 1)
+        cb.ping_pong()
+        wait_interest(ca, cb, "big", 1, timeout=20)
+        body = b"x" * (3 * 1024 * 1024)
+        ca.pub("big", body)
+        ca.ping_pong()
+        m = cb.read_msg(timeout=scaled(10))
+        assert m.subject == "big" and m.payload == body
+    finally:
+        ca.close()
+        cb.close()
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_fake_peer_rmsg_over_max_payload(server_factory, kind):
+    conf = node_conf("A") + "max_payload: 1KB\n"
+    a = server_factory(kind, conf=conf, name="A", ports={"CLUSTER": free_port()},
+                       expect_errors=ROUTE_ERRORS)
+    local = client(a)
+    local.sub("big", 1)
+    local.ping_pong()
+    f = FakeRoute(cluster_port(a))
+    f.route_ping()
+    body = b"y" * 5000
+    f.send(b"RMSG $G big %d\r\n%s\r\n" % (len(body), body))
+    f.route_ping()
+    local.expect_msg("big", 1, body)
+    f.close()
+    local.close()
+
+
+# --------------------------------------------------------------------------- wildcard hosts
+
+
+@pytest.mark.interop
+def test_wildcard_client_host_urls_match_reference(server_factory):
+    """A client listener on 0.0.0.0: the connect_urls of the route INFO list
+    every non-local address of the host, as nats-server lists them (nothing
+    but loopback is ever dialled here)."""
+    infos = []
+    for kind in ("nats-server", "natsd"):
+        conf = node_conf("W" + kind).replace("listen: 127.0.0.1:@PORT@", "listen: 0.0.0.0:@PORT@")
+        s = server_factory(kind, conf=conf, name="W" + kind, ports={"CLUSTER": free_port()},
+                           expect_errors=ROUTE_ERRORS + [r"can not be resolved properly"])
+        info = _route_info(s)
+        hosts = [u.rsplit(":", 1)[0] for u in info.get("connect_urls", [])]
+        assert all(u.endswith(":%d" % s.port) for u in info.get("connect_urls", []))
+        assert info["host"] == "127.0.0.1"
+        infos.append(hosts)
+        s.stop()
+    assert infos[0] == infos[1]
+    assert "127.0.0.1" not in infos[1]
+
+
+# --------------------------------------------------------------------------- dial error reports
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_route_connect_error_reports(server_factory, kind):
+    """connect_error_reports: 3 logs the first failed attempt and every 3rd
+    one as errors, the others at debug level."""
+    dead = free_port()
+    conf = node_conf("A", [dead]) + "connect_error_reports: 3\ndebug: true\n"
+    a = server_factory(kind, conf=conf, name="A", ports={"CLUSTER": free_port()},
+                       expect_errors=ROUTE_ERRORS)
+    wait_until(lambda: "(attempt 6)" in a.log_text(), timeout=30, what="six attempts")
+    levels = {}
+    for line in a.log_text().splitlines():
+        if "Error trying to connect to route (attempt " in line:
+            n = int(line.split("(attempt ")[1].split(")")[0])
+            levels[n] = "ERR" if "[ERR]" in line else "DBG" if "[DBG]" in line else "?"
+    assert [levels[i] for i in range(1, 7)] == ["ERR", "DBG", "ERR", "DBG", "DBG", "ERR"]
+
+
+def test_route_reconnect_error_reports(server_factory):
+    """A route that was up: its reconnect attempts follow
+    reconnect_error_reports (every 2nd here, and the first)."""
+    ports = [free_port() for _ in range(2)]
+    a = start_node(server_factory, "A", ports[0])
+    conf_b = node_conf("B", [ports[0]]) + "reconnect_error_reports: 2\ndebug: true\n"
+    b = server_factory("natsd", conf=conf_b, name="B", ports={"CLUSTER": ports[1]},
+                       expect_errors=ROUTE_ERRORS)
+    check_mesh([a, b])
+    a.stop()
+    wait_until(lambda: "(attempt 4)" in b.log_text(), timeout=30, what="four attempts")
+    levels = {}
+    for line in b.log_text().splitlines():
+        if "Error trying to connect to route (attempt " in line:
+            n = int(line.split("(attempt ")[1].split(")")[0])
+            levels[n] = "ERR" if "[ERR]" in line else "DBG"
+    assert [levels[i] for i in range(1, 5)] == ["ERR", "ERR", "DBG", "ERR"]
+
+
+# --------------------------------------------------------------------------- peer JSON
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+@pytest.mark.parametrize("line,err", [
+    (b'CONNECT {"cluster":5,"name":"X"}',
+     "json: cannot unmarshal number into Go struct field connectInfo.cluster of type string"),
+    (b'CONNECT {"cluster":"C1","name":"X","user":5}',
+     "json: cannot unmarshal number into Go struct field ClientOpts.user of type string"),
+    (b'CONNECT {"cluster":"C1","name":"X"}\r\nINFO {"server_id":"NX","port":"x"}',
+     "json: cannot unmarshal string into Go struct field Info.port of type int"),
+    (b'CONNECT {"cluster":"C1","name":"X"}\r\nINFO {"server_id":"NX","import":{"allow":5}}',
+     "json: cannot unmarshal number into Go struct field SubjectPermission.import.allow "
+     "of type []string"),
+    (b'CONNECT {"cluster":"C1","name":"X"}\r\nINFO {"server_id":"NX","gateway_cmd_payload":"@@"}',
+     "illegal base64 data at input byte 0"),
+])
+def test_fake_peer_json_type_errors(server_factory, kind, line, err):
+    """A peer's CONNECT or INFO with a value of the wrong type: the error as
+    nats-server's decoder words it, and the route closes without -ERR."""
+    a = start_node(server_factory, "A", free_port(), kind=kind,
+                   expect_errors=[r"json: cannot unmarshal", r"illegal base64"])
+    f = FakeRoute(cluster_port(a), connect=False)
+    f.send(line + b"\r\n")
+    rest = f.expect_closed()
+    assert b"-ERR" not in rest
+    a.wait_log(" - " + err.replace("[", r"\[").replace("]", r"\]"))
