@@ -10,7 +10,6 @@
 #include "gateway.h"
 
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -196,43 +195,6 @@ static void gw_outs_publish(struct gw_state *gs)
     atomic_store(&gs->nouts, (int)gs->nout);
     if (old)
         worker_retire(gs->w, old, gw_outs_free);
-}
-
-/* The JSON string array key of j as a new array of new strings. */
-static size_t gw_json_strs(const cJSON *j, const char *key, char ***out)
-{
-    *out = NULL;
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsArray(a))
-        return 0;
-    size_t n = (size_t)cJSON_GetArraySize(a), k = 0;
-    char **v = xcalloc(n ? n : 1, sizeof(*v));
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-    {
-        if (cJSON_IsString(e) && k < n)
-            v[k++] = xstrdup(e->valuestring);
-    }
-    *out = v;
-    return k;
-}
-
-static void gw_strs_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static const char *gw_json_str(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool gw_json_bool(const cJSON *j, const char *key)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, key));
 }
 
 /* --- timers */
@@ -442,17 +404,15 @@ static void gw_tell_routes(struct gw_state *gs, const struct gw_remote *r)
 
 /* The inbound c sent its first INFO: register it under the name it gives,
  * send the initial burst, and dial back when we have no outbound there. */
-static int gw_register_in(struct conn *c, const cJSON *j)
+static int gw_register_in(struct conn *c, const struct proto_peer_info *pi)
 {
     struct server *s = c->s;
     struct gw_state *gs = s->gw;
     struct gw_conn *gd = gw_data(c);
-    const char *gw = gw_json_str(j, "gateway");
-    const char *id = gw_json_str(j, "server_id");
-    snprintf(gd->name, sizeof(gd->name), "%s", gw ? gw : "");
-    snprintf(gd->remote_id, sizeof(gd->remote_id), "%s", id ? id : "");
-    char **urls = NULL;
-    size_t nurls = gw_json_strs(j, "gateway_urls", &urls);
+    snprintf(gd->name, sizeof(gd->name), "%s", pi->gateway ? pi->gateway : "");
+    snprintf(gd->remote_id, sizeof(gd->remote_id), "%s", pi->server_id ? pi->server_id : "");
+    char **urls = pi->gateway_urls;
+    size_t nurls = pi->n_gateway_urls;
 
     struct sbuf b = {0};
     pthread_mutex_lock(&gs->mu);
@@ -497,7 +457,6 @@ static int gw_register_in(struct conn *c, const cJSON *j)
         dial = gw_implicit_locked(gs, gd->name, urls, nurls);
     pthread_mutex_unlock(&gs->mu);
     sbuf_free(&b);
-    gw_strs_free(urls, nurls);
     gw_implicit_dial(dial);
     return 0;
 }
@@ -510,25 +469,6 @@ static int gw_fail(struct conn *c, const char *err, const char *reason)
     conn_send_err(c, err);
     conn_close(c, reason);
     return GW_STOP;
-}
-
-/* The CONNECT fields a gateway reads have the types Go's decoder wants
- * (null is allowed: it leaves the field unset). */
-static bool gw_connect_types_ok(const cJSON *j)
-{
-    static const char *const strs[] = {"user", "pass", "name", "cluster", "gateway", "auth_token"};
-    static const char *const bools[] = {"echo", "verbose", "pedantic", "tls_required", "headers"};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, strs[i]);
-        if (v && !cJSON_IsString(v) && !cJSON_IsNull(v))
-            return false;
-    }
-    for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, bools[i]);
-        if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v))
-            return false;
-    }
-    return true;
 }
 
 static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
@@ -544,26 +484,30 @@ static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
         return GW_STOP;
     }
     struct parser_slice a = cmd->nargs ? cmd->args[0] : (struct parser_slice){"", 0};
-    cJSON *j = cJSON_ParseWithLength(a.p, a.len);
-    if (!j || !cJSON_IsObject(j) || !gw_connect_types_ok(j)) {
-        cJSON_Delete(j);
-        CONN_LOG(LOG_LEVEL_ERROR, c, "Gateway CONNECT with invalid JSON: %.*s", (int)a.len, a.p);
-        conn_send_err(c, "Invalid CONNECT");
+    struct proto_peer_connect pc;
+    char err[512];
+    int prc = proto_peer_connect_parse(a.p, a.len, &pc, err, sizeof(err));
+    if (prc == -1) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", err);
         conn_close(c, "Protocol Violation");
         return GW_STOP;
     }
     int rc = 0;
-    const char *user = gw_json_str(j, "user"), *pass = gw_json_str(j, "pass");
-    const char *gw = gw_json_str(j, "gateway");
+    const char *gw = pc.gateway;
     bool want_auth = o->gateway.username && o->gateway.username[0];
-    if (cJSON_GetObjectItemCaseSensitive(j, "account") || gw_json_bool(j, "new_account") ||
-        (want_auth && (!user || strcmp(user, o->gateway.username) != 0 || !pass ||
-                       !o->gateway.password || !auth_password_ok(o->gateway.password, pass)))) {
+    if (pc.has_account || pc.new_account ||
+        (want_auth && (strcmp(pc.user, o->gateway.username) != 0 || !o->gateway.password ||
+                       !auth_password_ok(o->gateway.password, pc.pass)))) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error");
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");
         rc = GW_STOP;
-    } else if (!gw || !gw[0]) {
+    } else if (prc == -2) {
+        /* a type error in the gateway part, found after the credentials */
+        CONN_LOG(LOG_LEVEL_ERROR, c, "%s", err);
+        conn_close(c, "Protocol Violation");
+        rc = GW_STOP;
+    } else if (!gw[0]) {
         rc = gw_fail(c, "attempted to connect to gateway port", "Incorrect Port");
     } else if (o->gateway.reject_unknown) {
         pthread_mutex_lock(&gs->mu);
@@ -582,16 +526,25 @@ static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
     if (rc == 0) {
         c->flags |= CONN_F_CONNECTED;
         c->parser.await_connect = false;
-        c->opts.verbose = gw_json_bool(j, "verbose");
+        c->opts.verbose = pc.verbose;
         loop_timer_disarm(c->w->loop, &c->auth_timer);
         snprintf(gd->name, sizeof(gd->name), "%s", gw);
         gw_first_ping(c);
     }
-    cJSON_Delete(j);
+    proto_peer_connect_free(&pc);
     return rc;
 }
 
 /* --- INFO */
+
+/* A non-empty server name that is ours or a route peer's. */
+static bool gw_duplicate_name(struct server *s, const char *sname)
+{
+    const struct opts *o = server_opts(s);
+    return sname && sname[0] &&
+           ((o->server_name && strcmp(sname, o->server_name) == 0) ||
+            route_has_server_name(s, sname));
+}
 
 static void gw_send_connect(struct conn *c, const struct gw_remote *r)
 {
@@ -631,14 +584,14 @@ static void gw_send_connect(struct conn *c, const struct gw_remote *r)
 
 /* First INFO on an outbound: check it is the cluster we wanted, answer with
  * CONNECT and our INFO, register. */
-static int gw_out_first_info(struct conn *c, const cJSON *j)
+static int gw_out_first_info(struct conn *c, const struct proto_peer_info *pi)
 {
     struct server *s = c->s;
     struct gw_state *gs = s->gw;
     struct gw_conn *gd = gw_data(c);
     struct gw_remote *r = gd->remote;
     const char *want = r ? r->name : gd->name;
-    const char *gw = gw_json_str(j, "gateway");
+    const char *gw = pi->has_gateway ? pi->gateway : NULL;
     char e[512];
     if (!gw) {
         snprintf(e, sizeof(e), "Attempt to connect to gateway \"%s\" using wrong port", want);
@@ -654,24 +607,22 @@ static int gw_out_first_info(struct conn *c, const cJSON *j)
         conn_close(c, "Wrong Gateway");
         return GW_STOP;
     }
-    const char *sname = gw_json_str(j, "server_name");
+    const char *sname = pi->server_name;
     const struct opts *o = server_opts(s);
-    if (sname && sname[0] &&
-        ((o->server_name && strcmp(sname, o->server_name) == 0) ||
-         route_has_server_name(s, sname))) {
+    if (gw_duplicate_name(s, sname)) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "Remote server has a duplicate name: \"%s\"", sname);
         conn_close(c, "Duplicate Server Name");
         return GW_STOP;
     }
-    const char *id = gw_json_str(j, "server_id");
+    const char *id = pi->server_id;
     snprintf(gd->name, sizeof(gd->name), "%s", gw);
     snprintf(gd->remote_id, sizeof(gd->remote_id), "%s", id ? id : "");
     snprintf(gd->remote_sname, sizeof(gd->remote_sname), "%s", sname ? sname : "");
-    gd->peer_iom = gw_json_bool(j, "gateway_iom");
-    gd->peer_nrp = gw_json_bool(j, "gateway_nrp");
-    c->headers = gw_json_bool(j, "headers") && !o->no_header_support;
-    char **urls = NULL;
-    size_t nurls = gw_json_strs(j, "gateway_urls", &urls);
+    gd->peer_iom = pi->gateway_iom;
+    gd->peer_nrp = pi->gateway_nrp;
+    c->headers = pi->headers && !o->no_header_support;
+    char **urls = pi->gateway_urls;
+    size_t nurls = pi->n_gateway_urls;
     pthread_mutex_lock(&gs->mu);
     bool dup = false;
     for (size_t i = 0; i < gs->nout; i++)
@@ -680,7 +631,6 @@ static int gw_out_first_info(struct conn *c, const cJSON *j)
     if (!dup)
         gw_urls_rebuild(r, urls, nurls);
     pthread_mutex_unlock(&gs->mu);
-    gw_strs_free(urls, nurls);
     if (dup) {
         /* a second outbound to the same cluster: never reconnected */
         gd->remote = NULL;
@@ -703,23 +653,12 @@ static int gw_out_first_info(struct conn *c, const cJSON *j)
     return 0;
 }
 
-static int gw_cmd_account(struct conn *c, const cJSON *j, int cmd, char *acc, size_t size)
+static int gw_cmd_account(struct conn *c, const struct proto_peer_info *pi, int cmd, char *acc,
+                          size_t size)
 {
-    const char *p = gw_json_str(j, "gateway_cmd_payload");
-    size_t n = 0;
-    if (p && p[0]) {
-        struct sbuf raw = {0};
-        if (proto_base64_decode(p, strlen(p), &raw) == 0 && raw.len > 0 && raw.len < size) {
-            memcpy(acc, raw.p, raw.len);
-            n = raw.len;
-        } else if (proto_base64_decode(p, strlen(p), &raw) != 0) {
-            sbuf_free(&raw);
-            CONN_LOG(LOG_LEVEL_ERROR, c, "Gateway Error invalid gateway_cmd_payload");
-            conn_close(c, "Protocol Violation");
-            return GW_STOP;
-        }
-        sbuf_free(&raw);
-    }
+    size_t n = pi->gateway_cmd_payload_len < size ? pi->gateway_cmd_payload_len : 0;
+    if (n)
+        memcpy(acc, pi->gateway_cmd_payload, n);
     acc[n] = '\0';
     if (n == 0) {
         const char *e = cmd == 2 ? "Account absent from receive-all-subscriptions-start command"
@@ -730,24 +669,22 @@ static int gw_cmd_account(struct conn *c, const cJSON *j, int cmd, char *acc, si
 }
 
 /* A later INFO on an outbound: URL refresh, gossip, interest-mode switch. */
-static int gw_out_info(struct conn *c, const cJSON *j)
+static int gw_out_info(struct conn *c, const struct proto_peer_info *pi)
 {
     struct server *s = c->s;
     struct gw_state *gs = s->gw;
     struct gw_conn *gd = gw_data(c);
-    const char *gw = gw_json_str(j, "gateway");
-    const cJSON *cmdj = cJSON_GetObjectItemCaseSensitive(j, "gateway_cmd");
-    int cmd = cJSON_IsNumber(cmdj) ? cmdj->valueint : 0;
+    const char *gw = pi->has_gateway ? pi->gateway : NULL;
+    int cmd = pi->gateway_cmd;
     if (cmd == 1 && gw && strcmp(gw, gd->name) != 0) {
-        char **urls = NULL;
-        size_t n = gw_json_strs(j, "gateway_urls", &urls);
+        char **urls = pi->gateway_urls;
+        size_t n = pi->n_gateway_urls;
         pthread_mutex_lock(&gs->mu);
         struct gw_remote *dial = NULL;
         const struct gw_remote *known = gw_remote_find(gs, gw);
         if (!server_opts(s)->gateway.reject_unknown || known)
             dial = gw_implicit_locked(gs, gw, urls, n);
         pthread_mutex_unlock(&gs->mu);
-        gw_strs_free(urls, n);
         gw_implicit_dial(dial);
         return 0;
     }
@@ -765,7 +702,7 @@ static int gw_out_info(struct conn *c, const cJSON *j)
     }
     if (cmd == 2 || cmd == 3) {
         char acc[256];
-        int rc = gw_cmd_account(c, j, cmd, acc, sizeof(acc));
+        int rc = gw_cmd_account(c, pi, cmd, acc, sizeof(acc));
         if (rc)
             return rc;
         if (cmd == 2) {
@@ -786,13 +723,10 @@ static int gw_out_info(struct conn *c, const cJSON *j)
         return 0;
     }
     /* the peer's cluster URLs changed */
-    char **urls = NULL;
-    size_t n = gw_json_strs(j, "gateway_urls", &urls);
     pthread_mutex_lock(&gs->mu);
     if (gd->remote)
-        gw_urls_rebuild(gd->remote, urls, n);
+        gw_urls_rebuild(gd->remote, pi->gateway_urls, pi->n_gateway_urls);
     pthread_mutex_unlock(&gs->mu);
-    gw_strs_free(urls, n);
     if (gd->remote)
         gw_tell_routes(gs, gd->remote);
     return 0;
@@ -803,31 +737,28 @@ static int gw_info(struct conn *c, const struct parser_cmd *cmd)
     struct server *s = c->s;
     struct gw_conn *gd = gw_data(c);
     struct parser_slice a = cmd->nargs ? cmd->args[0] : (struct parser_slice){"", 0};
-    cJSON *j = cJSON_ParseWithLength(a.p, a.len);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        CONN_LOG(LOG_LEVEL_ERROR, c, "Gateway Error invalid INFO: %.*s", (int)a.len, a.p);
+    struct proto_peer_info pi;
+    char err[512];
+    if (proto_peer_info_parse(a.p, a.len, &pi, err, sizeof(err)) != 0) {
+        CONN_LOG(LOG_LEVEL_ERROR, c, "Gateway Error %s", err);
         conn_close(c, "Protocol Violation");
         return GW_STOP;
     }
     int rc = 0;
     if (gd->outbound) {
-        rc = gd->registered ? gw_out_info(c, j) : gw_out_first_info(c, j);
+        rc = gd->registered ? gw_out_info(c, &pi) : gw_out_first_info(c, &pi);
     } else if (!gd->registered && (c->flags & CONN_F_CONNECTED)) {
-        const char *sname = gw_json_str(j, "server_name");
-        const struct opts *o = server_opts(s);
-        if (sname && sname[0] &&
-            ((o->server_name && strcmp(sname, o->server_name) == 0) ||
-             route_has_server_name(s, sname))) {
-            CONN_LOG(LOG_LEVEL_ERROR, c, "Remote server has a duplicate name: \"%s\"", sname);
+        if (gw_duplicate_name(s, pi.server_name)) {
+            CONN_LOG(LOG_LEVEL_ERROR, c, "Remote server has a duplicate name: \"%s\"",
+                     pi.server_name);
             conn_close(c, "Duplicate Server Name");
             rc = GW_STOP;
         } else {
-            rc = gw_register_in(c, j);
+            rc = gw_register_in(c, &pi);
         }
     }
     /* any later INFO on an inbound is ignored */
-    cJSON_Delete(j);
+    proto_peer_info_free(&pi);
     return rc;
 }
 
@@ -1131,24 +1062,16 @@ void gateway_cluster_url(struct server *s, const char *url, bool add)
         gw_async_info(gs);
 }
 
-void gateway_info_from_route(struct server *s, const char *json, size_t len)
+void gateway_info_from_route(struct server *s, const struct proto_peer_info *pi)
 {
     struct gw_state *gs = s->gw;
-    if (!gs)
+    if (!gs || !pi->has_gateway || !pi->gateway || pi->gateway_cmd != 1)
         return;
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    const char *gw = j ? gw_json_str(j, "gateway") : NULL;
-    const cJSON *cmdj = j ? cJSON_GetObjectItemCaseSensitive(j, "gateway_cmd") : NULL;
-    if (gw && cJSON_IsNumber(cmdj) && cmdj->valueint == 1) {
-        char **urls = NULL;
-        size_t n = gw_json_strs(j, "gateway_urls", &urls);
-        pthread_mutex_lock(&gs->mu);
-        struct gw_remote *dial = gw_implicit_locked(gs, gw, urls, n);
-        pthread_mutex_unlock(&gs->mu);
-        gw_strs_free(urls, n);
-        gw_implicit_dial(dial);
-    }
-    cJSON_Delete(j);
+    pthread_mutex_lock(&gs->mu);
+    struct gw_remote *dial =
+        gw_implicit_locked(gs, pi->gateway, pi->gateway_urls, pi->n_gateway_urls);
+    pthread_mutex_unlock(&gs->mu);
+    gw_implicit_dial(dial);
 }
 
 /* --- monitoring */

@@ -100,9 +100,10 @@ void gateway_cluster_url(struct server *s, const char *url, bool add);
 /* A new route registered: tell it about every remote we have an outbound to
  * (appended to out as gossip INFO lines). */
 void gateway_route_gossip(struct server *s, struct sbuf *out);
-/* A route peer passed on an INFO with a "gateway" field (json: the INFO's
- * argument). Worker 0. */
-void gateway_info_from_route(struct server *s, const char *json, size_t len);
+/* A route peer passed on an INFO with a "gateway" field (gossip about a
+ * remote cluster: an implicit gateway when it is new). Worker 0. */
+struct proto_peer_info;
+void gateway_info_from_route(struct server *s, const struct proto_peer_info *pi);
 
 /* Monitoring (any thread). */
 struct gwint_acc_info;

@@ -788,8 +788,7 @@ static void route_info_take(struct conn *c, struct proto_peer_info *pi)
 
 /* An INFO after the first one: gossip about a gateway or another server,
  * lame duck mode, or the peer's new permissions. */
-static void route_info_async(struct conn *c, const struct parser_cmd *cmd,
-                             struct proto_peer_info *pi)
+static void route_info_async(struct conn *c, struct proto_peer_info *pi)
 {
     struct server *s = c->s;
     struct route_data *rd = route_data(c);
@@ -801,7 +800,7 @@ static void route_info_async(struct conn *c, const struct parser_cmd *cmd,
                        "configured",
                        pi->gateway, rd->remote_id);
         else
-            gateway_info_from_route(s, cmd->args[0].p, cmd->args[0].len);
+            gateway_info_from_route(s, pi);
     } else if (strcmp(pi->server_id, rd->remote_id) != 0) {
         route_implicit(c, pi);
     } else if (pi->ldm) {
@@ -821,7 +820,7 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
     if (proto_peer_info_parse(cmd->args[0].p, cmd->args[0].len, &pi, err, sizeof(err)) != 0)
         return route_bad_json(c, err);
     if (rd->registered || rd->gossip) {
-        route_info_async(c, cmd, &pi);
+        route_info_async(c, &pi);
         proto_peer_info_free(&pi);
         return 0;
     }

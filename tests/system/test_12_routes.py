@@ -17,7 +17,7 @@ from rawclient import RawClient, ProtocolError
 
 ROUTE_ERRORS = [r"Error trying to connect to route"]
 
-pytestmark = [pytest.mark.spawns]
+pytestmark = [pytest.mark.spawns, pytest.mark.threaded]
 
 
 def node_conf(name, routes=(), extra_cluster=""):

@@ -40,7 +40,7 @@ from gwpeer import client, http_json, pending_msgs, stays, wait_until
 from natsd import free_port, make_test_certs, scaled
 
 PURE = [pytest.param("nats-server", id="nats-server", marks=pytest.mark.interop),
-        pytest.param("natsd", id="natsd")]
+        pytest.param("natsd", id="natsd", marks=pytest.mark.threaded)]
 
 # Transient while servers of a supercluster start in parallel, or when a
 # peer goes away under a write.
@@ -717,10 +717,12 @@ def test_restart_rejoins_headers_big_payloads(kind, server_factory):
 # ------------------------------------------------------------------------- (8) mixed superclusters
 
 
-MIXED = [pytest.param(("natsd", "nats-server"), id="mixed-natsd-ref", marks=pytest.mark.interop),
-         pytest.param(("nats-server", "natsd"), id="mixed-ref-natsd", marks=pytest.mark.interop),
+MIXED = [pytest.param(("natsd", "nats-server"), id="mixed-natsd-ref",
+                      marks=[pytest.mark.interop, pytest.mark.threaded]),
+         pytest.param(("nats-server", "natsd"), id="mixed-ref-natsd",
+                      marks=[pytest.mark.interop, pytest.mark.threaded]),
          pytest.param(("nats-server", "nats-server"), id="nats-server", marks=pytest.mark.interop),
-         pytest.param(("natsd", "natsd"), id="natsd")]
+         pytest.param(("natsd", "natsd"), id="natsd", marks=pytest.mark.threaded)]
 
 
 def check_features(p_node, s_node, s2_node, local_node):

@@ -22,7 +22,7 @@ from natsd import free_port
 from rawclient import RawClient
 from test_08_monitor import get_json, http_get, jtype, parse_prometheus
 
-pytestmark = [pytest.mark.spawns]
+pytestmark = [pytest.mark.spawns, pytest.mark.threaded]
 
 # Cluster B retries A1 when the test stops A1 first.
 GW_ERRORS = [r'Error connecting to implicit gateway "A"']
