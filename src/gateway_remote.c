@@ -8,7 +8,6 @@
  * (advertised address, TLS contexts). Worker 0 unless said otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "gateway_int.h"
 #include "log.h"
 #include "mem.h"
+#include "net.h"
 #include "opts.h"
 #include "server.h"
 #include "tls.h"
@@ -473,25 +473,6 @@ size_t gateway_remote_urls(struct server *s, const char *name, char ***out)
     return n;
 }
 
-/* The first non-loopback address of this host, for a wildcard listener. */
-static bool gw_first_ip(char *buf, size_t size)
-{
-    struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0)
-        return false;
-    bool found = false;
-    for (struct ifaddrs *p = ifa; p && !found; p = p->ifa_next) {
-        if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
-            continue;
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)p->ifa_addr;
-        if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127)
-            continue;
-        found = inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)size) != NULL;
-    }
-    freeifaddrs(ifa);
-    return found;
-}
-
 static int gw_set_advertised(struct gw_state *gs, const struct opts *o)
 {
     const char *adv = o->gateway.advertise;
@@ -519,8 +500,8 @@ static int gw_set_advertised(struct gw_state *gs, const struct opts *o)
     } else {
         const char *h = o->gateway.host && o->gateway.host[0] ? o->gateway.host : OPTS_DEFAULT_HOST;
         snprintf(gs->host, sizeof(gs->host), "%s", h);
-        if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
-            if (!gw_first_ip(gs->host, sizeof(gs->host)))
+        if (net_host_is_any(h)) {
+            if (net_first_nonlocal_ip(gs->host, sizeof(gs->host)) != 0)
                 NLOG_ERROR("Could not find any non-local IP for gateway \"%s\" with listen "
                            "specification \"%s\"",
                            gs->name, h);
