@@ -253,6 +253,56 @@ static int run_request(const char *url)
     return 0;
 }
 
+/* Request/reply across clusters: url is "<responder url>,<requester url>".
+ * Interest crosses the gateway asynchronously, so the first requests may
+ * find no responder (503 from the requester's server); once one succeeds,
+ * every later one must. */
+static int run_xrequest(const char *url)
+{
+    char svc_url[256], req_url[256];
+    const char *comma = strchr(url, ',');
+
+    if (!comma || (size_t)(comma - url) >= sizeof(svc_url) || strlen(comma + 1) >= sizeof(req_url))
+        fail("url must be <responder url>,<requester url>: %s", url);
+    memcpy(svc_url, url, (size_t)(comma - url));
+    svc_url[comma - url] = '\0';
+    memcpy(req_url, comma + 1, strlen(comma + 1) + 1);
+    natsConnection *svc = connect_url(svc_url);
+    natsConnection *nc = connect_url(req_url);
+    natsSubscription *s1 = NULL;
+    char buf[64], want[64];
+
+    CHECK(natsConnection_QueueSubscribe(&s1, svc, "svc.echo", "q", responder, NULL));
+    CHECK(natsConnection_FlushTimeout(svc, TIMEOUT_MS));
+    for (int tries = 0;; tries++) {
+        natsMsg *reply = NULL;
+        natsStatus s = natsConnection_RequestString(&reply, nc, "svc.echo", "warm-up", 500);
+
+        natsMsg_Destroy(reply);
+        if (s == NATS_OK)
+            break;
+        if (tries == 40)
+            fail("no reply across the gateway after %d tries: %s", tries, natsStatus_GetText(s));
+        nats_Sleep(250);
+    }
+    for (int i = 0; i < 200; i++) {
+        natsMsg *reply = NULL;
+
+        snprintf(buf, sizeof(buf), "xreq-%d", i);
+        snprintf(want, sizeof(want), "re:xreq-%d", i);
+        CHECK(natsConnection_RequestString(&reply, nc, "svc.echo", buf, TIMEOUT_MS));
+        if (natsMsg_GetDataLength(reply) != (int)strlen(want) ||
+            memcmp(natsMsg_GetData(reply), want, strlen(want)) != 0)
+            fail("reply %.*s, expected %s", natsMsg_GetDataLength(reply), natsMsg_GetData(reply),
+                 want);
+        natsMsg_Destroy(reply);
+    }
+    natsSubscription_Destroy(s1);
+    natsConnection_Destroy(svc);
+    natsConnection_Destroy(nc);
+    return 0;
+}
+
 static int run_headers(const char *url)
 {
     natsConnection *nc = connect_url(url);
@@ -534,7 +584,7 @@ static const struct scenario scenarios[] = {
     {"headers", run_headers},     {"noresponders", run_noresponders},
     {"flush", run_flush},         {"drain", run_drain},
     {"autounsub", run_autounsub}, {"maxpayload", run_maxpayload},
-    {"reconnect", run_reconnect},
+    {"reconnect", run_reconnect}, {"xrequest", run_xrequest},
 };
 
 int main(int argc, char **argv)
