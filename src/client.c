@@ -655,7 +655,7 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
     if (atomic_load_explicit(&c->gwr_n, memory_order_relaxed) && gateway_client_reply(w, c, &m))
         return 0;
     size_t n = deliver_local(w, c, acc, &m);
-    if (acc->services_in || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
+    if (account_has_services_in(acc) || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
         n += imports_services(w, c, acc, &m);
     if (n == 0 && reply.len && c->opts.no_responders)
         client_no_responders(c, reply);
