@@ -162,6 +162,7 @@ void server_client_info(struct server *s, const struct conn *c, struct sbuf *out
 static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out)
 {
     const struct opts *o = server_opts(s);
+    struct tls_ctx *tls = server_tls_ctx(s);
     struct proto_info in = {
         .server_id = s->id,
         .server_name = s->name,
@@ -172,9 +173,9 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
         .port = s->port,
         .headers = !o->no_header_support,
         .auth_required = s->auth_required && !o->no_auth_user,
-        .tls_required = s->tls_ctx && !o->allow_non_tls,
-        .tls_verify = tls_ctx_verify(s->tls_ctx),
-        .tls_available = s->tls_ctx && o->allow_non_tls,
+        .tls_required = tls && !o->allow_non_tls,
+        .tls_verify = tls_ctx_verify(tls),
+        .tls_available = tls && o->allow_non_tls,
         .max_payload = o->max_payload,
         .client_id = c ? c->cid : 0,
         .client_ip = c ? c->ip : NULL,
@@ -249,14 +250,14 @@ struct server *server_new(const struct opts *o)
     if (s->accounts->sysacc)
         NLOG_DEBUG("Created system account: \"%s\"", s->accounts->sysacc->name);
     if (o->tls.set) {
-        /* built before the workers, read-only afterwards */
         char terr[1024];
-        s->tls_ctx = tls_ctx_new_server(&o->tls, terr, sizeof(terr));
-        if (!s->tls_ctx) {
+        struct tls_ctx *x = tls_ctx_new_server(&o->tls, terr, sizeof(terr));
+        if (!x) {
             NLOG_FATAL("Error creating the client TLS context: %s", terr);
             server_free(s);
             return NULL;
         }
+        atomic_store(&s->tls_ctx, x);
     }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
@@ -289,7 +290,7 @@ struct server *server_new(const struct opts *o)
     s->listen_watch = (struct loop_watch){.fd = s->listen_fd, .cb = server_on_accept, .arg = s};
     loop_timer_init(&server_accept_timer, server_on_accept_timer, s);
     NLOG_INFO("Listening for client connections on %s:%d", o->host ? o->host : "0.0.0.0", s->port);
-    if (s->tls_ctx)
+    if (atomic_load(&s->tls_ctx))
         NLOG_INFO("TLS required for client connections");
     if (route_init(s) != 0) {
         server_free(s);
@@ -343,15 +344,96 @@ void server_shutdown(struct server *s)
     }
 }
 
-void server_reload(struct server *s, struct opts *next)
+struct server_reload {
+    struct tls_ctx *tls;     /* built from next's tls block; NULL: none */
+    struct tls_ctx *old_tls; /* the server's reference to the replaced one */
+    struct account_imports **old_imp;
+    size_t n_old_imp;
+};
+
+int server_reload_prepare(struct server *s, const struct opts *next, struct server_reload **out,
+                          char *err, size_t errsize)
+{
+    *out = NULL;
+    if (account_table_check(s->accounts, next, err, errsize) != 0)
+        return -1;
+    struct server_reload *r = xcalloc(1, sizeof(*r));
+    if (next->tls.set) {
+        r->tls = tls_ctx_new_server(&next->tls, err, errsize);
+        if (!r->tls) {
+            free(r);
+            return -1;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+void server_reload_abort(struct server_reload *r)
+{
+    if (!r)
+        return;
+    tls_ctx_free(r->tls);
+    free(r->old_imp);
+    free(r);
+}
+
+static void server_reload_collect(void *arg, struct account_imports *old)
+{
+    struct server_reload *r = arg;
+    r->old_imp = xrealloc(r->old_imp, (r->n_old_imp + 1) * sizeof(*r->old_imp));
+    r->old_imp[r->n_old_imp++] = old;
+}
+
+static void server_tls_ctx_release(void *p)
+{
+    tls_ctx_free(p);
+}
+
+/* Worker 0: what the reload replaced goes to the reclamation, tagged after
+ * the new pointers were published, so it is freed once every worker has
+ * finished the turn that may have read the old ones. */
+static void server_task_retire(struct worker *w, void *arg)
+{
+    struct server_reload *r = arg;
+    for (size_t i = 0; i < r->n_old_imp; i++)
+        worker_retire(w, r->old_imp[i], account_imports_free);
+    if (r->old_tls)
+        worker_retire(w, r->old_tls, server_tls_ctx_release);
+}
+
+/* Each worker: its clients under the new options (reloadAuthorization). */
+static void server_task_recheck(struct worker *w, void *arg)
+{
+    const struct opts *old = arg;
+    struct conn *c = w->conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (c->kind == CONN_KIND_CLIENT)
+            client_reload(c, old);
+        c = next;
+    }
+}
+
+void server_reload(struct server *s, struct opts *next, struct server_reload *r)
 {
     const struct opts *old = server_opts(s);
+    /* accounts first: a client connecting meanwhile finds the accounts the
+     * new users name */
+    account_table_update(s->accounts, next, server_reload_collect, r);
+    r->old_tls = atomic_exchange(&s->tls_ctx, r->tls);
+    r->tls = NULL;
     if (old != s->first_opts) {
         s->old_opts = xrealloc(s->old_opts, (s->n_old_opts + 1) * sizeof(*s->old_opts));
         s->old_opts[s->n_old_opts++] = (struct opts *)old;
     }
     atomic_store(&s->opts, next);
     atomic_store(&s->auth_required, auth_required(next));
+    worker_call(s->workers[0], server_task_retire, r);
+    /* old stays valid: replaced options are kept until shutdown */
+    for (int i = 0; i < s->nworkers; i++)
+        worker_call(s->workers[i], server_task_recheck, (void *)old);
+    server_reload_abort(r);
 }
 
 void server_free(struct server *s)
@@ -380,7 +462,7 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
-    tls_ctx_free(s->tls_ctx); /* after every connection's session */
+    tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->accounts)

@@ -408,3 +408,115 @@ def test_connz_tls_fields(target, certs, server_factory):
     assert len(mine) == 1, connz
     assert mine[0]["tls_version"] == version
     assert mine[0]["tls_cipher_suite"].startswith("TLS_")
+
+
+# --------------------------------------------------------------------------- reload
+
+@pytest.fixture(scope="module")
+def certs2(tmp_path_factory):
+    """Another CA and a server certificate it signed."""
+    return make_test_certs(str(tmp_path_factory.mktemp("certs2")))
+
+
+def reload_to(srv, target, conf):
+    """Write conf as start() wrote the first file, SIGHUP, wait for the
+    outcome; returns the log lines it added."""
+    import signal
+    from proto_util import conf_text
+    at = len(srv.log_text())
+    with open(srv.conf_path, "w") as f:
+        f.write(conf_text(target, conf))
+    os.kill(srv.pid, signal.SIGHUP)
+    srv.wait_log(r"Reloaded server configuration|Failed to reload", start=at)
+    return srv.log_text()[at:]
+
+
+def tls_conf_with(d, ca_dir=None, **kw):
+    """tls_conf with the server certificate of d and the CA of ca_dir."""
+    return tls_conf(d, **kw).replace("ca_file: %s/" % d, "ca_file: %s/" % (ca_dir or d))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_new_certificate(target, certs, certs2, server_factory):
+    """A reload reads the tls block again: new clients get the new
+    certificate, a client connected before keeps its session and its
+    subscriptions."""
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    _, old = tls_client(srv.port, certs)
+    old.sendall(b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPING\r\n")
+    assert read_until(old, b"PONG\r\n") == b"PONG\r\n"
+    log = reload_to(srv, target, tls_conf(certs2))
+    assert "[INF] Reloaded: tls = enabled" in log
+    with pytest.raises(ssl.SSLError):
+        tls_client(srv.port, certs)  # the old CA no longer verifies the server
+    _, new = tls_client(srv.port, certs2)
+    new.sendall(b"CONNECT {\"verbose\":false}\r\nPUB foo 2\r\nhi\r\nPING\r\n")
+    assert read_until(new, b"PONG\r\n") == b"PONG\r\n"
+    old.sendall(b"PING\r\n")
+    assert read_until(old, b"PONG\r\n") == b"MSG foo 1 2\r\nhi\r\nPONG\r\n"
+    old.close()
+    new.close()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_rereads_files(target, certs, certs2, server_factory, tmp_path):
+    """The same tls block, its files replaced: a reload reads them again
+    (certificate rotation)."""
+    import shutil
+    live = str(tmp_path / "live")
+    shutil.copytree(certs, live)
+    srv = start(server_factory, target, tls_conf(live), expect_errors=TLS_ERRORS)
+    assert_alive(srv.port, certs)
+    for f in ("server.pem", "server-key.pem", "ca.pem"):
+        shutil.copy(os.path.join(certs2, f), os.path.join(live, f))
+    log = reload_to(srv, target, tls_conf(live))
+    assert "[INF] Reloaded: tls = enabled" in log
+    with pytest.raises(ssl.SSLError):
+        tls_client(srv.port, certs)
+    assert_alive(srv.port, certs2)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_verify_and_timeout(target, certs, server_factory):
+    """verify applies to new clients (INFO says so); the timeout is logged
+    with the auth timeout derived from it."""
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    log = reload_to(srv, target, tls_conf(certs, verify=True, timeout=3))
+    lines = [l.split("] ", 2)[-1] for l in log.splitlines() if "Reloaded" in l]
+    assert lines == ["Reloaded: authorization users", "Reloaded: accounts",
+                     "Reloaded: authorization timeout = 4", "Reloaded: tls timeout = 3",
+                     "Reloaded: tls = enabled", "Reloaded server configuration"], lines
+    info, data = roundtrip(srv.port, certs, cert="client")
+    assert info["tls_verify"] is True and data.endswith(b"PONG\r\n")
+    assert refused(srv.port, certs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_off_and_on(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    log = reload_to(srv, target, "")
+    assert "[INF] Reloaded: tls = disabled" in log
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    assert "tls_required" not in read_info(s)
+    s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+    assert read_until(s, b"PONG\r\n") == b"PONG\r\n"
+    log = reload_to(srv, target, tls_conf(certs))
+    assert "[INF] Reloaded: tls = enabled" in log
+    s.sendall(b"PING\r\n")
+    assert read_until(s, b"PONG\r\n") == b"PONG\r\n"  # stays plaintext
+    s.close()
+    info, data = roundtrip(srv.port, certs)
+    assert info["tls_required"] is True and data.endswith(b"PONG\r\n")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("change,message", [
+    ("verify_and_map: true", "config reload not supported for TLSMap: old=false, new=true"),
+    ("connection_rate_limit: 5", "config reload not supported for TLSRateLimit: old=0, new=5"),
+])
+def test_tls_reload_refused(target, change, message, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs),
+                expect_errors=TLS_ERRORS + [r"Failed to reload server configuration"])
+    log = reload_to(srv, target, tls_conf(certs, tls_extra=change))
+    assert "[ERR] Failed to reload server configuration: " + message + "\n" in log
+    assert_alive(srv.port, certs)
