@@ -53,8 +53,12 @@ struct client_data {
     struct hmap subs;       /* sid -> struct csub */
     struct csub *done_subs; /* reached their max; under the conn's out_mu */
     /* Client TLS: a reference to the context the connection was offered
-     * (a reload may replace the server's meanwhile). */
+     * (a reload may replace the server's meanwhile), whether the TLS rate
+     * limit already let it through, and with allow_non_tls the wait for the
+     * first byte that tells TLS from plaintext. */
     struct tls_ctx *tls_ref;
+    bool tls_admitted;
+    struct loop_timer tls_wait;
 };
 
 static int client_on_op(void *ctx, const struct parser_cmd *cmd);
@@ -148,7 +152,8 @@ static void client_on_auth_timer(struct loop *l, struct loop_timer *t)
     struct conn *c = t->arg;
     if (c->flags & CONN_F_CONNECTED)
         return;
-    CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
+    /* a debug line in nats-server (authTimeout: sendErrAndDebug) */
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
     client_fail(c, PROTO_ERR_AUTH_TIMEOUT, "Authentication Timeout");
 }
 
@@ -156,6 +161,39 @@ static void client_arm_auth(struct conn *c)
 {
     double secs = auth_timeout_secs(c->s);
     loop_timer_arm(c->w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
+}
+
+/* --- client TLS */
+
+bool client_tls_admit(struct conn *c, void *arg)
+{
+    (void)arg;
+    struct client_data *cd = client_data(c);
+    if (c->kind != CONN_KIND_CLIENT || cd->tls_admitted)
+        return true;
+    cd->tls_admitted = true;
+    if (server_tls_rate_allow(c->s))
+        return true;
+    /* createClient: the -ERR goes out in plaintext, after the INFO */
+    conn_send_err(c, "Connection throttling is active. Please try again later.");
+    conn_close(c, "Maximum Connections Exceeded");
+    return false;
+}
+
+/* allow_non_tls: tls.timeout passed since the INFO. As createClient, whose
+ * read of the first bytes has that deadline, a client that sent nothing is
+ * plaintext from now on (a ClientHello coming later is read as protocol),
+ * and the auth timer starts only now. */
+static void client_on_tls_wait(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    if (c->tls_next && (c->flags & CONN_F_TLS_OPTIONAL)) {
+        c->tls_next = NULL;
+        c->flags &= ~CONN_F_TLS_OPTIONAL;
+    }
+    if (c->parser.await_connect && !(c->flags & CONN_F_CONNECTED))
+        client_arm_auth(c);
 }
 
 /* --- accept */
@@ -172,6 +210,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
     c->parser.await_connect = s->auth_required && !o->no_auth_user;
     loop_timer_init(&c->ping_timer, client_on_ping_timer, c);
     loop_timer_init(&c->auth_timer, client_on_auth_timer, c);
+    loop_timer_init(&cd->tls_wait, client_on_tls_wait, c);
     atomic_fetch_add(&s->stats.total_connections, 1);
     if (conn_start(c) != 0) {
         close(fd);
@@ -196,14 +235,20 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
         client_fail(c, PROTO_ERR_MAX_CONNECTIONS, "Maximum Connections Exceeded");
         return;
     }
-    /* TLS: the client upgrades right after the plaintext INFO (createClient),
-     * with the context in force now (the connection keeps a reference) */
+    /* TLS: the client upgrades right after the plaintext INFO (createClient);
+     * a required handshake passes the rate limit now, an optional one when
+     * the ClientHello comes (the context's admission hook) */
     struct tls_ctx *x = server_tls_ctx(s);
+    bool optional = x && o->allow_non_tls;
     if (x) {
         cd->tls_ref = tls_ctx_ref(x);
-        conn_tls_upgrade(c, x, o->allow_non_tls, o->tls.timeout);
+        if (!optional && !client_tls_admit(c, NULL))
+            return;
+        conn_tls_upgrade(c, x, optional, o->tls.timeout);
+        if (optional)
+            loop_timer_arm(w->loop, &cd->tls_wait, (uint64_t)(o->tls.timeout * 1e9));
     }
-    if (c->parser.await_connect)
+    if (c->parser.await_connect && !optional)
         client_arm_auth(c);
     client_arm_ping(c, (uint64_t)o->ping_interval_ns);
 }
@@ -759,7 +804,7 @@ void client_reload(struct conn *c, const struct opts *old)
     if (!(c->flags & CONN_F_CONNECTED)) {
         /* no CONNECT yet: it will be checked against the new options */
         bool need = atomic_load(&s->auth_required) && !o->no_auth_user;
-        if (need && !c->parser.await_connect)
+        if (need && !c->parser.await_connect && !loop_timer_armed(&client_data(c)->tls_wait))
             client_arm_auth(c);
         else if (!need)
             loop_timer_disarm(c->w->loop, &c->auth_timer);
@@ -798,6 +843,7 @@ static void client_on_close(struct conn *c)
 {
     struct server *s = c->s;
     struct client_data *cd = client_data(c);
+    loop_timer_disarm(c->w->loop, &cd->tls_wait);
     size_t n = cd->subs.n;
     if (n > 0) {
         struct sub **subs = xmalloc(n * sizeof(*subs));

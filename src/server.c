@@ -36,7 +36,13 @@
 static struct loop_timer server_accept_timer;
 
 static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned events);
+static void server_on_tls_rate_timer(struct loop *l, struct loop_timer *t);
+static struct tls_ctx *server_new_tls_ctx(struct server *s, const struct opts *o, char *err,
+                                          size_t errsize);
 static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out);
+
+/* nats-server's rateCounter interval, and its logRejectedTLSConns ticker. */
+#define SERVER_TLS_RATE_WINDOW_NS (1000ull * 1000000ull)
 
 static int server_cpus(void)
 {
@@ -216,6 +222,7 @@ static void server_write_ports_file(struct server *s)
 struct server *server_new(const struct opts *o)
 {
     struct server *s = xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->tls_rate.mu, NULL);
     atomic_store(&s->opts, o);
     s->first_opts = o;
     s->listen_fd = -1;
@@ -249,9 +256,10 @@ struct server *server_new(const struct opts *o)
     s->gacc = s->accounts->gacc;
     if (s->accounts->sysacc)
         NLOG_DEBUG("Created system account: \"%s\"", s->accounts->sysacc->name);
+    s->tls_rate.limit = o->tls.set ? o->tls.connection_rate_limit : 0;
     if (o->tls.set) {
         char terr[1024];
-        struct tls_ctx *x = tls_ctx_new_server(&o->tls, terr, sizeof(terr));
+        struct tls_ctx *x = server_new_tls_ctx(s, o, terr, sizeof(terr));
         if (!x) {
             NLOG_FATAL("Error creating the client TLS context: %s", terr);
             server_free(s);
@@ -306,6 +314,11 @@ int server_start(struct server *s)
         NLOG_FATAL("Error watching the client listener: %s", strerror(errno));
         return -1;
     }
+    if (s->tls_rate.limit > 0) {
+        /* on worker 0's loop, armed before it runs (as the listener) */
+        loop_timer_init(&s->tls_rate_timer, server_on_tls_rate_timer, s);
+        loop_timer_arm(s->workers[0]->loop, &s->tls_rate_timer, SERVER_TLS_RATE_WINDOW_NS);
+    }
     for (int i = 0; i < s->nworkers; i++) {
         int rc = worker_start(s->workers[i]);
         if (rc != 0) {
@@ -344,6 +357,48 @@ void server_shutdown(struct server *s)
     }
 }
 
+bool server_tls_rate_allow(struct server *s)
+{
+    struct server_tls_rate *r = &s->tls_rate;
+    if (r->limit <= 0)
+        return true;
+    uint64_t now = loop_clock_ns();
+    pthread_mutex_lock(&r->mu);
+    if (now > r->end_ns) {
+        r->count = 0;
+        r->end_ns = now + SERVER_TLS_RATE_WINDOW_NS;
+    } else {
+        r->count++;
+    }
+    bool allow = r->count < r->limit;
+    if (!allow)
+        r->blocked++;
+    pthread_mutex_unlock(&r->mu);
+    return allow;
+}
+
+static void server_on_tls_rate_timer(struct loop *l, struct loop_timer *t)
+{
+    struct server *s = t->arg;
+    pthread_mutex_lock(&s->tls_rate.mu);
+    uint64_t blocked = s->tls_rate.blocked;
+    s->tls_rate.blocked = 0;
+    pthread_mutex_unlock(&s->tls_rate.mu);
+    if (blocked > 0)
+        NLOG_WARN("Rejected %llu connections due to TLS rate limiting",
+                  (unsigned long long)blocked);
+    loop_timer_arm(l, t, SERVER_TLS_RATE_WINDOW_NS);
+}
+
+static struct tls_ctx *server_new_tls_ctx(struct server *s, const struct opts *o, char *err,
+                                          size_t errsize)
+{
+    struct tls_ctx *x = tls_ctx_new_server(&o->tls, err, errsize);
+    if (x && s->tls_rate.limit > 0)
+        tls_ctx_set_admit(x, client_tls_admit, NULL);
+    return x;
+}
+
 struct server_reload {
     struct tls_ctx *tls;     /* built from next's tls block; NULL: none */
     struct tls_ctx *old_tls; /* the server's reference to the replaced one */
@@ -359,7 +414,7 @@ int server_reload_prepare(struct server *s, const struct opts *next, struct serv
         return -1;
     struct server_reload *r = xcalloc(1, sizeof(*r));
     if (next->tls.set) {
-        r->tls = tls_ctx_new_server(&next->tls, err, errsize);
+        r->tls = server_new_tls_ctx(s, next, err, errsize);
         if (!r->tls) {
             free(r);
             return -1;
@@ -463,6 +518,7 @@ void server_free(struct server *s)
         worker_free(s->workers[i]);
     free(s->workers);
     tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
+    pthread_mutex_destroy(&s->tls_rate.mu);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->accounts)

@@ -21,6 +21,17 @@ struct monitor;
 struct tls_ctx;
 struct route_state;
 
+/* The client TLS handshake rate limit (tls connection_rate_limit), as
+ * nats-server's rateCounter: per one-second window, the first limit
+ * handshakes start and the others are refused. */
+struct server_tls_rate {
+    pthread_mutex_t mu;
+    int64_t limit; /* 0: no limit; set at start, never reloaded */
+    int64_t count;
+    uint64_t end_ns;  /* monotonic end of the current window */
+    uint64_t blocked; /* refused since the last warning */
+};
+
 struct server_stats {
     atomic_uint_fast64_t in_msgs;
     atomic_uint_fast64_t in_bytes;
@@ -77,6 +88,8 @@ struct server {
      * released through the workers' reclamation, so a worker may read the
      * pointer and take a reference within its loop turn (server_tls_ctx). */
     _Atomic(struct tls_ctx *) tls_ctx;
+    struct server_tls_rate tls_rate;
+    struct loop_timer tls_rate_timer; /* worker 0: the warning each second */
 
     /* Cluster routes (route.c); NULL without a cluster port. */
     struct route_state *rt;
@@ -119,6 +132,12 @@ static inline struct tls_ctx *server_tls_ctx(struct server *s)
 {
     return atomic_load_explicit(&s->tls_ctx, memory_order_acquire);
 }
+
+/* Whether one more client TLS handshake may start now under the tls block's
+ * connection_rate_limit (always true without one); a refusal is counted for
+ * the warning nats-server logs each second ("Rejected N connections due to
+ * TLS rate limiting"). Any thread. */
+bool server_tls_rate_allow(struct server *s);
 
 /* What a reload builds before it changes anything (the new client TLS
  * context); opaque. */

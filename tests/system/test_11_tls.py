@@ -520,3 +520,81 @@ def test_tls_reload_refused(target, change, message, certs, server_factory):
     log = reload_to(srv, target, tls_conf(certs, tls_extra=change))
     assert "[ERR] Failed to reload server configuration: " + message + "\n" in log
     assert_alive(srv.port, certs)
+
+
+# --------------------------------------------------------------------------- rate limit
+
+THROTTLED = b"-ERR 'Connection throttling is active. Please try again later.'\r\n"
+
+
+def first_answer(port, send=b""):
+    """Connect, read INFO, send send, then everything until the close (or a
+    short quiet time). Returns the bytes after INFO."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+    read_info(s)
+    if send:
+        s.sendall(send)
+    data, _ = read_to_end(s, timeout=1.5)
+    s.close()
+    return data
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_connection_rate_limit(target, certs, server_factory):
+    """connection_rate_limit: 1 lets one TLS handshake start per second; the
+    others get an -ERR in plaintext after INFO and are closed, and a warning
+    counts them."""
+    srv = start(server_factory, target, tls_conf(certs, tls_extra="connection_rate_limit: 1"),
+                expect_errors=TLS_ERRORS)
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        read_info(s)
+        socks.append(s)
+    answers = [read_to_end(s, timeout=0.5)[0] for s in socks]
+    for s in socks:
+        s.close()
+    assert all(a in (b"", THROTTLED) for a in answers), answers
+    assert answers.count(THROTTLED) >= 1, answers
+    srv.wait_log(r"\[WRN\] Rejected \d+ connections due to TLS rate limiting")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_rate_limit_allow_non_tls(target, certs, server_factory):
+    """With allow_non_tls only the clients that start TLS count."""
+    srv = start(server_factory, target,
+                tls_conf(certs, tls_extra="connection_rate_limit: 1", extra="allow_non_tls: true"),
+                expect_errors=TLS_ERRORS)
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        read_info(s)
+        s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        assert read_until(s, b"PONG\r\n") == b"PONG\r\n"
+        s.close()
+    hello = b"\x16\x03\x01\x00\x05hello"
+    answers = [first_answer(srv.port, hello) for _ in range(3)]
+    assert answers.count(THROTTLED) >= 1, answers
+    # the one let through fails its (bogus) handshake its own way
+    assert all(a == THROTTLED or b"-ERR" not in a for a in answers), answers
+
+
+# --------------------------------------------------------------------------- allow_non_tls
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_allow_non_tls_waits_tls_timeout(target, certs, server_factory):
+    """allow_non_tls: the server waits tls.timeout for the first bytes; a
+    client silent that long is plaintext, so a ClientHello coming later is
+    a protocol error."""
+    srv = start(server_factory, target, tls_conf(certs, timeout=0.2, extra="allow_non_tls: true"),
+                expect_errors=TLS_ERRORS + [r"Client parser ERROR"])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    time.sleep(1.0)  # well past tls.timeout
+    s.sendall(b"\x16\x03\x01\x00\x05hello")
+    data, _ = read_to_end(s)
+    s.close()
+    assert data == b"-ERR 'Unknown Protocol Operation'\r\n"
+    srv.wait_log(r"Client parser ERROR")
+    # within the wait a ClientHello still starts TLS
+    _, data = roundtrip(srv.port, certs)
+    assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n"
