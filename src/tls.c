@@ -191,6 +191,29 @@ static int tls_ctx_curves(SSL_CTX *ctx, const struct opts_tls *t)
     return SSL_CTX_set1_groups_list(ctx, list) == 1 ? 0 : -1;
 }
 
+/* OpenSSL fills a certificate's extension cache (key identifiers, purposes)
+ * on first use, under the certificate's lock, and reads parts of it later
+ * without: fill it now, for the context's own certificates and its CAs,
+ * while only this thread knows the context (a reload builds it while the
+ * workers run, and publishes it to them afterwards). */
+static void tls_ctx_warm(SSL_CTX *ctx)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    if (leaf)
+        (void)X509_check_purpose(leaf, -1, 0);
+    STACK_OF(X509) *chain = NULL;
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+        for (int i = 0; i < sk_X509_num(chain); i++)
+            (void)X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x)
+            (void)X509_check_purpose(x, -1, 0);
+    }
+    ERR_clear_error();
+}
+
 static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode mode, char *err,
                                      size_t errsize)
 {
@@ -260,7 +283,7 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode
     }
     for (size_t i = 0; i < t->pinned_certs.n; i++)
         strlist_push(&x->pinned, t->pinned_certs.v[i]);
-    ERR_clear_error();
+    tls_ctx_warm(ctx);
     return x;
 fail:
     tls_ctx_free(x);

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from natsd import timeout_scale
-from proto_util import PROTO_ERR_LOGS, Conn, conf_text, connected, msg, params, start
+from proto_util import PROTO_ERR_LOGS, conf_text, connected, msg, params, start
 
 pytestmark = pytest.mark.threaded
 
@@ -256,3 +256,58 @@ def test_reload_keeps_single_user_clients(target, server_factory):
     assert u.sync() == [msg("foo", 1, "x")]
     reload_to(srv, target, "authorization { user: u, password: q }\n")
     assert u.until_close() == [b"-ERR 'Authorization Violation'\r\n"]
+
+
+@pytest.mark.parametrize("target", params(threaded_t1=True, reference=False))
+def test_reload_under_traffic(target, server_factory):
+    """Reloads that swap import tables, accounts and permissions while other
+    workers deliver through them (the sanitizer builds check the rest)."""
+    import threading
+    perms = "permissions: {subscribe: {allow: %s}, allow_responses: true}"
+    conf = """
+accounts {
+  A: { users: [ {user: a, password: a, %s} ]
+       exports: [ {stream: "ev.>"}, {service: "svc"} ] }
+  B: { users: [ {user: b, password: b} ]
+       imports: [ {stream: {account: A, subject: "ev.>"}%s}
+                  {service: {account: A, subject: "svc"}} ] }
+  %s
+}
+"""
+    confs = [conf % (perms % '[">"]', "", ""),
+             conf % (perms % '["ev.>", "svc"]', ', prefix: "p"',
+                     'C: { users: [ {user: c, password: c} ], '
+                     'imports: [ {stream: {account: A, subject: "ev.>"}} ] }')]
+    srv = start(server_factory, target, confs[0], expect_errors=ERRS)
+    stop = threading.Event()
+    errors = []
+
+    def traffic(user):
+        while not stop.is_set():
+            try:
+                c = login(srv.port, user)
+                c.send(b"SUB > 1\r\nSUB ev.* 2\r\n")
+                for _ in range(50):
+                    c.send(b"PUB ev.x 2\r\nhi\r\nPUB svc _INBOX.1 1\r\nq\r\n" * 20)
+                    c.sync()
+                c.close()
+            except (AssertionError, OSError):
+                pass  # closed by a reload, or a user the current file lacks
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+    threads = [threading.Thread(target=traffic, args=(u,)) for u in "abac"]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(8):
+            reload_to(srv, target, confs[(i + 1) % 2])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    b = login(srv.port, "b")
+    b.send(b"SUB ev.> 1\r\n")
+    assert b.sync() == []
+    b.close()

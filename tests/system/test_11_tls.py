@@ -598,3 +598,47 @@ def test_allow_non_tls_waits_tls_timeout(target, certs, server_factory):
     # within the wait a ClientHello still starts TLS
     _, data = roundtrip(srv.port, certs)
     assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n"
+
+
+@pytest.mark.parametrize("target", params(threaded_t1=True, reference=False))
+def test_tls_reload_during_handshakes(target, certs, certs2, server_factory, tmp_path):
+    """Contexts replaced while handshakes run on every worker: each new
+    context is complete before any worker can use it."""
+    import threading
+    both = str(tmp_path / "both.pem")
+    with open(both, "w") as f:
+        for d in (certs, certs2):
+            with open(os.path.join(d, "ca.pem")) as g:
+                f.write(g.read())
+    # tracing slows each handshake down: more of them overlap on a new context
+    LOUD = "debug: true\ntrace: true"
+    srv = start(server_factory, target, tls_conf(certs, extra=LOUD), expect_errors=TLS_ERRORS)
+    stop = threading.Event()
+    done = []
+
+    def dial():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(both)
+        while not stop.is_set():
+            try:
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+                read_info(s)
+                t = ctx.wrap_socket(s, server_hostname="localhost")
+                t.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+                done.append(read_until(t, b"PONG\r\n").endswith(b"PONG\r\n"))
+                t.close()
+            except (ssl.SSLError, OSError):
+                done.append(False)
+
+    threads = [threading.Thread(target=dial) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(16):
+            reload_to(srv, target, tls_conf(certs2 if i % 2 == 0 else certs, extra=LOUD))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert any(done)
+    assert_alive(srv.port, certs)
