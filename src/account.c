@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Accounts and the table built from the options (nats-server's
  * configureAccounts, AddStreamImport, AddMappedStreamImport,
- * AddServiceImport). */
+ * AddServiceImport), and its update by a reload (reloadAuthorization). */
 #include "account.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -12,6 +13,9 @@
 #include "opts.h"
 #include "subject.h"
 #include "sublist.h"
+
+/* The table's smallest capacity (see account_table_build). */
+#define ACCOUNT_TABLE_MIN_CAP 1024
 
 struct account *account_new(const char *name)
 {
@@ -35,17 +39,26 @@ static void account_resp_free(void *v, void *arg)
     free(v);
 }
 
+void account_imports_free(void *p)
+{
+    struct account_imports *im = p;
+    if (!im)
+        return;
+    for (size_t i = 0; i < im->n_streams_out; i++)
+        account_map_free(&im->streams_out[i].map);
+    free(im->streams_out);
+    for (size_t i = 0; i < im->n_services_in; i++)
+        account_map_free(&im->services_in[i].map);
+    free(im->services_in);
+    free(im);
+}
+
 void account_free(struct account *acc)
 {
     if (!acc)
         return;
     sublist_free(acc->sl);
-    for (size_t i = 0; i < acc->n_streams_out; i++)
-        account_map_free(&acc->streams_out[i].map);
-    free(acc->streams_out);
-    for (size_t i = 0; i < acc->n_services_in; i++)
-        account_map_free(&acc->services_in[i].map);
-    free(acc->services_in);
+    account_imports_free(atomic_load(&acc->imp));
     hmap_each(&acc->resp, account_resp_free, NULL);
     hmap_free(&acc->resp);
     pthread_mutex_destroy(&acc->resp_mu);
@@ -165,14 +178,23 @@ int account_map_apply(const struct account_map *m, const char *subj, size_t len,
     return (int)n;
 }
 
-struct account *account_table_find(const struct account_table *t, const char *name)
+/* Any account of t called name, removed or not. */
+static struct account *account_table_lookup(const struct account_table *t, const char *name)
 {
-    for (size_t i = 0; i < t->n; i++)
+    size_t n = t->n; /* seq_cst: the entries below it are published */
+    for (size_t i = 0; i < n; i++)
         if (strcmp(t->v[i]->name, name) == 0)
             return t->v[i];
     return NULL;
 }
 
+struct account *account_table_find(const struct account_table *t, const char *name)
+{
+    struct account *a = account_table_lookup(t, name);
+    return a && !account_is_removed(a) ? a : NULL;
+}
+
+/* A new account at the end of t (capacity checked by the caller). */
 static struct account *account_table_add(struct account_table *t, const char *name)
 {
     struct account *a = account_new(name);
@@ -189,8 +211,10 @@ static struct account *account_table_add(struct account_table *t, const char *na
     }
     a->resp_prefix[10] = '.';
     a->resp_prefix[11] = '\0';
-    t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
-    t->v[t->n++] = a;
+    size_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
+    NASSERT(n < t->cap);
+    t->v[n] = a;
+    atomic_store_explicit(&t->n, n + 1, memory_order_release);
     return a;
 }
 
@@ -208,9 +232,27 @@ static const struct opts_export *account_find_export(const struct opts_account *
     return NULL;
 }
 
-static void account_wire_imports(struct account_table *t, const struct opts *o,
+/* The import tables being built for each account of t, by index. */
+struct account_build {
+    const struct account_table *t;
+    struct account_imports **imp;
+};
+
+static struct account_imports *account_build_of(struct account_build *b, const struct account *a)
+{
+    size_t n = b->t->n, i = 0;
+    while (i < n && b->t->v[i] != a)
+        i++;
+    NASSERT(i < n); /* a came from this table */
+    if (!b->imp[i])
+        b->imp[i] = xcalloc(1, sizeof(*b->imp[i]));
+    return b->imp[i];
+}
+
+static void account_wire_imports(struct account_build *bd, const struct opts *o,
                                  const struct opts_account *oa)
 {
+    const struct account_table *t = bd->t;
     struct account *b = account_table_find(t, oa->name);
     for (size_t i = 0; b && i < oa->n_imports; i++) {
         const struct opts_import *im = &oa->imports[i];
@@ -224,16 +266,18 @@ static void account_wire_imports(struct account_table *t, const struct opts *o,
         const struct opts_export *e =
             oexp ? account_find_export(oexp, im->subject, im->service) : NULL;
         if (!im->service) {
-            a->streams_out =
-                xrealloc(a->streams_out, (a->n_streams_out + 1) * sizeof(*a->streams_out));
-            struct account_stream_out *so = &a->streams_out[a->n_streams_out++];
+            struct account_imports *ai = account_build_of(bd, a);
+            ai->streams_out =
+                xrealloc(ai->streams_out, (ai->n_streams_out + 1) * sizeof(*ai->streams_out));
+            struct account_stream_out *so = &ai->streams_out[ai->n_streams_out++];
             memset(so, 0, sizeof(*so));
             so->importer = b;
             account_map_init(&so->map, im->subject, im->to, im->prefix);
         } else {
-            b->services_in =
-                xrealloc(b->services_in, (b->n_services_in + 1) * sizeof(*b->services_in));
-            struct account_service_in *si = &b->services_in[b->n_services_in++];
+            struct account_imports *bi = account_build_of(bd, b);
+            bi->services_in =
+                xrealloc(bi->services_in, (bi->n_services_in + 1) * sizeof(*bi->services_in));
+            struct account_service_in *si = &bi->services_in[bi->n_services_in++];
             memset(si, 0, sizeof(*si));
             si->exporter = a;
             /* AddServiceImport(exporter, to (local, default: subject), subject) */
@@ -248,27 +292,108 @@ static void account_wire_imports(struct account_table *t, const struct opts *o,
     }
 }
 
+/* Build the import tables of every account of t from o and publish them;
+ * each replaced one goes to retire (NULL: freed at once, which only the
+ * start may do, before any worker runs). */
+static void account_table_wire(struct account_table *t, const struct opts *o,
+                               account_retire_fn *retire, void *arg)
+{
+    size_t n = t->n;
+    struct account_build bd = {t, xcalloc(n, sizeof(*bd.imp))};
+    for (size_t i = 0; i < o->n_accounts; i++)
+        account_wire_imports(&bd, o, &o->accounts[i]);
+    for (size_t i = 0; i < n; i++) {
+        struct account_imports *old =
+            atomic_exchange_explicit(&t->v[i]->imp, bd.imp[i], memory_order_acq_rel);
+        if (old && retire)
+            retire(arg, old);
+        else
+            account_imports_free(old);
+    }
+    free(bd.imp);
+}
+
+/* The system account's name in o, or NULL without one. */
+static const char *account_sys_name(const struct opts *o)
+{
+    if (o->no_system_account)
+        return NULL;
+    return o->system_account && *o->system_account ? o->system_account : ACCOUNT_SYSTEM;
+}
+
 void account_table_build(struct account_table *t, const struct opts *o)
 {
     memset(t, 0, sizeof(*t));
+    /* Room for the accounts reloads may add: the entries never move, so
+     * readers on any thread need no lock (see account.h). */
+    size_t want = 4 * (2 + o->n_accounts);
+    t->cap = want > ACCOUNT_TABLE_MIN_CAP ? want : ACCOUNT_TABLE_MIN_CAP;
+    t->v = xcalloc(t->cap, sizeof(*t->v));
     t->gacc = account_table_add(t, ACCOUNT_GLOBAL);
     for (size_t i = 0; i < o->n_accounts; i++)
         if (!account_table_find(t, o->accounts[i].name))
             account_table_add(t, o->accounts[i].name);
-    if (!o->no_system_account) {
-        const char *sys =
-            o->system_account && *o->system_account ? o->system_account : ACCOUNT_SYSTEM;
+    const char *sys = account_sys_name(o);
+    if (sys) {
         t->sysacc = account_table_find(t, sys);
         if (!t->sysacc)
             t->sysacc = account_table_add(t, sys);
     }
+    account_table_wire(t, o, NULL, NULL);
+}
+
+int account_table_check(const struct account_table *t, const struct opts *o, char *err,
+                        size_t errsize)
+{
+    size_t need = t->n;
+    for (size_t i = 0; i < o->n_accounts; i++) {
+        bool seen = account_table_lookup(t, o->accounts[i].name) != NULL;
+        for (size_t k = 0; !seen && k < i; k++)
+            seen = strcmp(o->accounts[k].name, o->accounts[i].name) == 0;
+        if (!seen)
+            need++;
+    }
+    if (need > t->cap) {
+        snprintf(err, errsize, "config reload not supported for accounts: more than %zu accounts",
+                 t->cap);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether o configures an account called name. */
+static bool account_configured(const struct opts *o, const char *name)
+{
     for (size_t i = 0; i < o->n_accounts; i++)
-        account_wire_imports(t, o, &o->accounts[i]);
+        if (strcmp(o->accounts[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+void account_table_update(struct account_table *t, const struct opts *o, account_retire_fn *retire,
+                          void *arg)
+{
+    /* new accounts first, so that users and imports naming them resolve */
+    for (size_t i = 0; i < o->n_accounts; i++) {
+        struct account *a = account_table_lookup(t, o->accounts[i].name);
+        if (!a)
+            account_table_add(t, o->accounts[i].name);
+        else
+            atomic_store(&a->removed, false);
+    }
+    size_t n = t->n;
+    for (size_t i = 0; i < n; i++) {
+        struct account *a = t->v[i];
+        if (a != t->gacc && a != t->sysacc && !account_configured(o, a->name))
+            atomic_store(&a->removed, true);
+    }
+    account_table_wire(t, o, retire, arg);
 }
 
 void account_table_free(struct account_table *t)
 {
-    for (size_t i = 0; i < t->n; i++)
+    size_t n = t->n;
+    for (size_t i = 0; i < n; i++)
         account_free(t->v[i]);
     free(t->v);
     memset(t, 0, sizeof(*t));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Client authentication: token, single user, users list, plain or bcrypt
- * passwords. Permissions, accounts, nkeys and TLS identities come with the
- * security work. */
+ * Client authentication: token, single user, users list (plain or bcrypt
+ * passwords, nkeys, TLS identities), the account a user belongs to, and the
+ * check a reload makes of the clients already connected. */
 #ifndef NATSD_AUTH_H
 #define NATSD_AUTH_H
 
@@ -41,6 +41,28 @@ bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_
  * The CONNECT user is replaced by it (a warning when one was given). Returns
  * false when none matches. Owner thread. */
 bool auth_tls_map_user(struct server *s, struct conn *c, const struct opts_user **user);
+
+/* What a reload decides for a client already connected. */
+enum auth_recheck {
+    AUTH_RECHECK_KEEP = 0, /* still authorized, nothing to rebind (no user, or no auth now) */
+    AUTH_RECHECK_REBIND,   /* still authorized as *user: take its permissions again */
+    AUTH_RECHECK_MOVED,    /* its user is gone or belongs to another account now */
+    AUTH_RECHECK_DENIED,   /* its credentials no longer authenticate */
+};
+
+/* Check the connected client c again under the options in force, as
+ * nats-server's reloadAuthorization does (clientHasMovedToDifferentAccount,
+ * then isClientAuthorized); old are the options c authenticated under. A
+ * client named by a user name or nkey whose user is gone, or whose user now
+ * belongs to another account than c's, has moved; so has a client whose
+ * account a reload removed. Deliberately unlike nats-server, a named client
+ * is not judged "moved" when the new options have no users list at all (no
+ * auth, a token, a single user): nats-server 2.9.10 then finds no user and
+ * closes every client that gave a user name on every reload; natsd checks
+ * its credentials instead. A bcrypt password is not hashed again when the
+ * user's configured hash did not change. Owner thread. */
+enum auth_recheck auth_recheck_client(struct server *s, struct conn *c, const struct opts *old,
+                                      const struct opts_user **user);
 
 /* Compare a password given by a client with a configured one: bcrypt when the
  * configured one is a bcrypt hash ($2a$, $2b$, $2x$, $2y$), else constant-time

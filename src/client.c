@@ -29,6 +29,7 @@
 #include "server.h"
 #include "subject.h"
 #include "sublist.h"
+#include "tls.h"
 #include "worker.h"
 
 /* Returned by callbacks that closed the connection: parsing stops. */
@@ -51,6 +52,13 @@ static const struct hmap_ops client_sid_ops = {.key = client_sid_key};
 struct client_data {
     struct hmap subs;       /* sid -> struct csub */
     struct csub *done_subs; /* reached their max; under the conn's out_mu */
+    /* Client TLS: a reference to the context the connection was offered
+     * (a reload may replace the server's meanwhile), whether the TLS rate
+     * limit already let it through, and with allow_non_tls the wait for the
+     * first byte that tells TLS from plaintext. */
+    struct tls_ctx *tls_ref;
+    bool tls_admitted;
+    struct loop_timer tls_wait;
 };
 
 static int client_on_op(void *ctx, const struct parser_cmd *cmd);
@@ -144,8 +152,48 @@ static void client_on_auth_timer(struct loop *l, struct loop_timer *t)
     struct conn *c = t->arg;
     if (c->flags & CONN_F_CONNECTED)
         return;
-    CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
+    /* a debug line in nats-server (authTimeout: sendErrAndDebug) */
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
     client_fail(c, PROTO_ERR_AUTH_TIMEOUT, "Authentication Timeout");
+}
+
+static void client_arm_auth(struct conn *c)
+{
+    double secs = auth_timeout_secs(c->s);
+    loop_timer_arm(c->w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
+}
+
+/* --- client TLS */
+
+bool client_tls_admit(struct conn *c, void *arg)
+{
+    (void)arg;
+    struct client_data *cd = client_data(c);
+    if (c->kind != CONN_KIND_CLIENT || cd->tls_admitted)
+        return true;
+    cd->tls_admitted = true;
+    if (server_tls_rate_allow(c->s))
+        return true;
+    /* createClient: the -ERR goes out in plaintext, after the INFO */
+    conn_send_err(c, "Connection throttling is active. Please try again later.");
+    conn_close(c, "Maximum Connections Exceeded");
+    return false;
+}
+
+/* allow_non_tls: tls.timeout passed since the INFO. As createClient, whose
+ * read of the first bytes has that deadline, a client that sent nothing is
+ * plaintext from now on (a ClientHello coming later is read as protocol),
+ * and the auth timer starts only now. */
+static void client_on_tls_wait(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    struct conn *c = t->arg;
+    if (c->tls_next && (c->flags & CONN_F_TLS_OPTIONAL)) {
+        c->tls_next = NULL;
+        c->flags &= ~CONN_F_TLS_OPTIONAL;
+    }
+    if (c->parser.await_connect && !(c->flags & CONN_F_CONNECTED))
+        client_arm_auth(c);
 }
 
 /* --- accept */
@@ -156,11 +204,13 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
     const struct opts *o = server_opts(s);
     struct conn *c = xmalloc(sizeof(*c));
     conn_init(c, w, fd, CONN_KIND_CLIENT, &client_ops, peer);
-    c->kdata = xcalloc(1, sizeof(struct client_data));
+    struct client_data *cd = xcalloc(1, sizeof(*cd));
+    c->kdata = cd;
     c->acc = s->gacc;
     c->parser.await_connect = s->auth_required && !o->no_auth_user;
     loop_timer_init(&c->ping_timer, client_on_ping_timer, c);
     loop_timer_init(&c->auth_timer, client_on_auth_timer, c);
+    loop_timer_init(&cd->tls_wait, client_on_tls_wait, c);
     atomic_fetch_add(&s->stats.total_connections, 1);
     if (conn_start(c) != 0) {
         close(fd);
@@ -185,13 +235,21 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
         client_fail(c, PROTO_ERR_MAX_CONNECTIONS, "Maximum Connections Exceeded");
         return;
     }
-    /* TLS: the client upgrades right after the plaintext INFO (createClient) */
-    if (s->tls_ctx)
-        conn_tls_upgrade(c, s->tls_ctx, o->allow_non_tls, o->tls.timeout);
-    if (c->parser.await_connect) {
-        double secs = auth_timeout_secs(s);
-        loop_timer_arm(w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
+    /* TLS: the client upgrades right after the plaintext INFO (createClient);
+     * a required handshake passes the rate limit now, an optional one when
+     * the ClientHello comes (the context's admission hook) */
+    struct tls_ctx *x = server_tls_ctx(s);
+    bool optional = x && o->allow_non_tls;
+    if (x) {
+        cd->tls_ref = tls_ctx_ref(x);
+        if (!optional && !client_tls_admit(c, NULL))
+            return;
+        conn_tls_upgrade(c, x, optional, o->tls.timeout);
+        if (optional)
+            loop_timer_arm(w->loop, &cd->tls_wait, (uint64_t)(o->tls.timeout * 1e9));
     }
+    if (c->parser.await_connect && !optional)
+        client_arm_auth(c);
     client_arm_ping(c, (uint64_t)o->ping_interval_ns);
 }
 
@@ -199,8 +257,9 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer
 
 /* Bind c to its user's account and permissions (registerWithAccount,
  * setPermissions). u NULL: the token or single user, in $G without
- * permissions. Returns -1 when the user's account does not exist (added by a
- * reload: accounts are built at start). */
+ * permissions. Returns -1 when the user's account does not exist (a reload
+ * publishes the accounts before the users naming them, so only a removed
+ * account, of a user of the options being replaced, is missing). */
 static int client_bind_user(struct conn *c, const struct opts_user *u)
 {
     if (!u)
@@ -655,11 +714,120 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
     if (atomic_load_explicit(&c->gwr_n, memory_order_relaxed) && gateway_client_reply(w, c, &m))
         return 0;
     size_t n = deliver_local(w, c, acc, &m);
-    if (acc->services_in || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
+    if (account_has_services_in(acc) || atomic_load_explicit(&acc->nresp, memory_order_relaxed))
         n += imports_services(w, c, acc, &m);
     if (n == 0 && reply.len && c->opts.no_responders)
         client_no_responders(c, reply);
     return 0;
+}
+
+/* --- reload (reloadAuthorization, processSubsOnConfigReload) */
+
+static void client_free_perms(void *p)
+{
+    perms_conn_free(p);
+}
+
+/* Publish pc as c's permissions; the old ones are retired, since deliverers
+ * on other workers may be reading them this turn. */
+static void client_set_perms(struct conn *c, struct perms_conn *pc)
+{
+    struct perms_conn *old = c->perms;
+    conn_lock_out(c);
+    if (old && pc)
+        perms_conn_take_replies_locked(pc, old);
+    c->perms = pc;
+    conn_unlock_out(c);
+    if (old)
+        worker_retire(c->w, old, client_free_perms);
+}
+
+static void client_collect_csub(void *val, void *arg)
+{
+    struct csub ***p = arg;
+    **p = val;
+    (*p)++;
+}
+
+/* Remove the subscriptions c's permissions no longer allow, each with an
+ * -ERR to the client and a notice in the log (processSubsOnConfigReload:
+ * kept when the subject alone, or with its queue, may be subscribed). */
+static void client_prune_subs(struct conn *c)
+{
+    struct client_data *cd = client_data(c);
+    struct perms_conn *pc = c->perms;
+    size_t n = cd->subs.n;
+    if (!pc || n == 0)
+        return;
+    struct csub **all = xmalloc(n * sizeof(*all));
+    struct csub **p = all;
+    hmap_each(&cd->subs, client_collect_csub, &p);
+    struct sbuf e = {0}, who = {0};
+    client_auth_user(c, &who);
+    sbuf_addc(&who, '\0');
+    for (size_t i = 0; i < n; i++) {
+        struct csub *cs = all[i];
+        const struct sub *sb = &cs->sub;
+        if (perms_can_subscribe(pc, sb->subject, sb->subject_len, NULL, 0) ||
+            (sb->queue_len &&
+             perms_can_subscribe(pc, sb->subject, sb->subject_len, sb->queue, sb->queue_len)))
+            continue;
+        conn_lock_out(c);
+        bool done = cs->done; /* reached its max: already on its way out */
+        conn_unlock_out(c);
+        if (done)
+            continue;
+        sbuf_reset(&e);
+        sbuf_adds(&e, "Permissions Violation for Subscription to ");
+        perms_quote(&e, sb->subject, sb->subject_len);
+        sbuf_adds(&e, " (sid ");
+        perms_quote(&e, csub_sid(cs), cs->sid_len);
+        sbuf_adds(&e, ")");
+        sbuf_addc(&e, '\0');
+        conn_send_err(c, e.p);
+        /* "Removed sub "foo" (sid "1") for User "a" - not authorized" */
+        NLOG_INFO("Removed sub %s for %s - not authorized",
+                  e.p + strlen("Permissions Violation for Subscription to "), who.p);
+        client_remove_sub(c, cs);
+    }
+    sbuf_free(&e);
+    sbuf_free(&who);
+    free(all);
+}
+
+void client_reload(struct conn *c, const struct opts *old)
+{
+    struct server *s = c->s;
+    const struct opts *o = server_opts(s);
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    if (!(c->flags & CONN_F_CONNECTED)) {
+        /* no CONNECT yet: it will be checked against the new options */
+        bool need = atomic_load(&s->auth_required) && !o->no_auth_user;
+        if (need && !c->parser.await_connect && !loop_timer_armed(&client_data(c)->tls_wait))
+            client_arm_auth(c);
+        else if (!need)
+            loop_timer_disarm(c->w->loop, &c->auth_timer);
+        c->parser.await_connect = need;
+        return;
+    }
+    const struct opts_user *u = NULL;
+    switch (auth_recheck_client(s, c, old, &u)) {
+    case AUTH_RECHECK_MOVED:
+        /* nats-server closes it without a word; it reconnects as it should */
+        conn_close(c, "Client Closed");
+        return;
+    case AUTH_RECHECK_DENIED:
+        auth_log_violation(s, c);
+        client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
+        return;
+    case AUTH_RECHECK_REBIND:
+        client_set_perms(c, perms_conn_new(u->perms));
+        break;
+    case AUTH_RECHECK_KEEP:
+        break;
+    }
+    client_prune_subs(c);
 }
 
 /* --- close */
@@ -675,6 +843,7 @@ static void client_on_close(struct conn *c)
 {
     struct server *s = c->s;
     struct client_data *cd = client_data(c);
+    loop_timer_disarm(c->w->loop, &cd->tls_wait);
     size_t n = cd->subs.n;
     if (n > 0) {
         struct sub **subs = xmalloc(n * sizeof(*subs));
@@ -703,6 +872,7 @@ static void client_on_free(struct conn *c)
     perms_conn_free(c->perms);
     c->perms = NULL;
     gateway_conn_free(c);
+    tls_ctx_free(client_data(c)->tls_ref);
     free(c->kdata);
     c->kdata = NULL;
 }

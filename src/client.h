@@ -12,6 +12,7 @@
 #include "sublist.h"
 
 struct conn;
+struct opts;
 struct worker;
 
 /* A client subscription: the sublist's view (first), its connection, its sid,
@@ -45,6 +46,19 @@ static inline struct csub *csub_of(struct sub *s)
 
 /* Take a new client socket on worker w: INFO, limits, timers. Owner thread. */
 void client_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* The client TLS context's admission hook (tls_admit_fn): the tls block's
+ * connection_rate_limit, checked once per connection. Over the limit, c gets
+ * -ERR 'Connection throttling is active. Please try again later.' and is
+ * closed, as nats-server's createClient does. Owner thread. */
+bool client_tls_admit(struct conn *c, void *arg);
+
+/* A reload put new options in force (old: the ones replaced, still valid):
+ * check client c again (auth_recheck_client), closing it, or taking its
+ * user's new permissions and removing the subscriptions they refuse. A client
+ * without CONNECT yet only learns whether it must authenticate. Owner thread
+ * (a worker_call task). */
+void client_reload(struct conn *c, const struct opts *old);
 
 /* With the connection's out_mu held, after the delivery that reached max:
  * have the owner remove the subscription (any thread). */

@@ -165,8 +165,9 @@ struct conn {
     struct account *acc;
     char nonce[16]; /* sent in INFO when nkey users exist; "" otherwise */
     /* The user's permissions (perms.h), set at CONNECT by the owner before
-     * any SUB; NULL: none. Read by delivering workers; freed in on_free. */
-    struct perms_conn *perms;
+     * any SUB; NULL: none. Read by delivering workers; a reload publishes new
+     * ones (the owner, under out_mu) and retires the old; freed in on_free. */
+    _Atomic(struct perms_conn *) perms;
     /* Routed replies this client was asked to answer through a gateway
      * (gateway.h), under out_mu; gwr_n readable without it. */
     struct gw_rmap *gwr;

@@ -310,7 +310,7 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
                      const struct deliver_msg *m)
 {
     size_t n = deliver_account(w, src, acc, m);
-    if (acc->streams_out)
+    if (account_has_streams_out(acc))
         n += imports_streams(w, src, acc, m);
     if (w->s->gw && (!src || src->kind == CONN_KIND_CLIENT))
         n += gateway_send(w, src, acc, m);

@@ -44,8 +44,9 @@ size_t imports_streams(struct worker *w, struct conn *src, struct account *acc,
 {
     size_t n = 0;
     char subj[IMPORTS_MAX_SUBJECT];
-    for (size_t i = 0; i < acc->n_streams_out; i++) {
-        const struct account_stream_out *so = &acc->streams_out[i];
+    const struct account_imports *im = account_imports(acc);
+    for (size_t i = 0; im && i < im->n_streams_out; i++) {
+        const struct account_stream_out *so = &im->streams_out[i];
         if (!account_map_matches(&so->map, m->subject, m->subject_len))
             continue;
         int len = account_map_apply(&so->map, m->subject, m->subject_len, subj, sizeof(subj));
@@ -241,8 +242,9 @@ size_t imports_services(struct worker *w, struct conn *src, struct account *acc,
     if (atomic_load_explicit(&acc->nresp, memory_order_relaxed) > 0 && m->subject_len > 4 &&
         memcmp(m->subject, "_R_.", 4) == 0)
         n += imports_response(w, src, acc, m);
-    for (size_t i = 0; i < acc->n_services_in; i++) {
-        const struct account_service_in *si = &acc->services_in[i];
+    const struct account_imports *im = account_imports(acc);
+    for (size_t i = 0; im && i < im->n_services_in; i++) {
+        const struct account_service_in *si = &im->services_in[i];
         if (account_map_matches(&si->map, m->subject, m->subject_len)) {
             /* a forwarded request counts as delivered: no 503 to the
              * requester even when the exporter has no responder, as

@@ -15,8 +15,9 @@ struct conn;
 struct account;
 struct deliver_msg;
 
-/* Deliver m, published in acc, to the accounts importing it as a stream.
- * Call only when acc->streams_out is set. Returns the deliveries. Worker w. */
+/* Deliver m, published in acc, to the accounts importing it as a stream
+ * (account_has_streams_out tells whether any does). Returns the deliveries.
+ * Worker w. */
 size_t imports_streams(struct worker *w, struct conn *src, struct account *acc,
                        const struct deliver_msg *m);
 

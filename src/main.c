@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -18,6 +17,7 @@
 #include "mem.h"
 #include "log.h"
 #include "opts.h"
+#include "reload.h"
 #include "server.h"
 #include "version.h"
 
@@ -79,151 +79,6 @@ static int main_write_pid_file(const char *path, char *err, size_t errsize)
     return 0;
 }
 
-static void main_log_config(const struct opts *o, struct log_config *lc)
-{
-    *lc = (struct log_config){
-        .debug = o->debug,
-        .trace = o->trace,
-        .logtime = o->logtime,
-        .file = o->log_file,
-        .size_limit = o->log_size_limit,
-        .syslog = o->syslog,
-        .remote_syslog = o->remote_syslog,
-    };
-}
-
-/* Whether the top-level key k of a configuration is an option (not a key
- * that only names a variable). */
-static bool main_is_option(const struct conf_kv *kv)
-{
-    return kv && !kv->used_as_var;
-}
-
-static const struct conf_kv *main_find_kv(const struct conf_value *root, const char *key)
-{
-    for (size_t i = 0; i < root->u.map.n; i++)
-        if (strcasecmp(root->u.map.kv[i].key, key) == 0)
-            return &root->u.map.kv[i];
-    return NULL;
-}
-
-/* Log one reloaded key as nats-server does ("Reloaded: max_payload = 2048"). */
-static void main_log_reloaded(const char *key, const struct conf_value *v)
-{
-    if (!v) {
-        NLOG_INFO("Reloaded: %s (removed)", key);
-    } else if (v->type == CONF_INT) {
-        NLOG_INFO("Reloaded: %s = %lld", key, (long long)v->u.i);
-    } else if (v->type == CONF_BOOL) {
-        NLOG_INFO("Reloaded: %s = %s", key, v->u.b ? "true" : "false");
-    } else if (v->type == CONF_STRING) {
-        NLOG_INFO("Reloaded: %s = %s", key, v->u.s.p);
-    } else {
-        NLOG_INFO("Reloaded: %s", key);
-    }
-}
-
-/* Keys nats-server reloads but natsd cannot yet: their run-time state (the
- * TLS context, the account table) is built once at start. A reload that
- * changes them is refused whole rather than applied halfway. */
-static bool main_reload_deferred(const char *key)
-{
-    return strcasecmp(key, "tls") == 0 || strcasecmp(key, "accounts") == 0;
-}
-
-/* Compare the keys of two configurations. Returns -1 with err naming the
- * first changed key that cannot be reloaded; 0 when every change can be
- * applied, logging nothing yet (changed keys are logged by main_log_diff). */
-static int main_check_diff(const struct conf_value *old, const struct conf_value *cur, char *err,
-                           size_t errsize)
-{
-    const struct conf_value *maps[2] = {old, cur};
-    for (int m = 0; m < 2; m++) {
-        for (size_t i = 0; i < maps[m]->u.map.n; i++) {
-            const struct conf_kv *kv = &maps[m]->u.map.kv[i];
-            const struct conf_kv *a = main_find_kv(old, kv->key);
-            const struct conf_kv *b = main_find_kv(cur, kv->key);
-            if (!main_is_option(a) && !main_is_option(b))
-                continue;
-            if (a && b && conf_value_equal(a->val, b->val))
-                continue;
-            if (!opts_key_reloadable(kv->key) || main_reload_deferred(kv->key)) {
-                snprintf(err, errsize, "config reload not supported for %s", kv->key);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-static void main_log_diff(const struct conf_value *old, const struct conf_value *cur)
-{
-    for (size_t i = 0; i < cur->u.map.n; i++) {
-        const struct conf_kv *b = &cur->u.map.kv[i];
-        const struct conf_kv *a = main_find_kv(old, b->key);
-        if (main_is_option(b) && !(a && conf_value_equal(a->val, b->val)))
-            main_log_reloaded(b->key, b->val);
-    }
-    for (size_t i = 0; i < old->u.map.n; i++) {
-        const struct conf_kv *a = &old->u.map.kv[i];
-        if (main_is_option(a) && !main_find_kv(cur, a->key))
-            main_log_reloaded(a->key, NULL);
-    }
-}
-
-/* SIGHUP: read the file again, refuse changes to options that cannot change
- * at run time (as nats-server: "config reload not supported for ..."), then put
- * the new options in force and log each change. *doc is the configuration
- * in force; it is replaced on success. Main thread. */
-static void main_reload(const struct cli *c, struct server *s, struct conf_doc **doc)
-{
-    char err[MAIN_ERR_SIZE] = "";
-    const char *path = server_opts(s)->config_file;
-    struct conf_doc *ndoc = NULL;
-    struct opts_diag d = {0};
-    struct opts *next = xmalloc(sizeof(*next));
-    opts_init(next);
-    if (!path || !*doc) {
-        snprintf(err, sizeof(err),
-                 "can only reload config when a file is provided using -c or "
-                 "--config");
-        goto fail;
-    }
-    struct conf_error cerr;
-    if (conf_parse_file(path, &ndoc, &cerr) != 0) {
-        conf_error_format(&cerr, err, sizeof(err));
-        goto fail;
-    }
-    if (opts_load_file(next, path, &d) != 0) {
-        snprintf(err, sizeof(err), "%s", d.errors.n ? d.errors.v[0] : "invalid configuration");
-        goto fail;
-    }
-    if (cli_apply(c, next, err, sizeof(err)) != 0)
-        goto fail;
-    opts_set_baseline(next);
-    if (opts_validate(next, err, sizeof(err)) != 0)
-        goto fail;
-    if (main_check_diff(conf_root(*doc), conf_root(ndoc), err, sizeof(err)) != 0)
-        goto fail;
-    struct log_config lc;
-    main_log_config(next, &lc);
-    if (log_configure(&lc, err, sizeof(err)) != 0)
-        goto fail;
-    main_log_diff(conf_root(*doc), conf_root(ndoc));
-    server_reload(s, next);
-    conf_free(*doc);
-    *doc = ndoc;
-    opts_diag_free(&d);
-    NLOG_INFO("Reloaded server configuration");
-    return;
-fail:
-    NLOG_ERROR("Failed to reload server configuration: %s", err);
-    conf_free(ndoc);
-    opts_diag_free(&d);
-    opts_free(next);
-    free(next);
-}
-
 /* Lame duck mode, as nats-server's lameDuckMode: no new clients, an INFO
  * with "ldm" to the others, the grace period, then the clients closed one by
  * one over the rest of lame_duck_duration (at most a second apart), then a
@@ -279,7 +134,7 @@ static int main_wait_signals(const struct cli *c, struct server *s, struct conf_
             return sig == SIGINT ? 0 : 1;
         case SIGHUP:
             NLOG_DEBUG("Trapped \"hangup\" signal");
-            main_reload(c, s, doc);
+            reload_run(c, s, doc);
             break;
         case SIGUSR1:
             NLOG_DEBUG("Trapped \"user defined signal 1\" signal");
@@ -345,7 +200,7 @@ static int main_serve(struct cli *c, struct opts *o, char *err, size_t errsize)
     signal(SIGPIPE, SIG_IGN);
 
     struct log_config lc;
-    main_log_config(o, &lc);
+    reload_log_config(o, &lc);
     if (log_configure(&lc, err, errsize) != 0)
         return main_fail(err);
     if (o->pid_file && main_write_pid_file(o->pid_file, err, errsize) != 0) {

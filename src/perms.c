@@ -296,6 +296,14 @@ void perms_reply_track_locked(struct perms_conn *pc, const char *reply, size_t l
         perms_replies_prune(pc, now_ns);
 }
 
+void perms_conn_take_replies_locked(struct perms_conn *to, struct perms_conn *from)
+{
+    hmap_each(&to->replies, perms_free_val, NULL);
+    hmap_free(&to->replies);
+    to->replies = from->replies;
+    memset(&from->replies, 0, sizeof(from->replies));
+}
+
 /* --- subscribe */
 
 static bool perms_has_wildcard(const char *s, size_t len)

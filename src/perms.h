@@ -12,8 +12,9 @@
  * publish cache). perms_deliver_denied may be called from any worker.
  * perms_reply_track_locked and perms_reply_use_locked need the connection's
  * out_mu held (they share the reply map between deliverers and the owner).
- * Free it only once no worker can still deliver to the connection (the
- * connection's on_free). */
+ * Free it only once no worker can still deliver to the connection with it
+ * (the connection's on_free, or the workers' reclamation when a reload
+ * replaced it). */
 #ifndef NATSD_PERMS_H
 #define NATSD_PERMS_H
 
@@ -80,6 +81,11 @@ bool perms_reply_use_locked(struct perms_conn *pc, const char *subj, size_t len,
  * Under the conn's out_mu. No-op when pc->resp is false. */
 void perms_reply_track_locked(struct perms_conn *pc, const char *reply, size_t len,
                               uint64_t now_ns);
+
+/* A reload replaced from's permissions with to's: the reply subjects from
+ * has tracked (allow_responses) move to to, as nats-server keeps them on the
+ * client rather than in its permissions. Under the conn's out_mu. */
+void perms_conn_take_replies_locked(struct perms_conn *to, struct perms_conn *from);
 
 /* Whether SUB subj [queue] is allowed (canSubscribe); queue NULL or qlen 0
  * for a plain subscription. A wildcard subject overlapping a deny entry is

@@ -36,7 +36,13 @@
 static struct loop_timer server_accept_timer;
 
 static void server_on_accept(struct loop *l, struct loop_watch *wt, unsigned events);
+static void server_on_tls_rate_timer(struct loop *l, struct loop_timer *t);
+static struct tls_ctx *server_new_tls_ctx(struct server *s, const struct opts *o, char *err,
+                                          size_t errsize);
 static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out);
+
+/* nats-server's rateCounter interval, and its logRejectedTLSConns ticker. */
+#define SERVER_TLS_RATE_WINDOW_NS (1000ull * 1000000ull)
 
 static int server_cpus(void)
 {
@@ -167,6 +173,7 @@ void server_client_info(struct server *s, const struct conn *c, struct sbuf *out
 static void server_info(struct server *s, const struct conn *c, bool ldm, struct sbuf *out)
 {
     const struct opts *o = server_opts(s);
+    struct tls_ctx *tls = server_tls_ctx(s);
     struct proto_info in = {
         .server_id = s->id,
         .server_name = s->name,
@@ -177,9 +184,9 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
         .port = s->port,
         .headers = !o->no_header_support,
         .auth_required = s->auth_required && !o->no_auth_user,
-        .tls_required = s->tls_ctx && !o->allow_non_tls,
-        .tls_verify = tls_ctx_verify(s->tls_ctx),
-        .tls_available = s->tls_ctx && o->allow_non_tls,
+        .tls_required = tls && !o->allow_non_tls,
+        .tls_verify = tls_ctx_verify(tls),
+        .tls_available = tls && o->allow_non_tls,
         .max_payload = o->max_payload,
         .client_id = c ? c->cid : 0,
         .client_ip = c ? c->ip : NULL,
@@ -220,6 +227,7 @@ static void server_write_ports_file(struct server *s)
 struct server *server_new(const struct opts *o)
 {
     struct server *s = xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->tls_rate.mu, NULL);
     atomic_store(&s->opts, o);
     s->first_opts = o;
     s->listen_fd = -1;
@@ -253,15 +261,16 @@ struct server *server_new(const struct opts *o)
     s->gacc = s->accounts->gacc;
     if (s->accounts->sysacc)
         NLOG_DEBUG("Created system account: \"%s\"", s->accounts->sysacc->name);
+    s->tls_rate.limit = o->tls.set ? o->tls.connection_rate_limit : 0;
     if (o->tls.set) {
-        /* built before the workers, read-only afterwards */
         char terr[1024];
-        s->tls_ctx = tls_ctx_new_server(&o->tls, terr, sizeof(terr));
-        if (!s->tls_ctx) {
+        struct tls_ctx *x = server_new_tls_ctx(s, o, terr, sizeof(terr));
+        if (!x) {
             NLOG_FATAL("Error creating the client TLS context: %s", terr);
             server_free(s);
             return NULL;
         }
+        atomic_store(&s->tls_ctx, x);
     }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
@@ -294,7 +303,7 @@ struct server *server_new(const struct opts *o)
     s->listen_watch = (struct loop_watch){.fd = s->listen_fd, .cb = server_on_accept, .arg = s};
     loop_timer_init(&server_accept_timer, server_on_accept_timer, s);
     NLOG_INFO("Listening for client connections on %s:%d", o->host ? o->host : "0.0.0.0", s->port);
-    if (s->tls_ctx)
+    if (atomic_load(&s->tls_ctx))
         NLOG_INFO("TLS required for client connections");
     if (route_init(s) != 0) {
         server_free(s);
@@ -309,6 +318,11 @@ int server_start(struct server *s)
     if (loop_watch_add(s->workers[0]->loop, &s->listen_watch, LOOP_READ) != 0) {
         NLOG_FATAL("Error watching the client listener: %s", strerror(errno));
         return -1;
+    }
+    if (s->tls_rate.limit > 0) {
+        /* on worker 0's loop, armed before it runs (as the listener) */
+        loop_timer_init(&s->tls_rate_timer, server_on_tls_rate_timer, s);
+        loop_timer_arm(s->workers[0]->loop, &s->tls_rate_timer, SERVER_TLS_RATE_WINDOW_NS);
     }
     for (int i = 0; i < s->nworkers; i++) {
         int rc = worker_start(s->workers[i]);
@@ -348,15 +362,138 @@ void server_shutdown(struct server *s)
     }
 }
 
-void server_reload(struct server *s, struct opts *next)
+bool server_tls_rate_allow(struct server *s)
+{
+    struct server_tls_rate *r = &s->tls_rate;
+    if (r->limit <= 0)
+        return true;
+    uint64_t now = loop_clock_ns();
+    pthread_mutex_lock(&r->mu);
+    if (now > r->end_ns) {
+        r->count = 0;
+        r->end_ns = now + SERVER_TLS_RATE_WINDOW_NS;
+    } else {
+        r->count++;
+    }
+    bool allow = r->count < r->limit;
+    if (!allow)
+        r->blocked++;
+    pthread_mutex_unlock(&r->mu);
+    return allow;
+}
+
+static void server_on_tls_rate_timer(struct loop *l, struct loop_timer *t)
+{
+    struct server *s = t->arg;
+    pthread_mutex_lock(&s->tls_rate.mu);
+    uint64_t blocked = s->tls_rate.blocked;
+    s->tls_rate.blocked = 0;
+    pthread_mutex_unlock(&s->tls_rate.mu);
+    if (blocked > 0)
+        NLOG_WARN("Rejected %llu connections due to TLS rate limiting",
+                  (unsigned long long)blocked);
+    loop_timer_arm(l, t, SERVER_TLS_RATE_WINDOW_NS);
+}
+
+static struct tls_ctx *server_new_tls_ctx(struct server *s, const struct opts *o, char *err,
+                                          size_t errsize)
+{
+    struct tls_ctx *x = tls_ctx_new_server(&o->tls, err, errsize);
+    if (x && s->tls_rate.limit > 0)
+        tls_ctx_set_admit(x, client_tls_admit, NULL);
+    return x;
+}
+
+struct server_reload {
+    struct tls_ctx *tls;     /* built from next's tls block; NULL: none */
+    struct tls_ctx *old_tls; /* the server's reference to the replaced one */
+    struct account_imports **old_imp;
+    size_t n_old_imp;
+};
+
+int server_reload_prepare(struct server *s, const struct opts *next, struct server_reload **out,
+                          char *err, size_t errsize)
+{
+    *out = NULL;
+    if (account_table_check(s->accounts, next, err, errsize) != 0)
+        return -1;
+    struct server_reload *r = xcalloc(1, sizeof(*r));
+    if (next->tls.set) {
+        r->tls = server_new_tls_ctx(s, next, err, errsize);
+        if (!r->tls) {
+            free(r);
+            return -1;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+void server_reload_abort(struct server_reload *r)
+{
+    if (!r)
+        return;
+    tls_ctx_free(r->tls);
+    free(r->old_imp);
+    free(r);
+}
+
+static void server_reload_collect(void *arg, struct account_imports *old)
+{
+    struct server_reload *r = arg;
+    r->old_imp = xrealloc(r->old_imp, (r->n_old_imp + 1) * sizeof(*r->old_imp));
+    r->old_imp[r->n_old_imp++] = old;
+}
+
+static void server_tls_ctx_release(void *p)
+{
+    tls_ctx_free(p);
+}
+
+/* Worker 0: what the reload replaced goes to the reclamation, tagged after
+ * the new pointers were published, so it is freed once every worker has
+ * finished the turn that may have read the old ones. */
+static void server_task_retire(struct worker *w, void *arg)
+{
+    struct server_reload *r = arg;
+    for (size_t i = 0; i < r->n_old_imp; i++)
+        worker_retire(w, r->old_imp[i], account_imports_free);
+    if (r->old_tls)
+        worker_retire(w, r->old_tls, server_tls_ctx_release);
+}
+
+/* Each worker: its clients under the new options (reloadAuthorization). */
+static void server_task_recheck(struct worker *w, void *arg)
+{
+    const struct opts *old = arg;
+    struct conn *c = w->conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (c->kind == CONN_KIND_CLIENT)
+            client_reload(c, old);
+        c = next;
+    }
+}
+
+void server_reload(struct server *s, struct opts *next, struct server_reload *r)
 {
     const struct opts *old = server_opts(s);
+    /* accounts first: a client connecting meanwhile finds the accounts the
+     * new users name */
+    account_table_update(s->accounts, next, server_reload_collect, r);
+    r->old_tls = atomic_exchange(&s->tls_ctx, r->tls);
+    r->tls = NULL;
     if (old != s->first_opts) {
         s->old_opts = xrealloc(s->old_opts, (s->n_old_opts + 1) * sizeof(*s->old_opts));
         s->old_opts[s->n_old_opts++] = (struct opts *)old;
     }
     atomic_store(&s->opts, next);
     atomic_store(&s->auth_required, auth_required(next));
+    worker_call(s->workers[0], server_task_retire, r);
+    /* old stays valid: replaced options are kept until shutdown */
+    for (int i = 0; i < s->nworkers; i++)
+        worker_call(s->workers[i], server_task_recheck, (void *)old);
+    server_reload_abort(r);
 }
 
 void server_free(struct server *s)
@@ -385,7 +522,8 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
-    tls_ctx_free(s->tls_ctx); /* after every connection's session */
+    tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
+    pthread_mutex_destroy(&s->tls_rate.mu);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->accounts)

@@ -21,6 +21,17 @@ struct monitor;
 struct tls_ctx;
 struct route_state;
 
+/* The client TLS handshake rate limit (tls connection_rate_limit), as
+ * nats-server's rateCounter: per one-second window, the first limit
+ * handshakes start and the others are refused. */
+struct server_tls_rate {
+    pthread_mutex_t mu;
+    int64_t limit; /* 0: no limit; set at start, never reloaded */
+    int64_t count;
+    uint64_t end_ns;  /* monotonic end of the current window */
+    uint64_t blocked; /* refused since the last warning */
+};
+
 struct server_stats {
     atomic_uint_fast64_t in_msgs;
     atomic_uint_fast64_t in_bytes;
@@ -45,7 +56,7 @@ struct server {
     atomic_uint next_worker; /* round-robin for accepted connections */
 
     struct account *gacc;           /* $G (accounts.gacc) */
-    struct account_table *accounts; /* every account; built at start, never changes */
+    struct account_table *accounts; /* every account; updated in place by reloads */
 
     /* Client listener, on worker 0's loop. */
     int listen_fd;
@@ -71,9 +82,14 @@ struct server {
 
     struct monitor *monitor; /* monitoring HTTP server; NULL when disabled */
 
-    /* Client TLS (tls.h): built from the tls block before the workers start,
-     * read-only afterwards; NULL without TLS. */
-    struct tls_ctx *tls_ctx;
+    /* Client TLS (tls.h): built from the tls block, replaced by each reload
+     * (new connections take the new context, open ones keep theirs); NULL
+     * without TLS. The server holds one reference; a replaced context is
+     * released through the workers' reclamation, so a worker may read the
+     * pointer and take a reference within its loop turn (server_tls_ctx). */
+    _Atomic(struct tls_ctx *) tls_ctx;
+    struct server_tls_rate tls_rate;
+    struct loop_timer tls_rate_timer; /* worker 0: the warning each second */
 
     /* Cluster routes (route.c); NULL without a cluster port. */
     struct route_state *rt;
@@ -109,11 +125,48 @@ static inline const struct opts *server_opts(const struct server *s)
     return atomic_load_explicit(&s->opts, memory_order_acquire);
 }
 
-/* Put next (owned by the server from now on) in force: new connections and
- * every later read of an option see it; the connections already open keep
- * the limits they were set up with where nats-server does (max_pending,
- * max_control_line). Main thread. */
-void server_reload(struct server *s, struct opts *next);
+/* The client TLS context in force (NULL: none), valid until the end of the
+ * calling worker's loop turn; take a reference to keep it longer. Worker
+ * threads. */
+static inline struct tls_ctx *server_tls_ctx(struct server *s)
+{
+    return atomic_load_explicit(&s->tls_ctx, memory_order_acquire);
+}
+
+/* Whether one more client TLS handshake may start now under the tls block's
+ * connection_rate_limit (always true without one); a refusal is counted for
+ * the warning nats-server logs each second ("Rejected N connections due to
+ * TLS rate limiting"). Any thread. */
+bool server_tls_rate_allow(struct server *s);
+
+/* What a reload builds before it changes anything (the new client TLS
+ * context); opaque. */
+struct server_reload;
+
+/* First step of a reload to next: build what may still fail (the client TLS
+ * context from next's tls block, files read again even when the block did
+ * not change, as nats-server does; the room for new accounts). Returns 0
+ * with *r to pass to server_reload or server_reload_abort, or -1 with the
+ * reason in err and nothing changed. Main thread. */
+int server_reload_prepare(struct server *s, const struct opts *next, struct server_reload **r,
+                          char *err, size_t errsize);
+
+/* Drop what server_reload_prepare built (NULL is fine). Main thread. */
+void server_reload_abort(struct server_reload *r);
+
+/* Put next (owned by the server from now on) in force, as nats-server's
+ * applyOptions and reloadAuthorization: the accounts are updated by name
+ * (new ones added, removed ones flagged, every import table replaced), the
+ * new TLS context serves new connections (open ones keep theirs), the
+ * options are swapped, then every client is checked again on its worker: a
+ * client whose user is gone or now belongs to another account is closed, one
+ * whose credentials no longer authenticate gets "Authorization Violation",
+ * and the subscriptions its new permissions refuse are removed with an -ERR.
+ * New connections and every later read of an option see next; the
+ * connections already open keep the limits they were set up with where
+ * nats-server does (max_pending, max_control_line). Consumes r. Main thread,
+ * while the workers run. */
+void server_reload(struct server *s, struct opts *next, struct server_reload *r);
 
 /* The client INFO line for connection c into out (sbuf). */
 struct sbuf;

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -37,19 +38,22 @@ enum tls_ctx_mode {
 
 struct tls_ctx {
     SSL_CTX *ctx;
+    atomic_int refs;       /* the creator's, one per session, one per holder */
     bool verify;           /* server side: require and verify a client certificate */
     bool verify_server;    /* client side: verify the server (false: insecure) */
     struct strlist pinned; /* lower-case hex SHA-256 of the SPKI */
+    tls_admit_fn *admit;   /* server side: asked before each session; NULL: none */
+    void *admit_arg;
 };
 
 struct tls_conn {
     SSL *ssl;
-    const struct tls_ctx *x;
-    bool server;     /* we accepted: server side of the handshake */
-    bool first_seen; /* the peer's first record header was checked */
-    bool done;       /* handshake finished */
-    char *name;      /* client side: the name the server must be valid for */
-    X509 *leaf;      /* client side: a server certificate not valid for name */
+    struct tls_ctx *x; /* a reference: the context outlives the session */
+    bool server;       /* we accepted: server side of the handshake */
+    bool first_seen;   /* the peer's first record header was checked */
+    bool done;         /* handshake finished */
+    char *name;        /* client side: the name the server must be valid for */
+    X509 *leaf;        /* client side: a server certificate not valid for name */
 };
 
 /* Go's cipher names (cipherMap) and OpenSSL's for the same suites; TLS 1.3
@@ -187,6 +191,29 @@ static int tls_ctx_curves(SSL_CTX *ctx, const struct opts_tls *t)
     return SSL_CTX_set1_groups_list(ctx, list) == 1 ? 0 : -1;
 }
 
+/* OpenSSL fills a certificate's extension cache (key identifiers, purposes)
+ * on first use, under the certificate's lock, and reads parts of it later
+ * without: fill it now, for the context's own certificates and its CAs,
+ * while only this thread knows the context (a reload builds it while the
+ * workers run, and publishes it to them afterwards). */
+static void tls_ctx_warm(SSL_CTX *ctx)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    if (leaf)
+        (void)X509_check_purpose(leaf, -1, 0);
+    STACK_OF(X509) *chain = NULL;
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+        for (int i = 0; i < sk_X509_num(chain); i++)
+            (void)X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x)
+            (void)X509_check_purpose(x, -1, 0);
+    }
+    ERR_clear_error();
+}
+
 static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode mode, char *err,
                                      size_t errsize)
 {
@@ -202,6 +229,7 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode
     }
     struct tls_ctx *x = xcalloc(1, sizeof(*x));
     x->ctx = ctx;
+    atomic_init(&x->refs, 1);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); /* Go's MinVersion */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -255,7 +283,7 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode
     }
     for (size_t i = 0; i < t->pinned_certs.n; i++)
         strlist_push(&x->pinned, t->pinned_certs.v[i]);
-    ERR_clear_error();
+    tls_ctx_warm(ctx);
     return x;
 fail:
     tls_ctx_free(x);
@@ -277,9 +305,22 @@ struct tls_ctx *tls_ctx_new_mutual(const struct opts_tls *t, char *err, size_t e
     return tls_ctx_build(t, TLS_CTX_MUTUAL, err, errsize);
 }
 
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *x)
+{
+    if (x)
+        atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+    return x;
+}
+
+void tls_ctx_set_admit(struct tls_ctx *x, tls_admit_fn *fn, void *arg)
+{
+    x->admit = fn;
+    x->admit_arg = arg;
+}
+
 void tls_ctx_free(struct tls_ctx *x)
 {
-    if (!x)
+    if (!x || atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(x->ctx);
     strlist_free(&x->pinned);
@@ -346,8 +387,11 @@ static int tls_conn_client_setup(SSL *ssl, const struct tls_ctx *x, const char *
 
 int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server, const char *server_name)
 {
+    /* e.g. the client TLS rate limit: the hook has closed c when it refuses */
+    if (server && x->admit && !x->admit(c, x->admit_arg))
+        return -1;
     struct tls_conn *t = xcalloc(1, sizeof(*t));
-    t->x = x;
+    t->x = tls_ctx_ref(x); /* a reload may replace the server's context meanwhile */
     t->server = server;
     if (!server && server_name)
         t->name = xstrdup(server_name);
@@ -359,6 +403,7 @@ int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server, const char *s
         tls_log_handshake_error(c, why);
         SSL_free(t->ssl);
         free(t->name);
+        tls_ctx_free(t->x);
         free(t);
         return -1;
     }
@@ -824,6 +869,7 @@ static void tls_close(struct conn *c)
     SSL_free(c->tls->ssl);
     free(c->tls->name);
     X509_free(c->tls->leaf);
+    tls_ctx_free(c->tls->x);
     free(c->tls);
     c->tls = NULL;
 }

@@ -5,9 +5,11 @@
  * close_notify), and what verify_and_map needs from the peer certificate
  * (checkClientTLSCertSubject).
  *
- * Threads: a context is built on the main thread before the workers start
- * and is read-only afterwards (OpenSSL contexts are safe to share). A
- * connection's TLS state belongs to its owner worker. */
+ * Threads: a context is built on the main thread (at start, or by a reload
+ * that replaces the client context) and is read-only once published
+ * (OpenSSL contexts are safe to share). It is reference counted: each TLS
+ * session holds a reference, so a replaced context lives until its last
+ * connection is gone. A connection's TLS state belongs to its owner worker. */
 #ifndef NATSD_TLS_H
 #define NATSD_TLS_H
 
@@ -29,6 +31,11 @@ enum tls_id_kind {
 /* Called with each identity; return true to stop (a user matched). */
 typedef bool tls_id_cb(void *arg, const char *name, enum tls_id_kind kind);
 
+/* Asked before a server-side session starts on c: true lets the handshake
+ * begin; false refuses it, and the hook has then closed c itself (with what
+ * it wants the peer to read first). Owner thread of c. */
+typedef bool tls_admit_fn(struct conn *c, void *arg);
+
 /* A server-side context from t (cert_file/key_file, ca_file, verify, cipher
  * suites, curve preferences, pinned certs; minimum TLS 1.2 as Go's default).
  * Returns NULL with a message in err. Main thread. */
@@ -49,8 +56,18 @@ struct tls_ctx *tls_ctx_new_client(const struct opts_tls *t, char *err, size_t e
  * a server. Returns NULL with a message in err. Main thread. */
 struct tls_ctx *tls_ctx_new_mutual(const struct opts_tls *t, char *err, size_t errsize);
 
-/* Free a context; NULL is accepted. Only once no connection uses it. */
+/* Take one more reference to x (NULL is accepted); returns x. Any thread,
+ * while the caller knows x is alive (it holds a reference, or x is
+ * published and retired only through the workers' reclamation). */
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *x);
+
+/* Drop a reference (the creator's, or one taken with tls_ctx_ref); the last
+ * one frees the context. NULL is accepted. Any thread. */
 void tls_ctx_free(struct tls_ctx *x);
+
+/* Set the admission hook of a server-side context (see tls_admit_fn).
+ * Before the context is published. */
+void tls_ctx_set_admit(struct tls_ctx *x, tls_admit_fn *fn, void *arg);
 
 /* Whether the context, accepting, asks peers for a certificate and verifies
  * it (always true for a mutual context). */
@@ -61,8 +78,10 @@ bool tls_ctx_verify(const struct tls_ctx *x);
  * with tops->handshake on socket events. Client side, server_name (NULL:
  * none) is sent as SNI unless it is an IP address, and the server
  * certificate must be valid for it (a DNS or IP SAN) unless the context is
- * insecure. Logs nats-server's "Starting TLS ..." debug line. Returns 0, or
- * -1 (logged) when OpenSSL cannot make the session. Owner thread. */
+ * insecure. The session holds a reference to x. Logs nats-server's
+ * "Starting TLS ..." debug line. Returns 0, or -1 when OpenSSL cannot make
+ * the session (logged) or x's admission hook refused c (c is then closed).
+ * Owner thread. */
 int tls_conn_start(struct conn *c, struct tls_ctx *x, bool server, const char *server_name);
 
 /* Log a failed handshake of c as nats-server does: "TLS handshake error:

@@ -408,3 +408,237 @@ def test_connz_tls_fields(target, certs, server_factory):
     assert len(mine) == 1, connz
     assert mine[0]["tls_version"] == version
     assert mine[0]["tls_cipher_suite"].startswith("TLS_")
+
+
+# --------------------------------------------------------------------------- reload
+
+@pytest.fixture(scope="module")
+def certs2(tmp_path_factory):
+    """Another CA and a server certificate it signed."""
+    return make_test_certs(str(tmp_path_factory.mktemp("certs2")))
+
+
+def reload_to(srv, target, conf):
+    """Write conf as start() wrote the first file, SIGHUP, wait for the
+    outcome; returns the log lines it added."""
+    import signal
+    from proto_util import conf_text
+    at = len(srv.log_text())
+    with open(srv.conf_path, "w") as f:
+        f.write(conf_text(target, conf))
+    os.kill(srv.pid, signal.SIGHUP)
+    srv.wait_log(r"Reloaded server configuration|Failed to reload", start=at)
+    return srv.log_text()[at:]
+
+
+def tls_conf_with(d, ca_dir=None, **kw):
+    """tls_conf with the server certificate of d and the CA of ca_dir."""
+    return tls_conf(d, **kw).replace("ca_file: %s/" % d, "ca_file: %s/" % (ca_dir or d))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_new_certificate(target, certs, certs2, server_factory):
+    """A reload reads the tls block again: new clients get the new
+    certificate, a client connected before keeps its session and its
+    subscriptions."""
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    _, old = tls_client(srv.port, certs)
+    old.sendall(b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPING\r\n")
+    assert read_until(old, b"PONG\r\n") == b"PONG\r\n"
+    log = reload_to(srv, target, tls_conf(certs2))
+    assert "[INF] Reloaded: tls = enabled" in log
+    with pytest.raises(ssl.SSLError):
+        tls_client(srv.port, certs)  # the old CA no longer verifies the server
+    _, new = tls_client(srv.port, certs2)
+    new.sendall(b"CONNECT {\"verbose\":false}\r\nPUB foo 2\r\nhi\r\nPING\r\n")
+    assert read_until(new, b"PONG\r\n") == b"PONG\r\n"
+    old.sendall(b"PING\r\n")
+    assert read_until(old, b"PONG\r\n") == b"MSG foo 1 2\r\nhi\r\nPONG\r\n"
+    old.close()
+    new.close()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_rereads_files(target, certs, certs2, server_factory, tmp_path):
+    """The same tls block, its files replaced: a reload reads them again
+    (certificate rotation)."""
+    import shutil
+    live = str(tmp_path / "live")
+    shutil.copytree(certs, live)
+    srv = start(server_factory, target, tls_conf(live), expect_errors=TLS_ERRORS)
+    assert_alive(srv.port, certs)
+    for f in ("server.pem", "server-key.pem", "ca.pem"):
+        shutil.copy(os.path.join(certs2, f), os.path.join(live, f))
+    log = reload_to(srv, target, tls_conf(live))
+    assert "[INF] Reloaded: tls = enabled" in log
+    with pytest.raises(ssl.SSLError):
+        tls_client(srv.port, certs)
+    assert_alive(srv.port, certs2)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_verify_and_timeout(target, certs, server_factory):
+    """verify applies to new clients (INFO says so); the timeout is logged
+    with the auth timeout derived from it."""
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    log = reload_to(srv, target, tls_conf(certs, verify=True, timeout=3))
+    lines = [l.split("] ", 2)[-1] for l in log.splitlines() if "Reloaded" in l]
+    assert lines == ["Reloaded: authorization users", "Reloaded: accounts",
+                     "Reloaded: authorization timeout = 4", "Reloaded: tls timeout = 3",
+                     "Reloaded: tls = enabled", "Reloaded server configuration"], lines
+    info, data = roundtrip(srv.port, certs, cert="client")
+    assert info["tls_verify"] is True and data.endswith(b"PONG\r\n")
+    assert refused(srv.port, certs)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_reload_off_and_on(target, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs), expect_errors=TLS_ERRORS)
+    log = reload_to(srv, target, "")
+    assert "[INF] Reloaded: tls = disabled" in log
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    assert "tls_required" not in read_info(s)
+    s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+    assert read_until(s, b"PONG\r\n") == b"PONG\r\n"
+    log = reload_to(srv, target, tls_conf(certs))
+    assert "[INF] Reloaded: tls = enabled" in log
+    s.sendall(b"PING\r\n")
+    assert read_until(s, b"PONG\r\n") == b"PONG\r\n"  # stays plaintext
+    s.close()
+    info, data = roundtrip(srv.port, certs)
+    assert info["tls_required"] is True and data.endswith(b"PONG\r\n")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("change,message", [
+    ("verify_and_map: true", "config reload not supported for TLSMap: old=false, new=true"),
+    ("connection_rate_limit: 5", "config reload not supported for TLSRateLimit: old=0, new=5"),
+])
+def test_tls_reload_refused(target, change, message, certs, server_factory):
+    srv = start(server_factory, target, tls_conf(certs),
+                expect_errors=TLS_ERRORS + [r"Failed to reload server configuration"])
+    log = reload_to(srv, target, tls_conf(certs, tls_extra=change))
+    assert "[ERR] Failed to reload server configuration: " + message + "\n" in log
+    assert_alive(srv.port, certs)
+
+
+# --------------------------------------------------------------------------- rate limit
+
+THROTTLED = b"-ERR 'Connection throttling is active. Please try again later.'\r\n"
+
+
+def first_answer(port, send=b""):
+    """Connect, read INFO, send send, then everything until the close (or a
+    short quiet time). Returns the bytes after INFO."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+    read_info(s)
+    if send:
+        s.sendall(send)
+    data, _ = read_to_end(s, timeout=1.5)
+    s.close()
+    return data
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_connection_rate_limit(target, certs, server_factory):
+    """connection_rate_limit: 1 lets one TLS handshake start per second; the
+    others get an -ERR in plaintext after INFO and are closed, and a warning
+    counts them."""
+    srv = start(server_factory, target, tls_conf(certs, tls_extra="connection_rate_limit: 1"),
+                expect_errors=TLS_ERRORS)
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        read_info(s)
+        socks.append(s)
+    answers = [read_to_end(s, timeout=0.5)[0] for s in socks]
+    for s in socks:
+        s.close()
+    assert all(a in (b"", THROTTLED) for a in answers), answers
+    assert answers.count(THROTTLED) >= 1, answers
+    srv.wait_log(r"\[WRN\] Rejected \d+ connections due to TLS rate limiting")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls_rate_limit_allow_non_tls(target, certs, server_factory):
+    """With allow_non_tls only the clients that start TLS count."""
+    srv = start(server_factory, target,
+                tls_conf(certs, tls_extra="connection_rate_limit: 1", extra="allow_non_tls: true"),
+                expect_errors=TLS_ERRORS)
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        read_info(s)
+        s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        assert read_until(s, b"PONG\r\n") == b"PONG\r\n"
+        s.close()
+    hello = b"\x16\x03\x01\x00\x05hello"
+    answers = [first_answer(srv.port, hello) for _ in range(3)]
+    assert answers.count(THROTTLED) >= 1, answers
+    # the one let through fails its (bogus) handshake its own way
+    assert all(a == THROTTLED or b"-ERR" not in a for a in answers), answers
+
+
+# --------------------------------------------------------------------------- allow_non_tls
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_allow_non_tls_waits_tls_timeout(target, certs, server_factory):
+    """allow_non_tls: the server waits tls.timeout for the first bytes; a
+    client silent that long is plaintext, so a ClientHello coming later is
+    a protocol error."""
+    srv = start(server_factory, target, tls_conf(certs, timeout=0.2, extra="allow_non_tls: true"),
+                expect_errors=TLS_ERRORS + [r"Client parser ERROR"])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    read_info(s)
+    time.sleep(1.0)  # well past tls.timeout
+    s.sendall(b"\x16\x03\x01\x00\x05hello")
+    data, _ = read_to_end(s)
+    s.close()
+    assert data == b"-ERR 'Unknown Protocol Operation'\r\n"
+    srv.wait_log(r"Client parser ERROR")
+    # within the wait a ClientHello still starts TLS
+    _, data = roundtrip(srv.port, certs)
+    assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n"
+
+
+@pytest.mark.parametrize("target", params(threaded_t1=True, reference=False))
+def test_tls_reload_during_handshakes(target, certs, certs2, server_factory, tmp_path):
+    """Contexts replaced while handshakes run on every worker: each new
+    context is complete before any worker can use it."""
+    import threading
+    both = str(tmp_path / "both.pem")
+    with open(both, "w") as f:
+        for d in (certs, certs2):
+            with open(os.path.join(d, "ca.pem")) as g:
+                f.write(g.read())
+    # tracing slows each handshake down: more of them overlap on a new context
+    LOUD = "debug: true\ntrace: true"
+    srv = start(server_factory, target, tls_conf(certs, extra=LOUD), expect_errors=TLS_ERRORS)
+    stop = threading.Event()
+    done = []
+
+    def dial():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(both)
+        while not stop.is_set():
+            try:
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+                read_info(s)
+                t = ctx.wrap_socket(s, server_hostname="localhost")
+                t.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+                done.append(read_until(t, b"PONG\r\n").endswith(b"PONG\r\n"))
+                t.close()
+            except (ssl.SSLError, OSError):
+                done.append(False)
+
+    threads = [threading.Thread(target=dial) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(16):
+            reload_to(srv, target, tls_conf(certs2 if i % 2 == 0 else certs, extra=LOUD))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert any(done)
+    assert_alive(srv.port, certs)
