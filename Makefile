@@ -124,11 +124,18 @@ unit: $(UNIT_BINS)
 
 SYSTEM_ENV = NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) NATSD_DRIVERS=$(abspath $(BUILD)/drivers)
 
+# Most system tests wait on servers and timers rather than burn CPU: with
+# pytest-xdist they run in PYTEST_JOBS parallel workers (ports never clash:
+# see free_port in tests/system/natsd.py). PYTEST_JOBS=0 runs them serially.
+PYTEST_JOBS ?= 3
+PYTEST_PAR = $(shell [ "$(PYTEST_JOBS)" != 0 ] && $(PYTHON) -c 'import xdist' 2>/dev/null && \
+                     printf -- '-n %s' $(PYTEST_JOBS))
+
 system: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) tests/system $(PYTEST_ARGS)
 
 system-threaded: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q -m threaded tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) -m threaded tests/system $(PYTEST_ARGS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

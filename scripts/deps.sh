@@ -9,7 +9,7 @@ packages=(
     gcc make clang libclang-rt-14-dev clang-format clang-tidy cppcheck
     libssl-dev openssl libcjson-dev libmicrohttpd-dev libcrypt-dev
     libcriterion-dev libnats-dev nats-server
-    python3 python3-pytest
+    python3 python3-pytest python3-pytest-xdist
     procps iproute2
 )
 

@@ -443,8 +443,9 @@ static int gw_register_in(struct conn *c, const struct proto_peer_info *pi)
         gw_trace_out(c, b.p, b.len);
     }
     if (LOG_ENABLED(LOG_LEVEL_DEBUG)) {
-        const struct account_table *t = s->accounts;
-        for (size_t i = 0; i < t->n; i++) {
+        struct account_table *t = s->accounts;
+        size_t na = atomic_load(&t->n);
+        for (size_t i = 0; i < na; i++) {
             CONN_LOG(LOG_LEVEL_DEBUG, c, "Gateway \"%s\": switching account \"%s\" to %s mode",
                      gd->name, t->v[i]->name, "Interest-Only");
             CONN_LOG(LOG_LEVEL_DEBUG, c,

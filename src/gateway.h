@@ -53,6 +53,10 @@ void gateway_free(struct server *s);
  * plain subscriptions for reply mapping. Any worker; no lock held. */
 void gateway_sub_changed(struct server *s, struct account *acc, const struct sub *sub, int delta);
 
+/* A reload added account acc: every inbound gateway gets its interest-only
+ * switch (cmd 2, its plain interest, cmd 3). Any thread. */
+void gateway_account_added(struct server *s, struct account *acc);
+
 /* Offer message m, published in acc by src (a client, or NULL for internal
  * publishers), to the remote clusters that want it, in RTT order, each queue
  * group once in the supercluster (groups with a member in the local cluster

@@ -201,16 +201,37 @@ static void gw_cmd_line(struct gw_state *gs, int cmd, const char *acc, struct sb
     proto_info_line(&in, out);
 }
 
+static void gw_account_switch_lines(struct gw_state *gs, const char *name, struct sbuf *out)
+{
+    gw_cmd_line(gs, 2, name, out);
+    struct gw_dump d = {out, name, strlen(name), false};
+    hmap_each(&gs->lint, gw_dump_one, &d);
+    gw_cmd_line(gs, 3, name, out);
+}
+
 void gw_accounts_switch_lines(struct gw_state *gs, struct sbuf *out)
 {
-    const struct account_table *t = gs->s->accounts;
-    for (size_t i = 0; i < t->n; i++) {
-        const char *name = t->v[i]->name;
-        gw_cmd_line(gs, 2, name, out);
-        struct gw_dump d = {out, name, strlen(name), false};
-        hmap_each(&gs->lint, gw_dump_one, &d);
-        gw_cmd_line(gs, 3, name, out);
+    struct account_table *t = gs->s->accounts;
+    size_t n = atomic_load(&t->n);
+    for (size_t i = 0; i < n; i++)
+        if (!account_is_removed(t->v[i]))
+            gw_account_switch_lines(gs, t->v[i]->name, out);
+}
+
+void gateway_account_added(struct server *s, struct account *acc)
+{
+    struct gw_state *gs = s->gw;
+    if (!gs)
+        return;
+    struct sbuf b = {0};
+    pthread_mutex_lock(&gs->mu);
+    if (gs->nin > 0) {
+        gw_account_switch_lines(gs, acc->name, &b);
+        for (size_t i = 0; i < gs->nin; i++)
+            conn_send(gs->in[i], b.p, b.len);
     }
+    pthread_mutex_unlock(&gs->mu);
+    sbuf_free(&b);
 }
 
 static void gw_lint_free_one(void *val, void *arg)
@@ -230,11 +251,12 @@ void gw_lint_free_all(struct gw_state *gs)
 size_t gw_inbound_accounts(struct server *s, const struct gw_conn *gd, const char *acc,
                            struct gwint_acc_info **out)
 {
-    const struct account_table *t = s->accounts;
-    size_t n = t->n + gd->namiss, k = 0;
+    struct account_table *t = s->accounts;
+    size_t na = atomic_load(&t->n);
+    size_t n = na + gd->namiss, k = 0;
     struct gwint_acc_info *v = xcalloc(n ? n : 1, sizeof(*v));
-    for (size_t i = 0; i < t->n; i++) {
-        if (acc && strcmp(acc, t->v[i]->name) != 0)
+    for (size_t i = 0; i < na; i++) {
+        if (account_is_removed(t->v[i]) || (acc && strcmp(acc, t->v[i]->name) != 0))
             continue;
         snprintf(v[k].name, sizeof(v[k].name), "%s", t->v[i]->name);
         v[k++].mode = GWINT_INTEREST_ONLY;

@@ -480,7 +480,10 @@ void server_reload(struct server *s, struct opts *next, struct server_reload *r)
     const struct opts *old = server_opts(s);
     /* accounts first: a client connecting meanwhile finds the accounts the
      * new users name */
+    size_t nacc = atomic_load(&s->accounts->n);
     account_table_update(s->accounts, next, server_reload_collect, r);
+    for (size_t i = nacc; i < atomic_load(&s->accounts->n); i++)
+        gateway_account_added(s, s->accounts->v[i]);
     r->old_tls = atomic_exchange(&s->tls_ctx, r->tls);
     r->tls = NULL;
     if (old != s->first_opts) {

@@ -81,18 +81,31 @@ _ports_lock = threading.Lock()
 _ports_given = set()
 
 
+def _port_share():
+    """(index, count) of this pytest-xdist worker, or (0, 1) without xdist:
+    parallel workers take ports from disjoint residue classes, so two of them
+    never hand out the same port."""
+    w = os.environ.get("PYTEST_XDIST_WORKER", "")
+    n = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if w.startswith("gw") and w[2:].isdigit() and n.isdigit() and int(n) > 1:
+        return int(w[2:]) % int(n), int(n)
+    return 0, 1
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that was free on host a moment ago, never the same one twice
-    in this process. Bind port 0, read the port back, close."""
+    in this process (nor in another xdist worker). Bind port 0, read the port
+    back, close."""
+    idx, count = _port_share()
     with _ports_lock:
-        for _ in range(100):
+        for _ in range(100 * count):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
             finally:
                 s.close()
-            if port not in _ports_given:
+            if port % count == idx and port not in _ports_given:
                 _ports_given.add(port)
                 return port
     raise RuntimeError("could not find a free port")
