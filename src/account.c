@@ -194,6 +194,16 @@ struct account *account_table_find(const struct account_table *t, const char *na
     return a && !account_is_removed(a) ? a : NULL;
 }
 
+struct account *account_table_find_n(const struct account_table *t, const char *name, size_t len)
+{
+    char buf[256];
+    if (len >= sizeof(buf))
+        return NULL;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    return account_table_find(t, buf);
+}
+
 /* A new account at the end of t (capacity checked by the caller). */
 static struct account *account_table_add(struct account_table *t, const char *name)
 {

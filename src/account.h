@@ -159,6 +159,9 @@ void account_imports_free(void *imp);
 
 /* The configured (not removed) account called name, or NULL. Any thread. */
 struct account *account_table_find(const struct account_table *t, const char *name);
+/* The same for a name of len bytes, not NUL-terminated (a protocol argument;
+ * names of 256 bytes or more are never found). */
+struct account *account_table_find_n(const struct account_table *t, const char *name, size_t len);
 
 /* Free every account. */
 void account_table_free(struct account_table *t);

@@ -948,41 +948,13 @@ static int gw_on_msg_start(void *ctx, const struct parser_cmd *cmd)
 static int gw_on_msg(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
-    struct worker *w = c->w;
-    size_t n = cmd->nargs_total;
-    const struct parser_slice *args = cmd->args;
-    struct parser_slice *big = NULL;
-    if (n > cmd->nargs) {
-        big = xmalloc(n * sizeof(*big));
-        parser_split_args(cmd->line, big, n);
-        args = big;
-    }
     struct route_margs ma;
-    if (route_msg_args(c, cmd, args, n, &ma) != 0) {
+    struct deliver_msg m;
+    struct parser_slice *big;
+    if (route_msg_decode(c, cmd, &ma, &m, &big) != 0) {
         free(big);
         conn_close(c, "Protocol Violation");
         return GW_STOP;
-    }
-    c->in_msgs++;
-    c->in_bytes += cmd->total_len;
-    w->n_in_msgs++;
-    w->n_in_bytes += cmd->total_len;
-    struct deliver_msg m = {
-        .subject = ma.subj.p,
-        .subject_len = ma.subj.len,
-        .reply = ma.reply.len ? ma.reply.p : NULL,
-        .reply_len = ma.reply.len,
-        .total_tok = args[n - 1].p,
-        .total_tok_len = args[n - 1].len,
-        .hdr_len = cmd->hdr_len,
-        .total_len = cmd->total_len,
-        .payload = cmd->payload.p,
-        .rqueues = ma.q,
-        .nrqueues = ma.nq,
-    };
-    if (cmd->op == PARSER_OP_HMSG) {
-        m.hdr_tok = args[n - 2].p;
-        m.hdr_tok_len = args[n - 2].len;
     }
     gw_inbound_msg(c, ma.acc, &m);
     free(big);

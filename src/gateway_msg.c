@@ -437,16 +437,6 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
 
 /* --- messages received on an inbound */
 
-static struct account *gw_account(struct server *s, struct parser_slice a)
-{
-    char name[256];
-    if (a.len >= sizeof(name))
-        return NULL;
-    memcpy(name, a.p, a.len);
-    name[a.len] = '\0';
-    return account_table_find(s->accounts, name);
-}
-
 static void gw_amiss_key(const void *val, const char **key, size_t *len)
 {
     *key = val;
@@ -489,7 +479,7 @@ static void gw_account_miss(struct conn *c, struct parser_slice a, const struct 
 void gw_inbound_msg(struct conn *c, struct parser_slice a, const struct deliver_msg *m)
 {
     struct worker *w = c->w;
-    struct account *acc = gw_account(c->s, a);
+    struct account *acc = account_table_find_n(c->s->accounts, a.p, a.len);
     if (!acc) {
         gw_account_miss(c, a, m);
         return;

@@ -848,16 +848,6 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
 
 /* --- RS+ / RS- (processRemoteSub, processRemoteUnsub) */
 
-static struct account *route_account(struct server *s, struct parser_slice a)
-{
-    char name[256];
-    if (a.len >= sizeof(name))
-        return NULL;
-    memcpy(name, a.p, a.len);
-    name[a.len] = '\0';
-    return account_table_find(s->accounts, name);
-}
-
 static void route_free_rsub(void *p)
 {
     free(p);
@@ -877,7 +867,7 @@ static int route_rs_plus(struct conn *c, const struct parser_cmd *cmd)
     if (n != 2 && n != 4)
         return route_parse_fail(c, "processRemoteSub", cmd);
     struct parser_slice a = cmd->args[0], subj = cmd->args[1];
-    struct account *acc = route_account(c->s, a);
+    struct account *acc = account_table_find_n(c->s->accounts, a.p, a.len);
     if (!acc) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "Unknown account \"%.*s\" for remote subject \"%.*s\"",
                  (int)a.len, a.p, (int)subj.len, subj.p);
@@ -951,7 +941,7 @@ static int route_rs_minus(struct conn *c, const struct parser_cmd *cmd)
     size_t keylen = (size_t)(cmd->args[n - 1].p + cmd->args[n - 1].len - a.p);
     struct route_rsub *rs = hmap_del(&rd->rsubs, &route_rsub_ops, a.p, keylen);
     if (!rs) {
-        if (!route_account(c->s, a))
+        if (!account_table_find_n(c->s->accounts, a.p, a.len))
             CONN_LOG(LOG_LEVEL_DEBUG, c, "Unknown account \"%.*s\" for subject \"%.*s\"",
                      (int)a.len, a.p, (int)cmd->args[1].len, cmd->args[1].p);
         return 0;
@@ -1080,56 +1070,67 @@ static int route_on_msg_start(void *ctx, const struct parser_cmd *cmd)
     return 0;
 }
 
+int route_msg_decode(struct conn *c, const struct parser_cmd *cmd, struct route_margs *ma,
+                     struct deliver_msg *m, struct parser_slice **big)
+{
+    size_t n = cmd->nargs_total;
+    const struct parser_slice *args = cmd->args;
+    *big = NULL;
+    if (n > cmd->nargs) {
+        *big = xmalloc(n * sizeof(**big));
+        parser_split_args(cmd->line, *big, n);
+        args = *big;
+    }
+    if (route_msg_args(c, cmd, args, n, ma) != 0)
+        return -1;
+    struct worker *w = c->w;
+    c->in_msgs++;
+    c->in_bytes += cmd->total_len;
+    w->n_in_msgs++;
+    w->n_in_bytes += cmd->total_len;
+    *m = (struct deliver_msg){
+        .subject = ma->subj.p,
+        .subject_len = ma->subj.len,
+        .reply = ma->reply.len ? ma->reply.p : NULL,
+        .reply_len = ma->reply.len,
+        .total_tok = args[n - 1].p,
+        .total_tok_len = args[n - 1].len,
+        .hdr_len = cmd->hdr_len,
+        .total_len = cmd->total_len,
+        .payload = cmd->payload.p,
+        .rqueues = ma->q,
+        .nrqueues = ma->nq,
+    };
+    if (cmd->op == PARSER_OP_HMSG) {
+        m->hdr_tok = args[n - 2].p;
+        m->hdr_tok_len = args[n - 2].len;
+    }
+    return 0;
+}
+
 static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
     struct worker *w = c->w;
     if (cmd->op != PARSER_OP_RMSG && cmd->op != PARSER_OP_HMSG)
         return 0;
-    size_t n = cmd->nargs_total;
-    const struct parser_slice *args = cmd->args;
-    struct parser_slice *big = NULL;
-    if (n > cmd->nargs) {
-        big = xmalloc(n * sizeof(*big));
-        parser_split_args(cmd->line, big, n);
-        args = big;
-    }
     struct route_margs ma;
-    if (route_msg_args(c, cmd, args, n, &ma) != 0) {
+    struct deliver_msg m;
+    struct parser_slice *big;
+    if (route_msg_decode(c, cmd, &ma, &m, &big) != 0) {
         free(big);
         conn_close(c, "Protocol Violation");
         return ROUTE_STOP;
     }
-    c->in_msgs++;
-    c->in_bytes += cmd->total_len;
-    w->n_in_msgs++;
-    w->n_in_bytes += cmd->total_len;
     if (route_data(c)->verbose)
         conn_send(c, "+OK\r\n", 5);
-    struct account *acc = route_account(c->s, ma.acc);
+    struct account *acc = account_table_find_n(c->s->accounts, ma.acc.p, ma.acc.len);
     if (!acc) {
         CONN_LOG(LOG_LEVEL_DEBUG, c,
                  "Unknown account \"%.*s\" for routed message on subject: \"%.*s\"",
                  (int)ma.acc.len, ma.acc.p, (int)ma.subj.len, ma.subj.p);
         free(big);
         return 0;
-    }
-    struct deliver_msg m = {
-        .subject = ma.subj.p,
-        .subject_len = ma.subj.len,
-        .reply = ma.reply.len ? ma.reply.p : NULL,
-        .reply_len = ma.reply.len,
-        .total_tok = args[n - 1].p,
-        .total_tok_len = args[n - 1].len,
-        .hdr_len = cmd->hdr_len,
-        .total_len = cmd->total_len,
-        .payload = cmd->payload.p,
-        .rqueues = ma.q,
-        .nrqueues = ma.nq,
-    };
-    if (cmd->op == PARSER_OP_HMSG) {
-        m.hdr_tok = args[n - 2].p;
-        m.hdr_tok_len = args[n - 2].len;
     }
     if (c->s->gw && gateway_routed_reply(w, c, acc, &m)) {
         free(big);

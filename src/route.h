@@ -104,6 +104,13 @@ struct route_margs {
 int route_msg_args(struct conn *c, const struct parser_cmd *cmd, const struct parser_slice *args,
                    size_t n, struct route_margs *ma);
 
+/* An RMSG/HMSG of c decoded for delivery: the arguments split (*big holds
+ * them when the queue list is long: the caller frees it, also on failure),
+ * the message counted as received, *m filled. Returns 0, or -1 after the
+ * parse error was logged (the caller closes c). Owner thread. */
+int route_msg_decode(struct conn *c, const struct parser_cmd *cmd, struct route_margs *ma,
+                     struct deliver_msg *m, struct parser_slice **big);
+
 /* Is name (non-empty) the server_name of a registered route peer? Any
  * thread. */
 bool route_has_server_name(struct server *s, const char *name);

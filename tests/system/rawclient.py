@@ -220,9 +220,10 @@ class RawClient:
         return m
 
     def ping_pong(self, timeout=None):
-        """PING, and expect PONG as the next line (a flush barrier)."""
+        """PING, and expect PONG as the next line (a flush barrier); a PING of
+        the server met on the way is answered and skipped."""
         self.send(b"PING\r\n")
-        self.expect_line("PONG", timeout)
+        self.expect_line("PONG", timeout, skip_pings=True)
 
     def expect_nothing(self, duration=0.2):
         """Nothing at all may arrive within duration seconds."""

@@ -41,6 +41,9 @@ class Witness:
     def tick(self):
         self.pub.send(b"PUB %s %d\r\n%d\r\n" % (self.subject.encode(), len(b"%d" % self.n), self.n))
         self.n += 1
+        # processed before the test goes on: a wildcard subscriber the test
+        # makes next must not see it
+        assert self.pub.sync(timeout=30) == []
 
     def check(self):
         assert self.pub.sync(timeout=30) == []
