@@ -100,10 +100,11 @@ int64_t monitor_mono_to_wall(void)
 
 size_t monitor_accounts(struct server *s, struct account *const **out)
 {
-    /* built once at start ($G first) and never changed: readable from the
-     * monitoring threads without a lock */
+    /* the table only grows at its end ($G first) and its entries never move:
+     * readable from the monitoring threads without a lock. Accounts a reload
+     * removed are still in it (account_is_removed). */
     *out = s->accounts->v;
-    return s->accounts->n;
+    return atomic_load(&s->accounts->n);
 }
 
 const char *monitor_system_account(const struct server *s)
