@@ -542,7 +542,14 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
     for (size_t i = 0; i < o->n; i++) {
         struct conn *oc = o->v[i];
         struct gw_conn *gd = oc->kdata;
-        if (!queues_known && gwint_has_queues(gd->gi, acc->name, alen)) {
+        bool plain = false;
+        size_t nq = 0;
+        if (!gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len, &plain, q,
+                         GW_QUEUES_MAX, &nq))
+            continue;
+        if (nq > 0 && !queues_known) {
+            /* the groups with a member in this cluster are served here (the
+             * names in q stay valid: they belong to the peer's subscriptions) */
             const struct sublist_result *r =
                 sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
             for (size_t k = 0; k < r->nqgroups && nserved < GW_QUEUES_MAX; k++)
@@ -551,11 +558,6 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
                         (struct parser_slice){r->qgroups[k].queue, r->qgroups[k].queue_len};
             queues_known = true;
         }
-        bool plain = false;
-        size_t nq = 0;
-        if (!gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len, &plain, q,
-                         GW_QUEUES_MAX, &nq))
-            continue;
         size_t nkeep = 0;
         for (size_t k = 0; k < nq; k++) {
             if (gw_queue_in(served, nserved, q[k].p, q[k].len))

@@ -1178,10 +1178,13 @@ bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
         sbuf_addc(b, ' ');
         sbuf_add(b, m->reply, m->reply_len);
     }
-    if (hmsg)
-        sbuf_addf(b, " %zu %zu\r\n", m->hdr_len, m->total_len);
-    else
-        sbuf_addf(b, " %zu\r\n", body_len);
+    sbuf_addc(b, ' ');
+    if (hmsg) {
+        sbuf_add_u64(b, m->hdr_len);
+        sbuf_addc(b, ' ');
+    }
+    sbuf_add_u64(b, hmsg ? m->total_len : body_len);
+    sbuf_add(b, "\r\n", 2);
     size_t len = b->len - off;
     struct iovec iov[3] = {{b->p + off, len}, {(void *)body, body_len}, {"\r\n", 2}};
     conn_lock_out(rc);

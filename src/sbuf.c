@@ -39,6 +39,17 @@ void sbuf_addc(struct sbuf *b, char c)
     b->p[b->len] = '\0';
 }
 
+void sbuf_add_u64(struct sbuf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sbuf_add(b, tmp + sizeof(tmp) - n, n);
+}
+
 void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -5,6 +5,7 @@
 #define NATSD_SBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sbuf {
     char *p;
@@ -15,6 +16,8 @@ struct sbuf {
 void sbuf_add(struct sbuf *b, const void *p, size_t n);
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addc(struct sbuf *b, char c);
+/* Append v in decimal (the hot paths' size fields: no printf). */
+void sbuf_add_u64(struct sbuf *b, uint64_t v);
 void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_reset(struct sbuf *b); /* len = 0, memory kept */
 void sbuf_free(struct sbuf *b);
