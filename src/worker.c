@@ -257,6 +257,13 @@ static void worker_before_sleep(struct loop *l, void *arg)
         worker_adopt(w, news[i].fd, &news[i].peer);
     free(news);
 
+    /* The counters first: a client that got the answer flushed below (a
+     * PONG) finds its messages counted in /varz. */
+    atomic_store_explicit(&w->in_msgs, w->n_in_msgs, memory_order_relaxed);
+    atomic_store_explicit(&w->in_bytes, w->n_in_bytes, memory_order_relaxed);
+    atomic_store_explicit(&w->out_msgs, w->n_out_msgs, memory_order_relaxed);
+    atomic_store_explicit(&w->out_bytes, w->n_out_bytes, memory_order_relaxed);
+
     /* Flushing can queue more (a close that answers with -ERR): loop until
      * the local list stays empty. */
     worker_flush_list(remote);
@@ -266,10 +273,6 @@ static void worker_before_sleep(struct loop *l, void *arg)
         worker_flush_list(local);
     }
     worker_wake_marked(w);
-    atomic_store_explicit(&w->in_msgs, w->n_in_msgs, memory_order_relaxed);
-    atomic_store_explicit(&w->in_bytes, w->n_in_bytes, memory_order_relaxed);
-    atomic_store_explicit(&w->out_msgs, w->n_out_msgs, memory_order_relaxed);
-    atomic_store_explicit(&w->out_bytes, w->n_out_bytes, memory_order_relaxed);
 
     for (size_t i = 0; i < w->nclosing; i++)
         worker_retire(w, w->closing[i], worker_free_conn);

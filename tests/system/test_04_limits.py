@@ -256,7 +256,9 @@ def test_slow_consumer(target, server_factory):
         deadline = time.monotonic() + scaled(120)
         while "Slow Consumer" not in srv.log_text():
             assert time.monotonic() < deadline, "no slow consumer after %d messages" % n
-            for _ in range(10):
+            # 3 x 60 KB stays under the reading subscriber's max_pending
+            # however late it gets to read; the stuck one falls behind
+            for _ in range(3):
                 pub.send(b"PUB slow 60000\r\n" + body + b"\r\n")
                 n += 1
             assert pub.sync(timeout=30) == []
