@@ -626,3 +626,12 @@ void conn_got_pong(struct conn *c)
             c->rtt_ns = 1;
     }
 }
+
+void conn_trace_in(struct conn *c, const struct parser_cmd *cmd)
+{
+    if (cmd->line.len)
+        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
+                 cmd->line.p);
+    else
+        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s]", parser_op_name(cmd->op));
+}

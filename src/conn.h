@@ -263,6 +263,10 @@ bool conn_send_ping(struct conn *c);
  * when a PING of ours started it. Owner thread. */
 void conn_got_pong(struct conn *c);
 
+/* Trace an op received from a route or gateway peer ("<<- [OP args]").
+ * Owner thread; the caller checks LOG_ENABLED(LOG_LEVEL_TRACE). */
+void conn_trace_in(struct conn *c, const struct parser_cmd *cmd);
+
 /* Log helpers with the connection prefix ("ip:port - cid:N - "). */
 #define CONN_LOG(level, c, fmt, ...) NLOG_AT(level, "%s - " fmt, (c)->log_prefix, ##__VA_ARGS__)
 

@@ -847,15 +847,6 @@ static int gw_interest(struct conn *c, const struct parser_cmd *cmd)
 
 /* --- control ops */
 
-static void gw_trace_in(struct conn *c, const struct parser_cmd *cmd)
-{
-    if (cmd->line.len)
-        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
-                 cmd->line.p);
-    else
-        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s]", parser_op_name(cmd->op));
-}
-
 /* A PONG on an outbound re-sorts the outbounds by RTT. */
 static void gw_pong(struct conn *c)
 {
@@ -877,7 +868,7 @@ static int gw_on_op(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
     if (LOG_ENABLED(LOG_LEVEL_TRACE))
-        gw_trace_in(c, cmd);
+        conn_trace_in(c, cmd);
     switch (cmd->op) {
     case PARSER_OP_CONNECT:
         return gw_connect(c, cmd);
@@ -916,7 +907,7 @@ static int gw_on_msg_start(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
     if (LOG_ENABLED(LOG_LEVEL_TRACE))
-        gw_trace_in(c, cmd);
+        conn_trace_in(c, cmd);
     struct gw_conn *gd = gw_data(c);
     if (cmd->op != PARSER_OP_RMSG && cmd->op != PARSER_OP_HMSG) {
         conn_send_err(c, PROTO_ERR_UNKNOWN_OP);

@@ -955,20 +955,11 @@ static int route_rs_minus(struct conn *c, const struct parser_cmd *cmd)
 
 /* --- control ops */
 
-static void route_trace_in(struct conn *c, const struct parser_cmd *cmd)
-{
-    if (cmd->line.len)
-        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
-                 cmd->line.p);
-    else
-        CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s]", parser_op_name(cmd->op));
-}
-
 static int route_on_op(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
     if (LOG_ENABLED(LOG_LEVEL_TRACE))
-        route_trace_in(c, cmd);
+        conn_trace_in(c, cmd);
     switch (cmd->op) {
     case PARSER_OP_CONNECT:
         return route_connect(c, cmd);
@@ -1047,7 +1038,7 @@ static int route_on_msg_start(void *ctx, const struct parser_cmd *cmd)
 {
     struct conn *c = ctx;
     if (LOG_ENABLED(LOG_LEVEL_TRACE))
-        route_trace_in(c, cmd);
+        conn_trace_in(c, cmd);
     if (cmd->op != PARSER_OP_RMSG && cmd->op != PARSER_OP_HMSG) {
         if (cmd->op == PARSER_OP_PUB || cmd->op == PARSER_OP_HPUB)
             return 0; /* framed, ignored (a route has no publisher rights) */
