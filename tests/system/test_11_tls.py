@@ -587,11 +587,13 @@ def test_allow_non_tls_waits_tls_timeout(target, certs, server_factory):
     """allow_non_tls: the server waits tls.timeout for the first bytes; a
     client silent that long is plaintext, so a ClientHello coming later is
     a protocol error."""
-    srv = start(server_factory, target, tls_conf(certs, timeout=0.2, extra="allow_non_tls: true"),
+    # long enough for a loaded machine to send its ClientHello within it
+    wait = scaled(1.0)
+    srv = start(server_factory, target, tls_conf(certs, timeout=wait, extra="allow_non_tls: true"),
                 expect_errors=TLS_ERRORS + [r"Client parser ERROR"])
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
     read_info(s)
-    time.sleep(1.0)  # well past tls.timeout
+    time.sleep(2.5 * wait)  # well past tls.timeout
     s.sendall(b"\x16\x03\x01\x00\x05hello")
     data, _ = read_to_end(s)
     s.close()
