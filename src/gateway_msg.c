@@ -432,6 +432,14 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
     m2.rqueues = NULL;
     m2.nrqueues = 0;
     deliver_local(w, src, acc, &m2);
+    /* back in its origin cluster, the reply may still be wanted elsewhere:
+     * offered to the gateways (the groups served here excluded), unless it
+     * answers a service import, which only this cluster knows */
+    if (!(src && src->kind == CONN_KIND_CLIENT) &&
+        !(m2.subject_len > 4 && memcmp(m2.subject, "_R_.", 4) == 0)) {
+        m2.all_queues = false;
+        gateway_send(w, src, acc, &m2);
+    }
     return true;
 }
 

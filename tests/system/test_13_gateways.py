@@ -417,6 +417,19 @@ def test_t12_reply_return_paths(kind, server_factory):
     assert barrier(p.f) == []
     c.expect_msg("myrep2", 9, b"ans")
     assert pending_msgs(c) == []
+    # ... and then offered to the gateways with its plain subject once X has
+    # interest in it; a service reply (_R_.) stays in this cluster
+    p.o.register("$G", subs=["myrep2", "_R_.>"])
+    assert barrier(p.o) == []
+    p.f.rmsg("$G", "_GR_.%s.%s._R_.svc.r1" % (h6("A"), h6(p.sid)), b"svc")
+    p.f.rmsg("$G", "_GR_.%s.%s.myrep2" % (h6("A"), h6(p.sid)), b"ans")
+    p.f.rmsg("$G", "$GR.%s.myrep2" % old_hash("A"), b"old")
+    barrier(p.f)
+    c.expect_msg("myrep2", 9, b"ans")
+    c.expect_msg("myrep2", 9, b"old")
+    p.o.expect_raw(b"RMSG $G myrep2 3\r\nans\r\n")
+    p.o.expect_raw(b"RMSG $G myrep2 3\r\nold\r\n")
+    assert pending_msgs(c) == []
     # a request from X with a routed reply: the client sees the plain reply;
     # its answer goes straight back to X, without any interest from X
     rr = "_GR_.%s.%s.xinbox" % (h6("X"), h6(p.fid))
