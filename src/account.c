@@ -196,6 +196,9 @@ struct account *account_table_find(const struct account_table *t, const char *na
 
 struct account *account_table_find_n(const struct account_table *t, const char *name, size_t len)
 {
+    /* the global account, named on nearly every routed message */
+    if (len == 2 && name[0] == '$' && name[1] == 'G' && t->gacc)
+        return t->gacc;
     char buf[256];
     if (len >= sizeof(buf))
         return NULL;

@@ -193,6 +193,7 @@ static void gw_outs_publish(struct gw_state *gs)
     memcpy(o->v, gs->out, gs->nout * sizeof(o->v[0]));
     struct gw_outs *old = atomic_exchange(&gs->outs, o);
     atomic_store(&gs->nouts, (int)gs->nout);
+    atomic_fetch_add_explicit(&gs->igen, 1, memory_order_release);
     if (old)
         worker_retire(gs->w, old, gw_outs_free);
 }
@@ -642,6 +643,7 @@ static int gw_out_first_info(struct conn *c, const struct proto_peer_info *pi)
     gw_send_connect(c, r);
     CONN_LOG(LOG_LEVEL_DEBUG, c, "Gateway connect protocol sent to \"%s\"", gw);
     gd->gi = gwint_new(gd->peer_iom);
+    gwint_share_gen(gd->gi, &gs->igen);
     gateway_hash6(gw, strlen(gw), gd->hash);
     gw_oldhash(gw, strlen(gw), gd->oldhash);
     c->flags |= CONN_F_CONNECTED;

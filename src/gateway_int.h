@@ -124,6 +124,9 @@ struct gw_state {
 
     _Atomic(struct gw_outs *) outs;
     atomic_int nouts;
+    /* bumped by every change of any outbound's interest and by every new
+     * outs snapshot: senders' cached decisions are valid while it holds */
+    _Atomic uint64_t igen;
 
     pthread_mutex_t rmu; /* recent subscriptions */
     struct gw_recent **recent;

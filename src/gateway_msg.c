@@ -525,6 +525,67 @@ static size_t gw_map_reply(const struct gw_state *gs, bool nrp, const char *repl
     return pre + len;
 }
 
+/* The send decision cache, one per worker: for an (account, subject) whose
+ * every outbound answered with plain interest or none (no queue group
+ * anywhere, so the local cluster's members do not matter), the outbounds
+ * that take it, as a bit mask over the outs snapshot. An entry holds while
+ * gs->igen does: any interest input on any outbound, and any new snapshot,
+ * bumps it. Direct-mapped; a subject longer than a slot holds is never
+ * cached. */
+#define GW_SC_SLOTS 512
+#define GW_SC_SUBJ  80
+#define GW_SC_OUTS  32
+
+struct gw_sc_slot {
+    const struct account *acc; /* NULL: empty */
+    const struct gw_outs *outs;
+    uint64_t gen;
+    uint32_t want; /* bit i: o->v[i] takes the message */
+    uint32_t len;
+    char subj[GW_SC_SUBJ];
+};
+
+static struct gw_sc_slot *gw_sc_slot(struct worker *w, const struct account *acc, const char *subj,
+                                     size_t len)
+{
+    struct gw_sc_slot *t = w->gw_send_cache;
+    if (!t)
+        t = w->gw_send_cache = xcalloc(GW_SC_SLOTS, sizeof(*t));
+    uint32_t h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)acc >> 4) * 0x9e3779b1u);
+    return &t[h & (GW_SC_SLOTS - 1)];
+}
+
+/* The reply as outbound oc must carry it: mapped to "_GR_." (or "$GR.")
+ * when it was a recent subscription's, decided once per message. */
+struct gw_reply_map {
+    int state; /* 0 undecided, 1 map, 2 do not */
+    size_t len;
+    char buf[1100];
+};
+
+static void gw_send_to(struct worker *w, struct gw_state *gs, struct conn *oc,
+                       const struct account *acc, const struct deliver_msg *m,
+                       struct gw_reply_map *rm, const struct parser_slice *q, size_t nq,
+                       size_t *sent)
+{
+    const struct gw_conn *gd = oc->kdata;
+    struct deliver_msg m2 = *m;
+    if (m->reply && m->reply_len) {
+        if (rm->state == 0)
+            rm->state = gw_recent_match(gs, acc, m->reply, m->reply_len) ? 1 : 2;
+        if (rm->state == 1) {
+            rm->len =
+                gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, rm->buf, sizeof(rm->buf));
+            if (rm->len) {
+                m2.reply = rm->buf;
+                m2.reply_len = rm->len;
+            }
+        }
+    }
+    if (route_forward(w, oc, acc, &m2, q, nq))
+        (*sent)++;
+}
+
 size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
                     const struct deliver_msg *m)
 {
@@ -532,9 +593,26 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
     struct gw_state *gs = w->s->gw;
     if (!gs || atomic_load_explicit(&gs->nouts, memory_order_relaxed) == 0 || m->subject_len == 0)
         return 0;
+    /* read before the snapshot and before any query: a decision computed
+     * from older state than this is never stored under it */
+    uint64_t gen = atomic_load_explicit(&gs->igen, memory_order_acquire);
     struct gw_outs *o = atomic_load(&gs->outs);
     if (!o || o->n == 0)
         return 0;
+    struct gw_reply_map rm;
+    rm.state = 0;
+    size_t sent = 0;
+    sbuf_reset(&w->line); /* the local deliveries are queued: reuse it */
+    struct gw_sc_slot *slot = NULL;
+    if (o->n <= GW_SC_OUTS && m->subject_len <= GW_SC_SUBJ) {
+        slot = gw_sc_slot(w, acc, m->subject, m->subject_len);
+        if (slot->acc == acc && slot->gen == gen && slot->outs == o &&
+            slot->len == m->subject_len && memcmp(slot->subj, m->subject, m->subject_len) == 0) {
+            for (uint32_t want = slot->want; want; want &= want - 1)
+                gw_send_to(w, gs, o->v[__builtin_ctz(want)], acc, m, &rm, NULL, 0, &sent);
+            return sent;
+        }
+    }
     size_t alen = strlen(acc->name);
     /* the queue groups served here (a member in the local cluster), and
      * those given to a gateway earlier in the loop */
@@ -542,18 +620,18 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
     size_t nserved = 0;
     bool queues_known = false;
     struct parser_slice q[GW_QUEUES_MAX], keep[GW_QUEUES_MAX];
-    char mapped[1100];
-    size_t mapped_len = 0;
-    int map_state = 0; /* 0 undecided, 1 map, 2 do not */
-    size_t sent = 0;
-    sbuf_reset(&w->line); /* the local deliveries are queued: reuse it */
+    bool cacheable = slot != NULL;
+    uint32_t want = 0;
     for (size_t i = 0; i < o->n; i++) {
         struct conn *oc = o->v[i];
         struct gw_conn *gd = oc->kdata;
         bool plain = false;
         size_t nq = 0;
-        if (!gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len, &plain, q,
-                         GW_QUEUES_MAX, &nq))
+        bool any = gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len,
+                               &plain, q, GW_QUEUES_MAX, &nq);
+        if (nq > 0)
+            cacheable = false;
+        if (!any)
             continue;
         if (nq > 0 && !queues_known) {
             /* the groups with a member in this cluster are served here (the
@@ -576,21 +654,17 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
         }
         if (!plain && nkeep == 0)
             continue;
-        struct deliver_msg m2 = *m;
-        if (m->reply && m->reply_len) {
-            if (map_state == 0)
-                map_state = gw_recent_match(gs, acc, m->reply, m->reply_len) ? 1 : 2;
-            if (map_state == 1) {
-                mapped_len =
-                    gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, mapped, sizeof(mapped));
-                if (mapped_len) {
-                    m2.reply = mapped;
-                    m2.reply_len = mapped_len;
-                }
-            }
-        }
-        if (route_forward(w, oc, acc, &m2, keep, nkeep))
-            sent++;
+        if (plain && nq == 0)
+            want |= 1u << i;
+        gw_send_to(w, gs, oc, acc, m, &rm, keep, nkeep, &sent);
+    }
+    if (cacheable) {
+        slot->acc = acc;
+        slot->outs = o;
+        slot->gen = gen;
+        slot->want = want;
+        slot->len = (uint32_t)m->subject_len;
+        memcpy(slot->subj, m->subject, m->subject_len);
     }
     return sent;
 }

@@ -25,6 +25,7 @@
 #include "gwint.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "common.h"
@@ -69,8 +70,9 @@ struct gwint_acc {
 struct gwint {
     pthread_mutex_t mu;
     bool peer_iom;
-    struct hmap accs; /* struct gwint_acc by name */
-    uint32_t nsubs;   /* total over every store */
+    _Atomic uint64_t *gen; /* bumped by every input; NULL: none */
+    struct hmap accs;      /* struct gwint_acc by name */
+    uint32_t nsubs;        /* total over every store */
 };
 
 static void gwint_sub_key(const void *val, const char **key, size_t *len)
@@ -308,6 +310,20 @@ static bool gwint_args_ok(size_t acc_len, const char *subj, size_t subj_len, con
     return !queue || queue_len > 0;
 }
 
+/* The end of an input: whatever a sender concluded from earlier state is
+ * stale from now on. */
+static void gwint_unlock_changed(struct gwint *g)
+{
+    if (g->gen)
+        atomic_fetch_add_explicit(g->gen, 1, memory_order_release);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void gwint_share_gen(struct gwint *g, _Atomic uint64_t *gen)
+{
+    g->gen = gen;
+}
+
 struct gwint *gwint_new(bool peer_iom)
 {
     struct gwint *g = xcalloc(1, sizeof(*g));
@@ -345,7 +361,7 @@ int gwint_account_unsub(struct gwint *g, struct worker *w, const char *acc, size
             gwint_acc_empty(g, w, a);
         }
     }
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
     return 0;
 }
 
@@ -358,7 +374,7 @@ int gwint_account_sub(struct gwint *g, struct worker *w, const char *acc, size_t
     struct gwint_acc *a = gwint_acc_get(g, acc, acc_len);
     if (a && (a->none || a->st->nqueue == 0))
         gwint_acc_remove(g, w, a);
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
     return 0;
 }
 
@@ -386,7 +402,7 @@ int gwint_sub(struct gwint *g, struct worker *w, const char *acc, size_t acc_len
     } else {
         gwint_ni_del(a, subj, subj_len);
     }
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
     return 0;
 }
 
@@ -414,7 +430,7 @@ int gwint_unsub(struct gwint *g, struct worker *w, const char *acc, size_t acc_l
     } else {
         gwint_ni_add(a, subj, subj_len);
     }
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
     return 0;
 }
 
@@ -432,7 +448,7 @@ void gwint_all_subs_start(struct gwint *g, const char *acc, size_t acc_len)
     } else {
         a->mode = GWINT_TRANSITIONING; /* ni kept until cmd 3 */
     }
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
 }
 
 /* INFO gateway_cmd 3: nats-server gatewayAllSubsReceiveComplete. */
@@ -447,7 +463,7 @@ void gwint_all_subs_complete(struct gwint *g, const char *acc, size_t acc_len)
         a->ni_null = true;
         a->mode = GWINT_INTEREST_ONLY;
     }
-    pthread_mutex_unlock(&g->mu);
+    gwint_unlock_changed(g);
 }
 
 /* nats-server gatewayInterest. */

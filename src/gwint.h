@@ -38,6 +38,10 @@ enum gwint_mode {
  * "send nothing" rather than "send everything"). Never NULL. */
 struct gwint *gwint_new(bool peer_iom);
 
+/* Every input from now on also bumps *gen (release), so a sender may keep
+ * what it concluded from a query for as long as *gen stays the same. */
+void gwint_share_gen(struct gwint *g, _Atomic uint64_t *gen);
+
 /* Free every entry; subscriptions are retired through worker w (the owner),
  * so concurrent queries in flight stay safe. NULL is accepted. Here and in
  * the inputs below, w NULL frees at once: only when no query can be in

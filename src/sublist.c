@@ -101,16 +101,6 @@ struct sublist {
  * beyond uniqueness. */
 static _Atomic uint64_t sublist_genid_clock;
 
-static uint32_t sublist_hash(const char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static size_t sublist_chunk(void *p)
 {
     return p ? malloc_usable_size(p) + SUBLIST_MALLOC_EXTRA : 0;
@@ -150,7 +140,7 @@ static struct sublist_node *sublist_node_new(struct sublist *sl, const char *tok
     memset(node, 0, sizeof(*node));
     memcpy(node->tok, tok, n);
     node->toklen = (uint32_t)n;
-    node->hash = sublist_hash(tok, n);
+    node->hash = subject_hash(tok, n);
     return node;
 }
 
@@ -278,7 +268,7 @@ static struct sublist_node *sublist_child(const struct sublist_node *node, const
         return k->pwc;
     if (subject_tok_is_fwc(tok, n))
         return k->fwc;
-    return sublist_kids_find(k, tok, n, sublist_hash(tok, n));
+    return sublist_kids_find(k, tok, n, subject_hash(tok, n));
 }
 
 static struct sublist_node *sublist_child_add(struct sublist *sl, struct sublist_node *node,
@@ -735,7 +725,7 @@ static bool sublist_walk_trie(const struct sublist *sl, const char *subj, size_t
                 sublist_stack_push(st, k->pwc, pos + tl + 1);
             if (k->n == 0)
                 break;
-            n = sublist_kids_find(k, tok, tl, sublist_hash(tok, tl));
+            n = sublist_kids_find(k, tok, tl, subject_hash(tok, tl));
             if (n == NULL)
                 break;
             pos += tl + 1;
@@ -975,7 +965,7 @@ const struct sublist_result *sublist_cache_match(struct sublist_cache *c, struct
         sublist_match(sl, subj, len, &c->scratch);
         return &c->scratch;
     }
-    h = sublist_hash(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
+    h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
     set = &c->e[(h & (c->nsets - 1)) * SUBLIST_CACHE_WAYS];
     victim = &set[0];
     for (size_t w = 0; w < SUBLIST_CACHE_WAYS; w++) {

@@ -360,6 +360,7 @@ void worker_free(struct worker *w)
     sublist_cache_free(w->cache);
     sublist_result_free(&w->scratch);
     sbuf_free(&w->line);
+    free(w->gw_send_cache);
     free(w->wake);
     pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);

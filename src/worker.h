@@ -80,8 +80,9 @@ struct worker {
 
     /* Counted by the owner without atomics, published once per turn. */
     uint64_t n_in_msgs, n_in_bytes, n_out_msgs, n_out_bytes;
-    struct sbuf line; /* scratch for the MSG line pieces of one message */
-    bool stall;       /* a delivery left a target over half its max_pending */
+    struct sbuf line;    /* scratch for the MSG line pieces of one message */
+    void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
+    bool stall;          /* a delivery left a target over half its max_pending */
 
     /* Message figures of this worker's connections, summed by /varz
      * (published copies of the n_ counters above, updated once per turn). */

@@ -1074,3 +1074,46 @@ Test(gwint, concurrent_queries_while_inputs_change)
     cr_assert_eq(rd.bad, 0);
     cr_assert_leq(rd.hits, rd.iters);
 }
+
+/* A sender may reuse a decision while the shared generation holds: every
+ * input moves it, even one that changes nothing visible, and no query or
+ * monitoring read does. */
+Test(gwint, every_input_moves_the_shared_generation)
+{
+    _Atomic uint64_t gen = 7;
+    gwint_share_gen(G, &gen);
+    uint64_t last = gen;
+#define MOVED()                                                                                    \
+    do {                                                                                           \
+        cr_assert_gt(gen, last);                                                                   \
+        last = gen;                                                                                \
+    } while (0)
+    rs_minus("foo");
+    MOVED();
+    rs_plus("foo");
+    MOVED();
+    rsq_plus("bar", "q1");
+    MOVED();
+    rsq_minus("bar", "q1");
+    MOVED();
+    a_minus();
+    MOVED();
+    a_plus();
+    MOVED();
+    cmd2();
+    MOVED();
+    cmd3();
+    MOVED();
+    rs_plus("foo"); /* again: no change, still a new generation */
+    MOVED();
+    rs_plus("foo");
+    MOVED();
+#undef MOVED
+    (void)match("foo");
+    (void)plain("bar");
+    struct gwint_acc_info *v;
+    gwint_accounts(G, NULL, &v);
+    free(v);
+    (void)gwint_num_subs(G);
+    cr_assert_eq(gen, last);
+}
