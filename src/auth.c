@@ -5,6 +5,7 @@
 
 #include <crypt.h>
 #include <string.h>
+#include <strings.h>
 
 #include "account.h"
 #include "common.h"
@@ -15,6 +16,7 @@
 #include "opts.h"
 #include "server.h"
 #include "tls.h"
+#include "util.h"
 
 bool auth_required(const struct opts *o)
 {
@@ -210,6 +212,63 @@ bool auth_tls_map_user(struct server *s, struct conn *c, const struct opts_user 
     c->opts.user = xstrdup(m.found->user);
     *user = m.found;
     return true;
+}
+
+/* --- routes and gateways (isRouterAuthorized, isGatewayAuthorized) */
+
+struct auth_peer_map {
+    const char *user;
+    bool map;
+    const struct strlist *const *lists;
+    size_t nlists;
+};
+
+/* dnsAltNameMatches for one URL: dns is a DNS SAN, lower-cased here. */
+static bool auth_dns_names_url(const char *dns, const char *url)
+{
+    struct util_url u;
+    if (util_url_parse(url, &u) != 0)
+        return false;
+    bool ok = false;
+    const char *h = u.host ? u.host : "";
+    const char *d = dns;
+    /* a left-most "*" label stands for exactly one label of the host */
+    if (d[0] == '*' && d[1] == '.') {
+        const char *dot = strchr(h, '.');
+        if (dot) {
+            d += 1;
+            h = dot;
+        } else {
+            d = NULL;
+        }
+    } else if (d[0] == '*' && d[1] == '\0') {
+        ok = h[0] && !strchr(h, '.');
+        d = NULL;
+    }
+    if (d)
+        ok = strcasecmp(d, h) == 0;
+    util_url_free(&u);
+    return ok;
+}
+
+static bool auth_peer_map_cb(void *arg, const char *name, enum tls_id_kind kind)
+{
+    const struct auth_peer_map *m = arg;
+    if (!name[0])
+        return false;
+    if (kind == TLS_ID_DNS)
+        for (size_t i = 0; i < m->nlists; i++)
+            for (size_t k = 0; k < m->lists[i]->n; k++)
+                if (auth_dns_names_url(name, m->lists[i]->v[k]))
+                    return true;
+    return m->map && m->user && strcmp(m->user, name) == 0;
+}
+
+bool auth_tls_peer_ok(struct conn *c, const char *user, bool map,
+                      const struct strlist *const *lists, size_t nlists)
+{
+    struct auth_peer_map m = {.user = user, .map = map, .lists = lists, .nlists = nlists};
+    return tls_peer_identities(c, auth_peer_map_cb, &m);
 }
 
 /* --- reload (reloadAuthorization) */

@@ -6,11 +6,13 @@
 #define NATSD_AUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct server;
 struct conn;
 struct opts;
 struct opts_user;
+struct strlist;
 
 /* Log a failed authentication as nats-server's authViolation does:
  * "authentication error - Nkey \"...\"" when nkey users exist, "- User
@@ -41,6 +43,16 @@ bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_
  * The CONNECT user is replaced by it (a warning when one was given). Returns
  * false when none matches. Owner thread. */
 bool auth_tls_map_user(struct server *s, struct conn *c, const struct opts_user **user);
+
+/* A route or gateway peer's verified certificate, when the block's tls has
+ * verify_and_map (map) or verify_cert_and_check_known_urls (the hosts of
+ * the URLs in lists): as nats-server's isRouterAuthorized and
+ * isGatewayAuthorized, true when one of its identities (checkClientTLSCert-
+ * Subject's order) is the block's user, or, checking known URLs, when one
+ * of its DNS SANs names the host of one of those URLs (RFC 6125: same label
+ * count, a "*" only as the whole left-most label). Owner thread. */
+bool auth_tls_peer_ok(struct conn *c, const char *user, bool map,
+                      const struct strlist *const *lists, size_t nlists);
 
 /* What a reload decides for a client already connected. */
 enum auth_recheck {

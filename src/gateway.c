@@ -473,6 +473,27 @@ static int gw_fail(struct conn *c, const char *err, const char *reason)
     return GW_STOP;
 }
 
+/* isGatewayAuthorized: the certificate with a tls map or known-URL check,
+ * else the authorization block's user and password, if any. */
+static bool gw_connect_authorized(struct conn *c, const struct opts *o,
+                                  const struct proto_peer_connect *pc)
+{
+    const struct opts_tls *t = &o->gateway.tls;
+    if (t->verify_and_map || t->verify_cert_and_check_known_urls) {
+        size_t n = t->verify_cert_and_check_known_urls ? o->gateway.n_gateways : 0;
+        const struct strlist **lists = n ? xmalloc(n * sizeof(*lists)) : NULL;
+        for (size_t i = 0; i < n; i++)
+            lists[i] = &o->gateway.gateways[i].urls;
+        bool ok = auth_tls_peer_ok(c, o->gateway.username, t->verify_and_map, lists, n);
+        free(lists);
+        return ok;
+    }
+    if (!o->gateway.username || !o->gateway.username[0])
+        return true;
+    return strcmp(pc->user, o->gateway.username) == 0 && o->gateway.password &&
+           auth_password_ok(o->gateway.password, pc->pass);
+}
+
 static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
 {
     struct server *s = c->s;
@@ -496,10 +517,7 @@ static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
     }
     int rc = 0;
     const char *gw = pc.gateway;
-    bool want_auth = o->gateway.username && o->gateway.username[0];
-    if (pc.has_account || pc.new_account ||
-        (want_auth && (strcmp(pc.user, o->gateway.username) != 0 || !o->gateway.password ||
-                       !auth_password_ok(o->gateway.password, pc.pass)))) {
+    if (pc.has_account || pc.new_account || !gw_connect_authorized(c, o, &pc)) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error");
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");

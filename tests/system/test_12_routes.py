@@ -902,6 +902,31 @@ def test_tls_cluster_refuses_other_ca(server_factory, route_certs):
     check_mesh([a, d])
 
 
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_tls_cluster_verify_and_map(server_factory, route_certs, kind):
+    """cluster tls verify_and_map: a route's certificate must name the
+    authorization user; the CONNECT's credentials are not looked at. B's
+    certificate has the SAN localhost, E's only the subject
+    CN=natsd-test-client."""
+    ports = [free_port() for _ in range(3)]
+    tls_map = route_tls(route_certs).replace("timeout: 5", "timeout: 5\n    verify_and_map: true")
+    auth = 'authorization { user: "localhost", password: unused }'
+    conf = node_conf("A", (), tls_map + "\n  " + auth) + 'debug: true\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
+    a = server_factory(kind, conf=conf,
+                       name="A", ports={"CLUSTER": ports[0]},
+                       expect_errors=TLS_ROUTE_ERRORS + [r"authentication error"])
+    b = start_tls_node(server_factory, "B", ports[1], route_certs, routes=[ports[0]])
+    check_mesh([a, b])
+    e = start_tls_node(server_factory, "E", ports[2], route_certs, routes=[ports[0]],
+                       cert="client", expect_errors=TLS_ROUTE_ERRORS + [r"Authorization Violation"])
+    wait_until(lambda: "authentication error" in a.log_text(), timeout=15,
+               what="E's certificate refused")
+    wait_until(lambda: "Authorization Violation" in e.log_text(), timeout=15,
+               what="E told why")
+    check_mesh([a, b])
+    assert _routez(a)["num_routes"] == 1  # B only
+
+
 # --------------------------------------------------------------------------- route permissions
 #
 # cluster { permissions { import, export } }: import filters the interest a

@@ -830,6 +830,60 @@ def test_t26_tls_and_auth(kind, server_factory, tmp_path):
     check_alive(s)
 
 
+def _tls_peer(d, leaf):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(d + "/ca.pem")
+    ctx.check_hostname = False
+    ctx.load_cert_chain("%s/%s.pem" % (d, leaf), "%s/%s-key.pem" % (d, leaf))
+    return ctx
+
+
+def _tls_register(s, ctx, ok, **creds):
+    """F over TLS with ctx's certificate: registered (ok), or refused with
+    nats-server's error and a close."""
+    f = GwConn.connect(gw_port(s), tls=ctx)
+    f.read_info()
+    f.send_connect(gateway="X", **creds)
+    f.send_info(peer_info("X"))
+    if ok:
+        burst = f.read_burst()
+        assert burst[-1].op == "INFO" and burst[-1].cmd == 3
+    else:
+        assert [x.raw for x in f.expect_closed()] == [b"-ERR 'Authorization Violation'\r\n"]
+    f.close()
+
+
+@pytest.mark.parametrize("mode", ["verify_and_map", "verify_cert_and_check_known_urls"])
+def test_t26_tls_certificate_names_the_peer(kind, mode, server_factory, tmp_path):
+    """verify_and_map: the peer's certificate must name the authorization
+    user (CONNECT credentials are not looked at); check_known_urls: a DNS SAN
+    of the certificate must be the host of a configured gateway URL. The
+    server certificate has the SAN localhost, the client one only
+    CN=natsd-test-client."""
+    d = make_test_certs(str(tmp_path / "certs"))
+    tls = ('tls { cert_file: "%s/server.pem", key_file: "%s/server-key.pem", '
+           'ca_file: "%s/ca.pem", %s: true }' % (d, d, d, mode))
+    if mode == "verify_and_map":
+        extra = tls + '\nauthorization { user: "CN=natsd-test-client", password: pw }'
+    else:
+        extra = tls + ('\ngateways: [ { name: Y, url: "nats://localhost:%d" } ]'
+                       % free_port())
+    s = start_s(server_factory, kind, gw_extra=extra,
+                errors=[r"TLS gateway handshake error", r"TLS handshake",
+                        r"Error connecting to gateway", r"Error trying to connect"] + AUTH_ERRS)
+    client_crt, server_crt = _tls_peer(d, "client"), _tls_peer(d, "server")
+    if mode == "verify_and_map":
+        # named by its subject; no credentials in CONNECT, or wrong ones
+        _tls_register(s, client_crt, True)
+        _tls_register(s, client_crt, True, user="x", **{"pass": "y"})
+        # the right credentials do not help a certificate that names another
+        _tls_register(s, server_crt, False, user="CN=natsd-test-client", **{"pass": "pw"})
+    else:
+        _tls_register(s, server_crt, True)
+        _tls_register(s, client_crt, False)
+    check_alive(s)
+
+
 def test_t27_outbound_credentials(kind, server_factory):
     lb = GwListener()
     s = start_s(server_factory, kind,
