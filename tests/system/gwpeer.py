@@ -260,6 +260,9 @@ class GwConn:
         self.pongs_sent = 0          # PINGs answered
         self.cond = threading.Condition()
         self._send_lock = threading.Lock()
+        self.send_error = None       # a write that found the peer gone
+        self._writers = 0            # sends waiting for or holding _send_lock
+        self._writers_lock = threading.Lock()
         self._reader = None
         self._stop = False
         self.server_info = None      # INFO read by read_info
@@ -292,7 +295,9 @@ class GwConn:
         buf = b""
         try:
             while not self._stop:
-                chunk = self.sock.recv(262144)
+                chunk = self._recv()
+                if chunk is None:
+                    continue
                 if not chunk:
                     break
                 buf += chunk
@@ -307,7 +312,8 @@ class GwConn:
                     payload = buf[i + 1:i + 1 + need] if need else None
                     buf = buf[i + 1 + need:]
                     self._on_frame(Frame(line, payload))
-        except (OSError, ssl.SSLError, ValueError) as e:
+        except (OSError, ssl.SSLError, ValueError, AttributeError) as e:
+            # AttributeError: an SSL socket shut down under a finished read
             self.eof_error = e
         with self.cond:
             self.closed = True
@@ -342,10 +348,43 @@ class GwConn:
 
     # ---- sending
 
-    def send(self, data):
-        data = data.encode() if isinstance(data, str) else bytes(data)
+    # An SSL connection is one OpenSSL object: a read and a write running at
+    # once in two threads corrupt it (bad record MAC). On TLS, the reader
+    # holds _send_lock around short timed reads, so writes go in between.
+    TLS_POLL = 0.05
+
+    def _recv(self):
+        """The next bytes, b"" at EOF, None when a TLS poll found nothing."""
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return self.sock.recv(262144)
+        if self._writers:
+            time.sleep(0.001)  # a lock is not fair: let a waiting write go first
+            return None
         with self._send_lock:
-            self.sock.sendall(data)
+            self.sock.settimeout(self.TLS_POLL)
+            try:
+                return self.sock.recv(262144)
+            except (socket.timeout, ssl.SSLWantReadError):
+                return None
+            finally:
+                self.sock.settimeout(None)
+
+    def send(self, data):
+        """Write data. A peer that has already closed (it refused what came
+        before, say) is not an error here: the reader reports the close, and
+        expect_closed() is where a test looks for it."""
+        data = data.encode() if isinstance(data, str) else bytes(data)
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            with self._send_lock:
+                self.sock.sendall(data)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError, BrokenPipeError,
+                ConnectionResetError) as e:
+            self.send_error = e
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
 
     def send_line(self, line):
         self.send((line.encode() if isinstance(line, str) else line) + CRLF)
@@ -542,11 +581,21 @@ class GwConn:
                 self.cond.wait(left)
 
     def close(self):
+        """Stop the reader, then close. The reader must be gone before the
+        descriptor is: a read still in flight would otherwise go on with
+        the next connection that gets the same descriptor number."""
         self._stop = True
+        tls = isinstance(self.sock, ssl.SSLSocket)
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+            if tls:
+                with self._send_lock:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+            else:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv
+        except (OSError, ValueError):
             pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=scaled(5))
         try:
             self.sock.close()
         except OSError:

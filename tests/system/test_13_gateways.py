@@ -870,7 +870,7 @@ def test_t26_tls_certificate_names_the_peer(kind, mode, server_factory, tmp_path
                        % free_port())
     s = start_s(server_factory, kind, gw_extra=extra,
                 errors=[r"TLS gateway handshake error", r"TLS handshake",
-                        r"Error connecting to gateway", r"Error trying to connect"] + AUTH_ERRS)
+                        r"Error connecting to explicit gateway"] + AUTH_ERRS)
     client_crt, server_crt = _tls_peer(d, "client"), _tls_peer(d, "server")
     if mode == "verify_and_map":
         # named by its subject; no credentials in CONNECT, or wrong ones
