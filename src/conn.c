@@ -573,8 +573,18 @@ void conn_close(struct conn *c, const char *reason)
                       strncmp(reason, "Slow Consumer", 13) == 0 ||
                       strcmp(reason, "TLS Handshake Failure") == 0 ||
                       (c->flags & CONN_F_HANDSHAKE) || c->tls_next;
-    if (!skip_flush)
+    if (!skip_flush) {
         (void)conn_write_once(c);
+        /* What the peer sent and we will never read would make close() reset
+         * the connection, and a reset can destroy the -ERR still unread at
+         * the peer: discard what has arrived (bounded, never waiting). */
+        char sink[4096];
+        for (int i = 0; i < 16; i++) {
+            ssize_t n = recv(c->watch.fd, sink, sizeof(sink), MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+        }
+    }
     conn_lock_out(c);
     c->out_closed = true;
     outq_clear(&c->oq);

@@ -1083,7 +1083,7 @@ def test_account_interest_on_inbound(kind, server_factory):
         p = Peer(s, listen=False)
         p.f.send(op)
         got = p.f.expect_closed()
-        assert got and all(x.op == "-ERR" for x in got), (op, got)
+        assert got and all(x.op == "-ERR" for x in got), (op, [x.raw for x in got])
         check_alive(s)
 
 
