@@ -124,20 +124,23 @@ unit: $(UNIT_BINS)
 
 SYSTEM_ENV = NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) NATSD_DRIVERS=$(abspath $(BUILD)/drivers)
 
-# Most system tests wait on servers and timers rather than burn CPU: with
-# pytest-xdist, PYTEST_JOBS=3 runs them in 3 parallel workers (ports never
-# clash: see free_port in tests/system/natsd.py), in less than half the time.
-# The default is serial: a few tests (slow consumers, timers) are sensitive to
-# the extra load on a 2-core machine.
-PYTEST_JOBS ?= 0
-PYTEST_PAR = $(shell [ "$(PYTEST_JOBS)" != 0 ] && $(PYTHON) -c 'import xdist' 2>/dev/null && \
-                     printf -- '-n %s' $(PYTEST_JOBS))
+# Most system tests wait on servers and timers rather than burn CPU, so they
+# run in PYTEST_JOBS parallel pytest-xdist workers (ports never clash: see
+# free_port in tests/system/natsd.py): 3 on a 2-core machine take a third of
+# the serial time. PYTEST_JOBS=0 runs them serially, in one process.
+# --durations lists the slowest tests at the end of every run.
+PYTEST_JOBS ?= 3
+PYTEST_DURATIONS ?= 20
+PYTEST_PAR = $(shell [ "$(PYTEST_JOBS)" != 0 ] && { $(PYTHON) -c 'import xdist' 2>/dev/null && \
+                 printf -- '-n %s' $(PYTEST_JOBS) || \
+                 echo 'pytest-xdist is missing (make deps installs it): running serially' >&2; })
+PYTEST_OPTS = -q $(PYTEST_PAR) --durations=$(PYTEST_DURATIONS)
 
 system: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest $(PYTEST_OPTS) tests/system $(PYTEST_ARGS)
 
 system-threaded: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) -m threaded tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest $(PYTEST_OPTS) -m threaded tests/system $(PYTEST_ARGS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
