@@ -67,8 +67,8 @@ FUZZ_SECONDS ?= 10
 
 C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/drivers/*.c fuzz/*.c bench/*.c)
 
-.PHONY: all run test unit system system-threaded fuzz fuzz-smoke format check-format tidy \
-        cppcheck deps clean demo bench
+.PHONY: all run test unit unit-bins drivers system system-threaded fuzz fuzz-smoke format \
+        check-format tidy cppcheck deps clean demo bench
 
 all: $(BIN)
 
@@ -111,13 +111,23 @@ run: deps
 
 # Unit tests run in the release build and again under ASan+UBSan; the system tests
 # under ASan+UBSan, and the threaded cases again under TSan; then every fuzz target
-# for a bounded time. CI runs exactly this.
+# for a bounded time. CI runs exactly this. Each build step compiles on every CPU
+# (BUILD_JOBS); the tests themselves never run beside a build or each other.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory SANITIZER=address,undefined all unit system
-	@$(MAKE) --no-print-directory SANITIZER=thread all system-threaded
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all unit-bins
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=address,undefined all unit-bins drivers
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined unit system
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=thread all drivers
+	@$(MAKE) --no-print-directory SANITIZER=thread system-threaded
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) fuzz
 	@$(MAKE) --no-print-directory fuzz-smoke
+
+unit-bins: $(UNIT_BINS)
+
+drivers: $(DRIVER_BINS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t --jobs 2; done
