@@ -245,6 +245,8 @@ def describe_run(p):
 # --------------------------------------------------------------------------- servers
 
 _PORT_TOKEN = re.compile(r"@PORT_([A-Za-z0-9_]+)@")
+# a cluster block that names a listen address (before any nested block)
+_CLUSTER_LISTEN = re.compile(r"^\s*cluster\s*[:=]?\s*\{[^}]*\blisten\b", re.M)
 
 
 class ServerError(AssertionError):
@@ -337,9 +339,19 @@ class ServerProcess:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def listens_for_routes(self):
+        """True when the config (a cluster block with a listen) or the command
+        line (--cluster) gives this server a route listener."""
+        if _flag_value(self.args, ("cluster",)) is not None:
+            return True
+        return bool(self.conf_text and _CLUSTER_LISTEN.search(self.conf_text))
+
     def wait_ready(self, timeout=None):
-        """Wait until the log says "Server is ready" and the client port accepts."""
+        """Wait until the log says "Server is ready" and the client port accepts,
+        and, for a server with a route listener, until the log says it listens:
+        nats-server opens that one only after "Server is ready"."""
         deadline = time.monotonic() + scaled(timeout or self.ready_timeout)
+        routes = self.listens_for_routes()
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
@@ -347,7 +359,10 @@ class ServerProcess:
                 self.stopped = True
                 raise ServerError("%s exited (status %s) before it was ready\ncommand: %s\n%s"
                                   % (self.kind, rc, " ".join(self.command()), self._tail()))
-            if "Server is ready" in self.log_text() and port_open(self.port, self.host):
+            log = self.log_text()
+            if ("Server is ready" in log and
+                    (not routes or "Listening for route connections on" in log) and
+                    port_open(self.port, self.host)):
                 return
             time.sleep(0.05)
         raise ServerError("%s not ready within %.1fs on port %d\ncommand: %s\n%s"
