@@ -67,8 +67,8 @@ FUZZ_SECONDS ?= 10
 
 C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/drivers/*.c fuzz/*.c bench/*.c)
 
-.PHONY: all run test unit system system-threaded fuzz fuzz-smoke format check-format tidy \
-        cppcheck deps clean demo bench
+.PHONY: all run test unit unit-bins drivers system system-threaded fuzz fuzz-smoke format \
+        check-format tidy cppcheck deps clean demo bench
 
 all: $(BIN)
 
@@ -111,33 +111,46 @@ run: deps
 
 # Unit tests run in the release build and again under ASan+UBSan; the system tests
 # under ASan+UBSan, and the threaded cases again under TSan; then every fuzz target
-# for a bounded time. CI runs exactly this.
+# for a bounded time. CI runs exactly this. Each build step compiles on every CPU
+# (BUILD_JOBS); the tests themselves never run beside a build or each other.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory SANITIZER=address,undefined all unit system
-	@$(MAKE) --no-print-directory SANITIZER=thread all system-threaded
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all unit-bins
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=address,undefined all unit-bins drivers
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined unit system
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=thread all drivers
+	@$(MAKE) --no-print-directory SANITIZER=thread system-threaded
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) fuzz
 	@$(MAKE) --no-print-directory fuzz-smoke
+
+unit-bins: $(UNIT_BINS)
+
+drivers: $(DRIVER_BINS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t --jobs 2; done
 
 SYSTEM_ENV = NATSD_BIN=$(abspath $(BIN)) NATSD_VARIANT=$(VARIANT) NATSD_DRIVERS=$(abspath $(BUILD)/drivers)
 
-# Most system tests wait on servers and timers rather than burn CPU: with
-# pytest-xdist, PYTEST_JOBS=3 runs them in 3 parallel workers (ports never
-# clash: see free_port in tests/system/natsd.py), in less than half the time.
-# The default is serial: a few tests (slow consumers, timers) are sensitive to
-# the extra load on a 2-core machine.
-PYTEST_JOBS ?= 0
-PYTEST_PAR = $(shell [ "$(PYTEST_JOBS)" != 0 ] && $(PYTHON) -c 'import xdist' 2>/dev/null && \
-                     printf -- '-n %s' $(PYTEST_JOBS))
+# Most system tests wait on servers and timers rather than burn CPU, so they
+# run in PYTEST_JOBS parallel pytest-xdist workers (ports never clash: see
+# free_port in tests/system/natsd.py): 3 on a 2-core machine take a third of
+# the serial time. PYTEST_JOBS=0 runs them serially, in one process.
+# --durations lists the slowest tests at the end of every run.
+PYTEST_JOBS ?= 3
+PYTEST_DURATIONS ?= 20
+PYTEST_PAR = $(shell [ "$(PYTEST_JOBS)" != 0 ] && { $(PYTHON) -c 'import xdist' 2>/dev/null && \
+                 printf -- '-n %s' $(PYTEST_JOBS) || \
+                 echo 'pytest-xdist is missing (make deps installs it): running serially' >&2; })
+PYTEST_OPTS = -q $(PYTEST_PAR) --durations=$(PYTEST_DURATIONS)
 
 system: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest $(PYTEST_OPTS) tests/system $(PYTEST_ARGS)
 
 system-threaded: $(BIN) $(DRIVER_BINS)
-	$(SYSTEM_ENV) $(PYTHON) -m pytest -q $(PYTEST_PAR) -m threaded tests/system $(PYTEST_ARGS)
+	$(SYSTEM_ENV) $(PYTHON) -m pytest $(PYTEST_OPTS) -m threaded tests/system $(PYTEST_ARGS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -7,8 +7,9 @@ importable on its own:
     from natsd import ServerProcess, free_port, run_binary
 
 Conventions (docs style.md section 3.9):
-  * never a fixed port: every port comes from free_port(), which binds port 0
-    on 127.0.0.1 and hands out each port once per test session;
+  * never a fixed port: every port comes from free_port(), which hands out
+    each port once per test session, from below the kernel's ephemeral
+    range (so no client's connect() can take it before the server binds it);
   * everything listens on loopback only;
   * at teardown a server gets SIGTERM, and the test fails if its output holds
     sanitizer text, a crash, or an [ERR]/[FTL] line the test did not declare
@@ -79,12 +80,17 @@ def sanitizer_env(env=None):
 
 _ports_lock = threading.Lock()
 _ports_given = set()
+_ports_cursor = None
+
+# The lowest port free_port() hands out when it can stay below the kernel's
+# ephemeral range.
+PORTS_LOW = 10000
 
 
 def _port_share():
     """(index, count) of this pytest-xdist worker, or (0, 1) without xdist:
-    parallel workers take ports from disjoint residue classes, so two of them
-    never hand out the same port."""
+    parallel workers take ports from disjoint blocks, so two of them never
+    hand out the same port."""
     w = os.environ.get("PYTEST_XDIST_WORKER", "")
     n = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
     if w.startswith("gw") and w[2:].isdigit() and n.isdigit() and int(n) > 1:
@@ -92,25 +98,81 @@ def _port_share():
     return 0, 1
 
 
+def _port_block():
+    """(first, size) of the ports this process hands out: its share of the
+    ports below the kernel's ephemeral range (ip_local_port_range), or None
+    when that range leaves too few of them."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    idx, count = _port_share()
+    size = (eph_low - PORTS_LOW) // count
+    if size < 500:
+        return None
+    return PORTS_LOW + idx * size, size
+
+
+def _port_is_free(port, host):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that was free on host a moment ago, never the same one twice
-    in this process (nor in another xdist worker). Bind port 0, read the port
-    back, close."""
-    idx, count = _port_share()
+    in this process (nor in another xdist worker).
+
+    The port comes from below the kernel's ephemeral range: between this call
+    and the server's bind(), no connect() anywhere on the machine (the tests'
+    thousands of clients, the servers' routes and gateways, a benchmark) can
+    take it as its local port, which a port from bind(("", 0)) does not
+    guarantee. Each xdist worker walks its own block of that range from a
+    random start (so that two test sessions at once rarely meet), and skips
+    the ports it cannot bind (in use, or TIME_WAIT from an earlier run).
+    Without such a range it falls back to bind(("", 0))."""
+    global _ports_cursor
     with _ports_lock:
-        for _ in range(100 * count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
-            finally:
-                s.close()
-            # port >> 1: bind() to port 0 hands out even ports first (odd
-            # ones are kept for connect()), so a residue of the port itself
-            # would starve every odd class
-            if (port >> 1) % count == idx and port not in _ports_given:
+        block = _port_block()
+        if block is None:
+            return _free_port_ephemeral(host)
+        first, size = block
+        if _ports_cursor is None:
+            _ports_cursor = int.from_bytes(os.urandom(4), "little") % size
+        for _ in range(size):
+            port = first + _ports_cursor
+            _ports_cursor = (_ports_cursor + 1) % size
+            if port not in _ports_given and _port_is_free(port, host):
                 _ports_given.add(port)
                 return port
+            if len(_ports_given) >= size:
+                _ports_given.clear()  # the block is used up: start a new round
+    raise RuntimeError("could not find a free port")
+
+
+def _free_port_ephemeral(host):
+    """free_port() for a machine without ports below its ephemeral range:
+    bind port 0, read the port back, close (called with _ports_lock held)."""
+    idx, count = _port_share()
+    for _ in range(100 * count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        # port >> 1: bind() to port 0 hands out even ports first (odd
+        # ones are kept for connect()), so a residue of the port itself
+        # would starve every odd class
+        if (port >> 1) % count == idx and port not in _ports_given:
+            _ports_given.add(port)
+            return port
     raise RuntimeError("could not find a free port")
 
 
@@ -183,6 +245,8 @@ def describe_run(p):
 # --------------------------------------------------------------------------- servers
 
 _PORT_TOKEN = re.compile(r"@PORT_([A-Za-z0-9_]+)@")
+# a cluster block that names a listen address (before any nested block)
+_CLUSTER_LISTEN = re.compile(r"^\s*cluster\s*[:=]?\s*\{[^}]*\blisten\b", re.M)
 
 
 class ServerError(AssertionError):
@@ -275,9 +339,19 @@ class ServerProcess:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def listens_for_routes(self):
+        """True when the config (a cluster block with a listen) or the command
+        line (--cluster) gives this server a route listener."""
+        if _flag_value(self.args, ("cluster",)) is not None:
+            return True
+        return bool(self.conf_text and _CLUSTER_LISTEN.search(self.conf_text))
+
     def wait_ready(self, timeout=None):
-        """Wait until the log says "Server is ready" and the client port accepts."""
+        """Wait until the log says "Server is ready" and the client port accepts,
+        and, for a server with a route listener, until the log says it listens:
+        nats-server opens that one only after "Server is ready"."""
         deadline = time.monotonic() + scaled(timeout or self.ready_timeout)
+        routes = self.listens_for_routes()
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
@@ -285,7 +359,10 @@ class ServerProcess:
                 self.stopped = True
                 raise ServerError("%s exited (status %s) before it was ready\ncommand: %s\n%s"
                                   % (self.kind, rc, " ".join(self.command()), self._tail()))
-            if "Server is ready" in self.log_text() and port_open(self.port, self.host):
+            log = self.log_text()
+            if ("Server is ready" in log and
+                    (not routes or "Listening for route connections on" in log) and
+                    port_open(self.port, self.host)):
                 return
             time.sleep(0.05)
         raise ServerError("%s not ready within %.1fs on port %d\ncommand: %s\n%s"

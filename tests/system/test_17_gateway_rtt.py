@@ -7,6 +7,7 @@ what flows back from B or C (the PONGs A measures its RTT with). A sends
 every message of the group to the cluster behind the fast proxy; when the
 delays are swapped, the next PING rounds move the traffic to the other one.
 Each message is delivered once in the whole supercluster throughout."""
+import json
 import socket
 import threading
 import time
@@ -84,13 +85,16 @@ class DelayProxy:
 
 
 def _gw_conf(name, extra=""):
+    # a gateway handshake through a proxy of this process may take a while
+    # on a loaded machine: far more than the default 2s auth timeout, which
+    # would close the link with an [ERR] and have A reconnect
     return """
 server_name: %s
 listen: 127.0.0.1:@PORT@
 http: 127.0.0.1:@PORT_HTTP@
 ping_interval: "1s"
-gateway { name: %s, listen: "127.0.0.1:@PORT_GW@" %s }
-""" % (name, name, extra)
+gateway { name: %s, listen: "127.0.0.1:@PORT_GW@", authorization { timeout: %d } %s }
+""" % (name, name, int(scaled(5)), extra)
 
 
 def _batch(pub, subs, tag, n=20):
@@ -128,10 +132,15 @@ def test_queue_follows_lowest_rtt(kind, server_factory):
     # teardown: the proxies close first, so links break mid-write
     errs = [r"Error connecting to (implicit|explicit) gateway", r"Error flushing",
             r"[Bb]roken pipe", r"[Cc]onnection reset"]
-    b = server_factory(kind, _gw_conf("B"), name="B", expect_errors=errs)
-    c = server_factory(kind, _gw_conf("C"), name="C", expect_errors=errs)
-    pb, pc = DelayProxy(b.ports["GW"]), DelayProxy(c.ports["GW"])
+    # B and C advertise their proxies: should A ever reconnect a gateway, it
+    # goes through the proxy again, never to the address B's INFO gossips
+    gw_b, gw_c = free_port(), free_port()
+    pb, pc = DelayProxy(gw_b), DelayProxy(gw_c)
     try:
+        b = server_factory(kind, _gw_conf("B", ', advertise: "127.0.0.1:%d"' % pb.port),
+                           name="B", ports={"GW": gw_b}, expect_errors=errs)
+        c = server_factory(kind, _gw_conf("C", ', advertise: "127.0.0.1:%d"' % pc.port),
+                           name="C", ports={"GW": gw_c}, expect_errors=errs)
         pb.delay = 0.25
         a = server_factory(kind, _gw_conf("A", """, gateways: [
             {name: B, url: "nats://127.0.0.1:%d"},
@@ -142,10 +151,17 @@ def test_queue_follows_lowest_rtt(kind, server_factory):
             m.sub("work", 1, queue="grp")
             m.ping_pong()
         pub = client(a)
+        seen = {}
 
         def a_knows_both():
+            # the clients answer the servers' PINGs meanwhile (ping_interval
+            # is 1s: left alone for 3s they would be closed as stale, and
+            # their queue subscriptions with them)
+            for cl in (mb, mc, pub):
+                cl.ping_pong()
             gz = http_json(a.ports["HTTP"], "/gatewayz?accs=1")
             outs = gz.get("outbound_gateways") or {}
+            seen["outbound_gateways"] = outs
             ok = set(outs) == {"B", "C"}
             for name in ("B", "C"):
                 accs = (outs.get(name) or {}).get("accounts") or []
@@ -154,7 +170,11 @@ def test_queue_follows_lowest_rtt(kind, server_factory):
                 ok = ok and rtt != "0s"
             return ok
 
-        wait_until(a_knows_both, timeout=20, what="A's outbounds with queue interest and RTTs")
+        try:
+            wait_until(a_knows_both, timeout=20, what="A's outbounds with queue interest and RTTs")
+        except AssertionError as e:
+            raise AssertionError("%s; A's last /gatewayz outbound_gateways: %s"
+                                 % (e, json.dumps(seen.get("outbound_gateways")))) from None
         subs = {"B": mb, "C": mc}
         # the slow one gets nothing once RTTs are measured
         wait_until(lambda: _batch(pub, subs, b"c1")["B"] == 0, timeout=20,
