@@ -237,9 +237,17 @@ static bool deliver_is_route(const struct sub *s)
     return ((const struct conn *)s->owner)->kind == CONN_KIND_ROUTE;
 }
 
-size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
-                       const struct deliver_msg *m)
+static void deliver_served_add(struct deliver_served *sv, const struct sublist_qgroup *g)
 {
+    if (sv && sv->n < DELIVER_SERVED_MAX)
+        sv->q[sv->n++] = (struct parser_slice){g->queue, g->queue_len};
+}
+
+size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
+                       const struct deliver_msg *m, struct deliver_served *sv)
+{
+    if (sv)
+        sv->n = 0;
     const struct sublist_result *r =
         sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
     if (r->npsubs == 0 && r->nqgroups == 0)
@@ -279,22 +287,30 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         if (!deliver_queue_served(m, from_remote, g))
             continue;
         size_t start = sublist_qgroup_pick(g, worker_rand(w));
-        for (size_t k = 0; k < g->nsubs; k++) {
+        bool served = false, remote_member = false;
+        for (size_t k = 0; k < g->nsubs && !served; k++) {
             struct sub *s = g->subs[(start + k) % g->nsubs];
             if (deliver_is_route(s)) {
-                if (from_route)
-                    continue; /* only local members for a routed message */
+                if (from_route) {
+                    remote_member = true; /* only local members for a routed message */
+                    continue;
+                }
                 deliver_rt_add(&rts, s->owner, g);
-                break;
+                served = true;
+                continue;
             }
             struct csub *cs = csub_of(s);
             if (no_echo && csub_conn(cs) == src)
                 continue;
             if (deliver_to(w, &x, cs)) {
                 delivered++;
-                break;
+                served = true;
             }
         }
+        /* a routed message's group with a member on another server counts as
+         * served in this cluster, as the route it came from decided */
+        if (served || remote_member)
+            deliver_served_add(sv, g);
     }
     for (size_t i = 0; i < rts.n; i++) {
         struct deliver_rt *rt = deliver_rts_at(&rts, i);
@@ -306,13 +322,22 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     return delivered;
 }
 
+size_t deliver_local_served(struct worker *w, struct conn *src, struct account *acc,
+                            const struct deliver_msg *m, struct deliver_served *sv)
+{
+    size_t n = deliver_account(w, src, acc, m, sv);
+    if (account_has_streams_out(acc))
+        n += imports_streams(w, src, acc, m);
+    if (sv && (!src || src->kind == CONN_KIND_CLIENT))
+        n += gateway_send(w, src, acc, m, sv);
+    return n;
+}
+
 size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
                      const struct deliver_msg *m)
 {
-    size_t n = deliver_account(w, src, acc, m);
-    if (account_has_streams_out(acc))
-        n += imports_streams(w, src, acc, m);
-    if (w->s->gw && (!src || src->kind == CONN_KIND_CLIENT))
-        n += gateway_send(w, src, acc, m);
-    return n;
+    if (!w->s->gw)
+        return deliver_local_served(w, src, acc, m, NULL);
+    struct deliver_served sv;
+    return deliver_local_served(w, src, acc, m, &sv);
 }

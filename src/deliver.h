@@ -9,10 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "parser.h"
+
 struct conn;
 struct worker;
 struct account;
-struct parser_slice;
 
 /* A message as it arrived: every pointer borrowed from the read buffer. */
 struct deliver_msg {
@@ -38,6 +39,19 @@ struct deliver_msg {
     bool all_queues;
 };
 
+/* The queue groups a delivery served in this cluster: a local member took the
+ * message, or a route was given it for one. The names are borrowed from the
+ * subscriptions the delivery matched (valid for the worker's turn). The
+ * gateway leg excludes exactly these groups, so it must be handed this
+ * record rather than match again: a member joining in between would make a
+ * second match claim a group nobody was given the message for. */
+#define DELIVER_SERVED_MAX 64
+
+struct deliver_served {
+    size_t n;
+    struct parser_slice q[DELIVER_SERVED_MAX]; /* the first DELIVER_SERVED_MAX */
+};
+
 /* Deliver m, published by src (a client, route or gateway; NULL for internal
  * messages), to the matching subscriptions in acc and, through acc's stream
  * exports, in the accounts importing it; a message published here (by a
@@ -46,8 +60,15 @@ struct deliver_msg {
 size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
                      const struct deliver_msg *m);
 
-/* The same in acc alone (no stream imports): a leg of an import. */
+/* deliver_local, also filling sv (when not NULL) with the groups served in
+ * acc, and leaving the gateway leg to the caller when src is a route or a
+ * gateway (a routed reply). */
+size_t deliver_local_served(struct worker *w, struct conn *src, struct account *acc,
+                            const struct deliver_msg *m, struct deliver_served *sv);
+
+/* The same in acc alone (no stream imports, no gateways): a leg of an
+ * import. sv as above, or NULL. */
 size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
-                       const struct deliver_msg *m);
+                       const struct deliver_msg *m, struct deliver_served *sv);
 
 #endif

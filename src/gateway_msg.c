@@ -431,14 +431,15 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
     m2.all_queues = true;
     m2.rqueues = NULL;
     m2.nrqueues = 0;
-    deliver_local(w, src, acc, &m2);
+    struct deliver_served sv;
+    deliver_local_served(w, src, acc, &m2, &sv);
     /* back in its origin cluster, the reply may still be wanted elsewhere:
      * offered to the gateways (the groups served here excluded), unless it
      * answers a service import, which only this cluster knows */
     if (!(src && src->kind == CONN_KIND_CLIENT) &&
         !(m2.subject_len > 4 && memcmp(m2.subject, "_R_.", 4) == 0)) {
         m2.all_queues = false;
-        gateway_send(w, src, acc, &m2);
+        gateway_send(w, src, acc, &m2, &sv);
     }
     return true;
 }
@@ -587,7 +588,7 @@ static void gw_send_to(struct worker *w, struct gw_state *gs, struct conn *oc,
 }
 
 size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
-                    const struct deliver_msg *m)
+                    const struct deliver_msg *m, const struct deliver_served *sv)
 {
     (void)src;
     struct gw_state *gs = w->s->gw;
@@ -614,8 +615,8 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
         }
     }
     size_t alen = strlen(acc->name);
-    /* the queue groups served here (a member in the local cluster), and
-     * those given to a gateway earlier in the loop */
+    /* the queue groups served here (by the local delivery), and those
+     * given to a gateway earlier in the loop */
     struct parser_slice served[GW_QUEUES_MAX];
     size_t nserved = 0;
     bool queues_known = false;
@@ -634,14 +635,10 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
         if (!any)
             continue;
         if (nq > 0 && !queues_known) {
-            /* the groups with a member in this cluster are served here (the
-             * names in q stay valid: they belong to the peer's subscriptions) */
-            const struct sublist_result *r =
-                sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
-            for (size_t k = 0; k < r->nqgroups && nserved < GW_QUEUES_MAX; k++)
-                if (r->qgroups[k].nsubs > 0)
-                    served[nserved++] =
-                        (struct parser_slice){r->qgroups[k].queue, r->qgroups[k].queue_len};
+            /* from the delivery's own match, never a second one (the names
+             * in q stay valid: they belong to the peer's subscriptions) */
+            nserved = sv->n < GW_QUEUES_MAX ? sv->n : GW_QUEUES_MAX;
+            memcpy(served, sv->q, nserved * sizeof(*served));
             queues_known = true;
         }
         size_t nkeep = 0;

@@ -55,7 +55,7 @@ size_t imports_streams(struct worker *w, struct conn *src, struct account *acc,
         struct deliver_msg mm = *m;
         mm.subject = subj;
         mm.subject_len = (size_t)len;
-        n += deliver_account(w, src, so->importer, &mm);
+        n += deliver_account(w, src, so->importer, &mm, NULL);
     }
     return n;
 }

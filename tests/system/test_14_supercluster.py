@@ -31,6 +31,7 @@ never assert elapsed time.
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 
@@ -525,6 +526,106 @@ def test_queue_groups_local_first_failover_failback(kind, server_factory):
                what="B's jobs served in A or C")
     assert sum(_pub_count(pb, [ma2, mc])) == 10
     for x in members + [pub, pb]:
+        x.close()
+
+
+def _drain_jobs(c, quiet=0.0):
+    """The numbered jobs pending on client c up to the PONG of a PING sent
+    now, as (subject, number) pairs (other payloads skipped). Parses the
+    bytes in bulk: tens of thousands of messages are not read line by line."""
+    if quiet:
+        time.sleep(quiet)
+    c.send(b"PING\r\n")
+    data, pos, out = c.buf, 0, []
+    deadline = time.monotonic() + scaled(20)
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            c.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = c.sock.recv(1 << 20)
+            assert chunk, "connection closed while draining"
+            data = data[pos:] + chunk
+            pos = 0
+            continue
+        line = data[pos:end]
+        if line.startswith(b"MSG "):
+            size = int(line.rsplit(b" ", 1)[1])
+            if len(data) < end + 2 + size + 2:
+                c.sock.settimeout(max(0.1, deadline - time.monotonic()))
+                chunk = c.sock.recv(1 << 20)
+                assert chunk, "connection closed while draining"
+                data += chunk
+                continue
+            payload = data[end + 2:end + 2 + size]
+            if payload.isdigit():
+                out.append((line.split(b" ")[1].decode(), int(payload)))
+            pos = end + 2 + size + 2
+            continue
+        pos = end + 2
+        if line == b"PONG":
+            c.buf = data[pos:]
+            return out
+        if line == b"PING":
+            c.send(b"PONG\r\n")
+        else:
+            assert line.startswith(b"INFO "), "unexpected %r" % line[:200]
+
+
+@pytest.mark.parametrize("kind", PURE)
+def test_queue_member_joining_loses_no_message(kind, server_factory):
+    """Queue groups served in C while A1 publishes a numbered stream; members
+    join at A2 mid-stream, so A1 learns of them (through its route) while it
+    delivers. Every job reaches exactly one member: the one in A2 once A1
+    knows it, the one in C before. No interest goes away here, so nothing may
+    be lost. The SUBs are spread over the stream so that each reaches A1 on
+    its own while it delivers; each round has fresh groups and a new
+    publisher (so, likely, another worker than the last)."""
+    groups, jobs, rounds = 32, 100000, 6
+    sc = Super(server_factory, {"A": (kind, 2), "C": (kind, 1)}).start()
+    sc.wait_mesh()
+    a1, a2 = sc.nodes["A"]
+    c1 = sc.nodes["C"][0]
+    mc, ma2 = sc_client(c1), sc_client(a2)
+    for r in range(rounds):
+        for g in range(groups):
+            mc.sub("join.%d.%d" % (r, g), 1 + r * groups + g, queue="q%d" % g)
+    mc.ping_pong()
+    for r in range(rounds):
+        pub = sc_client(a1)
+        for g in range(groups):
+            wait_delivery(pub, mc, "join.%d.%d" % (r, g), 1 + r * groups + g)
+        _drain_jobs(mc)
+        chunks = [b"".join(b"PUB join.%d.%d %d\r\n%d\r\n" % (r, i % groups, len(b"%d" % i), i)
+                           for i in range(k, k + jobs // 8)) for k in range(0, jobs, jobs // 8)]
+        started = threading.Event()
+
+        def publish():
+            for k, chunk in enumerate(chunks):
+                pub.send(chunk)
+                if k == 0:
+                    started.set()
+        t = threading.Thread(target=publish)
+        t.start()
+        started.wait(scaled(20))
+        for g in range(groups):
+            ma2.send(b"SUB join.%d.%d q%d %d\r\n" % (r, g, g, 1000 + r * groups + g))
+            time.sleep(0.001)
+        t.join()
+        pub.ping_pong()
+        got = Counter()
+        deadline = time.monotonic() + scaled(30)
+        while sum(got.values()) < jobs and time.monotonic() < deadline:
+            for c in (ma2, mc):
+                got.update(n for subj, n in _drain_jobs(c) if subj.startswith("join.%d." % r))
+            time.sleep(0.05)
+        for c in (ma2, mc):
+            got.update(n for subj, n in _drain_jobs(c, 0.2) if subj.startswith("join.%d." % r))
+        lost = sorted(set(range(jobs)) - set(got))
+        twice = sorted(n for n, k in got.items() if k > 1)
+        assert not lost and not twice, "round %d: %d lost %r, %d twice %r" % (
+            r, len(lost), lost[:10], len(twice), twice[:10])
+        pub.close()
+    for x in (mc, ma2):
         x.close()
 
 
