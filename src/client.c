@@ -519,9 +519,11 @@ static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
 
 void client_sub_done_locked(struct csub *cs)
 {
-    struct client_data *cd = client_data(csub_conn(cs));
+    struct conn *c = csub_conn(cs);
+    struct client_data *cd = client_data(c);
     cs->done_next = cd->done_subs;
     cd->done_subs = cs;
+    c->hook_due = true; /* the owner removes it: no direct flush alone */
 }
 
 static void client_on_flush(struct conn *c)

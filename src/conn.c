@@ -32,6 +32,12 @@
  * others (Redis's NET_MAX_WRITES_PER_EVENT). */
 #define CONN_WRITE_MAX (1024 * 1024)
 #define CONN_IOV_MAX   64
+/* A direct write takes at most this much queued output: more means a stream,
+ * which the owner's thread writes in parallel with the producer's parsing;
+ * less is a request, a reply or a trickle, which is sooner on the socket
+ * written at once than after waking the owner (worker.c limits the turns
+ * that write directly, too). */
+#define CONN_DIRECT_MAX (16 * 1024)
 
 static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events);
 static void conn_on_write_deadline(struct loop *l, struct loop_timer *t);
@@ -213,7 +219,39 @@ void conn_mark_flush_locked(struct conn *c, struct worker *cur)
     if (c->flush_queued)
         return;
     c->flush_queued = true;
+    if (cur && cur != c->w && c->direct_ok) {
+        /* written by cur itself at the end of its turn */
+        c->flush_next = cur->direct_flush;
+        cur->direct_flush = c;
+        return;
+    }
     worker_queue_flush(c->w, c, cur);
+}
+
+void conn_flush_direct(struct conn *c, struct worker *cur, bool write)
+{
+    conn_lock_out(c);
+    if (write && c->direct_ok && !c->owner_writing && !c->out_closed && !c->slow_consumer &&
+        c->oq.pending <= CONN_DIRECT_MAX) {
+        /* out_closed is set under out_mu before the owner closes the fd, so
+         * the socket stays this connection's while the lock is held */
+        struct iovec iov[CONN_IOV_MAX];
+        int n = outq_fill_iov(&c->oq, iov, CONN_IOV_MAX, CONN_WRITE_MAX);
+        if (n > 0) {
+            ssize_t wr = c->tops->writev(c, iov, n);
+            if (wr > 0)
+                outq_consume(&c->oq, (size_t)wr);
+        }
+        if (c->oq.pending > 0)
+            c->direct_ok = false; /* socket full or failing: the owner's business */
+        else if (!c->hook_due) {
+            c->flush_queued = false;
+            conn_unlock_out(c);
+            return;
+        }
+    }
+    worker_queue_flush(c->w, c, cur); /* flush_queued stays set: now on the owner's inbox */
+    conn_unlock_out(c);
 }
 
 bool conn_send(struct conn *c, const void *p, size_t n)
@@ -245,14 +283,17 @@ static ssize_t conn_write_once(struct conn *c)
     struct iovec iov[CONN_IOV_MAX];
     conn_lock_out(c);
     int n = outq_fill_iov(&c->oq, iov, CONN_IOV_MAX, CONN_WRITE_MAX);
+    /* direct writers hold out_mu across their writev: none is in one now,
+     * and none starts until this write is consumed */
+    c->owner_writing = n > 0;
     conn_unlock_out(c);
     if (n == 0)
         return 0;
     ssize_t w = c->tops->writev(c, iov, n);
-    if (w <= 0)
-        return w;
     conn_lock_out(c);
-    outq_consume(&c->oq, (size_t)w);
+    if (w > 0)
+        outq_consume(&c->oq, (size_t)w);
+    c->owner_writing = false;
     conn_unlock_out(c);
     return w;
 }
@@ -284,6 +325,7 @@ static void conn_write_out(struct conn *c)
     }
     conn_lock_out(c);
     size_t left = c->oq.pending;
+    c->direct_ok = left == 0 && c->tops == &conn_plain_ops && !c->tls_next;
     conn_unlock_out(c);
     if (left == 0)
         loop_timer_disarm(c->w->loop, &c->write_timer);
@@ -311,6 +353,7 @@ void conn_flush(struct conn *c)
     /* unlinked from its flush list by the caller: appenders may queue it again */
     conn_lock_out(c);
     c->flush_queued = false;
+    c->hook_due = false; /* on_flush runs now */
     conn_unlock_out(c);
     conn_write_out(c);
 }
@@ -430,8 +473,18 @@ static void conn_handshake(struct conn *c)
     conn_read(c);
 }
 
+/* The transport is about to change: no direct writes until the owner's next
+ * write finds it plain and drained again. */
+static void conn_direct_off(struct conn *c)
+{
+    conn_lock_out(c);
+    c->direct_ok = false;
+    conn_unlock_out(c);
+}
+
 void conn_tls_upgrade(struct conn *c, struct tls_ctx *x, bool optional, double timeout_s)
 {
+    conn_direct_off(c);
     c->tls_next = x;
     c->tls_timeout_ns = (uint64_t)(timeout_s * 1e9);
     if (optional)
@@ -501,6 +554,7 @@ static void conn_tls_begin(struct conn *c)
 static void conn_tls_now(struct conn *c, struct tls_ctx *x, bool server, const char *name,
                          double timeout_s)
 {
+    conn_direct_off(c);
     if (tls_conn_start(c, x, server, name) != 0) {
         conn_close(c, "TLS Handshake Failure");
         return;

@@ -139,8 +139,16 @@ struct conn {
     pthread_mutex_t out_mu;
     struct outq oq;
     bool out_closed;    /* no more appends */
-    bool flush_queued;  /* already on its owner's flush inbox */
+    bool flush_queued;  /* already on a flush list (its owner's, or a direct one) */
     bool slow_consumer; /* max_pending exceeded: the owner closes it */
+    /* Another worker that queued bytes here may write them to the socket
+     * itself at the end of its turn, holding out_mu across the writev
+     * (conn_flush_direct): set by the owner when its last write left the
+     * queue empty on a plain, established socket; cleared when a write
+     * leaves bytes behind (the owner takes over until the queue drains). */
+    bool direct_ok;
+    bool owner_writing; /* the owner is in a writev without out_mu */
+    bool hook_due;      /* kind work is posted for the owner's on_flush */
     int64_t max_pending;
     uint64_t out_msgs;
     uint64_t out_bytes;
@@ -246,6 +254,15 @@ void conn_mark_flush_locked(struct conn *c, struct worker *cur);
  * of the outbound queue as the socket takes now. Only the list-draining code
  * calls this. Owner thread. */
 void conn_flush(struct conn *c);
+
+/* Worker cur (not the owner) took c off its direct list at the end of its
+ * turn: with write, write the queue to the socket now, under out_mu, when the
+ * owner allows it (direct_ok), is not writing itself, and the queue is small
+ * (a stream is the owner's to write). Whatever is left, or could not be
+ * written this way, goes to the owner's flush inbox. A message then reaches
+ * the socket without waking the owner's thread: the latency of request/reply
+ * across workers. */
+void conn_flush_direct(struct conn *c, struct worker *cur, bool write);
 
 /* Begin closing c with reason (nats-server's close reasons, e.g. "Client
  * Closed"): unregister, try one last flush of what is queued (an -ERR just

@@ -4,7 +4,9 @@
  *   1. adopt sockets handed over by the acceptor;
  *   2. flush every connection queued for flushing (its own appends and, from
  *      the inbox, other workers'), one writev each;
- *   3. wake the other workers this turn delivered to (once each);
+ *   3. write to the other workers' connections this turn delivered to whose
+ *      owners allow it (conn_flush_direct), and wake the owners of the rest
+ *      (once each);
  *   4. retire the connections closed this turn, and free what every worker
  *      has since passed a quiescent point for.
  *
@@ -31,6 +33,10 @@
 #include "mem.h"
 #include "opts.h"
 #include "server.h"
+
+/* The most messages a turn may have taken in for it to write other workers'
+ * connections itself (see worker_before_sleep). */
+#define WORKER_DIRECT_TURN_MSGS 16
 
 static __thread struct worker *worker_tl;
 
@@ -271,6 +277,19 @@ static void worker_before_sleep(struct loop *l, void *arg)
         struct conn *local = w->local_flush;
         w->local_flush = NULL;
         worker_flush_list(local);
+    }
+    /* Last, the other workers' connections this turn delivered to (flushing
+     * above may have queued more of them). After a turn that took in a few
+     * messages (a request, a reply, a trickle) they are written from here,
+     * sooner than by waking their owners; after a busy turn (a stream) their
+     * owners write them, in parallel with the next read here. */
+    bool direct = w->n_in_msgs - w->turn_in_msgs <= WORKER_DIRECT_TURN_MSGS;
+    w->turn_in_msgs = w->n_in_msgs;
+    while (w->direct_flush) {
+        struct conn *c = w->direct_flush;
+        w->direct_flush = c->flush_next;
+        c->flush_next = NULL;
+        conn_flush_direct(c, w, direct);
     }
     worker_wake_marked(w);
 

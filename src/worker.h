@@ -60,8 +60,9 @@ struct worker {
     size_t n_inbox_new, cap_inbox_new;
 
     /* Owner only. */
-    struct conn *local_flush; /* conns of this worker to flush this turn */
-    struct conn *conns;       /* every connection owned, doubly linked */
+    struct conn *local_flush;  /* conns of this worker to flush this turn */
+    struct conn *direct_flush; /* other workers' conns this one writes itself */
+    struct conn *conns;        /* every connection owned, doubly linked */
     size_t nconns;
     struct conn **closing; /* closed this turn, to retire at its end */
     size_t nclosing, capclosing;
@@ -80,9 +81,10 @@ struct worker {
 
     /* Counted by the owner without atomics, published once per turn. */
     uint64_t n_in_msgs, n_in_bytes, n_out_msgs, n_out_bytes;
-    struct sbuf line;    /* scratch for the MSG line pieces of one message */
-    void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
-    bool stall;          /* a delivery left a target over half its max_pending */
+    uint64_t turn_in_msgs; /* n_in_msgs when the current turn began */
+    struct sbuf line;      /* scratch for the MSG line pieces of one message */
+    void *gw_send_cache;   /* gateway_msg.c's, allocated on first use; freed here */
+    bool stall;            /* a delivery left a target over half its max_pending */
 
     /* Message figures of this worker's connections, summed by /varz
      * (published copies of the n_ counters above, updated once per turn). */

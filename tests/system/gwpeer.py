@@ -759,6 +759,49 @@ def pending_msgs(c, quiet=0.0):
             raise ProtocolError("unexpected %r" % line)
 
 
+def drain_numbered(c, quiet=0.0):
+    """The numbered messages (payload: decimal digits) pending on client c up
+    to the PONG of a PING sent now, in arrival order, as (subject, number)
+    pairs; other payloads are skipped. Parses the bytes in bulk, for streams
+    of tens of thousands of messages."""
+    if quiet:
+        time.sleep(quiet)
+    c.send(b"PING\r\n")
+    data, pos, out = c.buf, 0, []
+    deadline = time.monotonic() + scaled(20)
+
+    def more(keep):
+        c.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        chunk = c.sock.recv(1 << 20)
+        assert chunk, "connection closed while draining"
+        return keep + chunk
+
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            data, pos = more(data[pos:]), 0
+            continue
+        line = data[pos:end]
+        if line.startswith(b"MSG "):
+            size = int(line.rsplit(b" ", 1)[1])
+            if len(data) < end + 4 + size:
+                data, pos = more(data[pos:]), 0
+                continue
+            payload = data[end + 2:end + 2 + size]
+            if payload.isdigit():
+                out.append((line.split(b" ")[1].decode(), int(payload.lstrip(b"0") or b"0")))
+            pos = end + 4 + size
+            continue
+        pos = end + 2
+        if line == b"PONG":
+            c.buf = data[pos:]
+            return out
+        if line == b"PING":
+            c.send(b"PONG\r\n")
+        else:
+            assert line.startswith(b"INFO "), "unexpected %r" % line[:200]
+
+
 class _Msg:
     def __init__(self, op, subject, sid, reply, headers, payload, line):
         self.op, self.subject, self.sid, self.reply = op, subject, sid, reply

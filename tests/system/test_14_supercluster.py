@@ -37,7 +37,7 @@ from collections import Counter
 
 import pytest
 
-from gwpeer import client, http_json, pending_msgs, stays, wait_until
+from gwpeer import client, drain_numbered, http_json, pending_msgs, stays, wait_until
 from natsd import free_port, make_test_certs, scaled
 
 PURE = [pytest.param("nats-server", id="nats-server", marks=pytest.mark.interop),
@@ -529,48 +529,6 @@ def test_queue_groups_local_first_failover_failback(kind, server_factory):
         x.close()
 
 
-def _drain_jobs(c, quiet=0.0):
-    """The numbered jobs pending on client c up to the PONG of a PING sent
-    now, as (subject, number) pairs (other payloads skipped). Parses the
-    bytes in bulk: tens of thousands of messages are not read line by line."""
-    if quiet:
-        time.sleep(quiet)
-    c.send(b"PING\r\n")
-    data, pos, out = c.buf, 0, []
-    deadline = time.monotonic() + scaled(20)
-    while True:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            c.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            chunk = c.sock.recv(1 << 20)
-            assert chunk, "connection closed while draining"
-            data = data[pos:] + chunk
-            pos = 0
-            continue
-        line = data[pos:end]
-        if line.startswith(b"MSG "):
-            size = int(line.rsplit(b" ", 1)[1])
-            if len(data) < end + 2 + size + 2:
-                c.sock.settimeout(max(0.1, deadline - time.monotonic()))
-                chunk = c.sock.recv(1 << 20)
-                assert chunk, "connection closed while draining"
-                data += chunk
-                continue
-            payload = data[end + 2:end + 2 + size]
-            if payload.isdigit():
-                out.append((line.split(b" ")[1].decode(), int(payload)))
-            pos = end + 2 + size + 2
-            continue
-        pos = end + 2
-        if line == b"PONG":
-            c.buf = data[pos:]
-            return out
-        if line == b"PING":
-            c.send(b"PONG\r\n")
-        else:
-            assert line.startswith(b"INFO "), "unexpected %r" % line[:200]
-
-
 @pytest.mark.parametrize("kind", PURE)
 def test_queue_member_joining_loses_no_message(kind, server_factory):
     """Queue groups served in C while A1 publishes a numbered stream; members
@@ -594,7 +552,7 @@ def test_queue_member_joining_loses_no_message(kind, server_factory):
         pub = sc_client(a1)
         for g in range(groups):
             wait_delivery(pub, mc, "join.%d.%d" % (r, g), 1 + r * groups + g)
-        _drain_jobs(mc)
+        drain_numbered(mc)
         chunks = [b"".join(b"PUB join.%d.%d %d\r\n%d\r\n" % (r, i % groups, len(b"%d" % i), i)
                            for i in range(k, k + jobs // 8)) for k in range(0, jobs, jobs // 8)]
         started = threading.Event()
@@ -616,10 +574,10 @@ def test_queue_member_joining_loses_no_message(kind, server_factory):
         deadline = time.monotonic() + scaled(30)
         while sum(got.values()) < jobs and time.monotonic() < deadline:
             for c in (ma2, mc):
-                got.update(n for subj, n in _drain_jobs(c) if subj.startswith("join.%d." % r))
+                got.update(n for subj, n in drain_numbered(c) if subj.startswith("join.%d." % r))
             time.sleep(0.05)
         for c in (ma2, mc):
-            got.update(n for subj, n in _drain_jobs(c, 0.2) if subj.startswith("join.%d." % r))
+            got.update(n for subj, n in drain_numbered(c, 0.2) if subj.startswith("join.%d." % r))
         lost = sorted(set(range(jobs)) - set(got))
         twice = sorted(n for n, k in got.items() if k > 1)
         assert not lost and not twice, "round %d: %d lost %r, %d twice %r" % (
