@@ -81,6 +81,12 @@ struct account {
      * account): account_table_find no longer returns it. */
     atomic_bool removed;
 
+    /* Traffic (/accstatz): messages its clients published, deliveries of
+     * messages published in it, slow consumers among its clients. Workers
+     * add what they counted once per turn (worker_acc_in/out). */
+    atomic_uint_fast64_t in_msgs, in_bytes, out_msgs, out_bytes;
+    atomic_uint_fast64_t slow_consumers;
+
     /* Response mappings of service requests into this account, keyed by
      * the "_R_.<pre>.<rand>" reply (under resp_mu; nresp readable without). */
     pthread_mutex_t resp_mu;

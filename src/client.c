@@ -671,6 +671,8 @@ static int client_on_msg(void *ctx, const struct parser_cmd *cmd)
     c->last_activity_ns = loop_now(w->loop);
     w->n_in_msgs++;
     w->n_in_bytes += cmd->total_len;
+    if (c->acc)
+        worker_acc_in(w, c->acc, cmd->total_len);
 
     if (c->opts.pedantic && !subject_is_valid_publish(subj.p, subj.len))
         conn_send_err(c, PROTO_ERR_INVALID_PUB_SUBJECT); /* and still delivered */

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "auth.h"
 #include "common.h"
 #include "log.h"
@@ -177,6 +178,8 @@ static void conn_on_write_deadline(struct loop *l, struct loop_timer *t)
     char d[32];
     util_format_duration(server_opts(c->s)->write_deadline_ns, d, sizeof(d));
     atomic_fetch_add(&c->s->stats.slow_consumers, 1);
+    if (c->acc)
+        atomic_fetch_add(&c->acc->slow_consumers, 1);
     CONN_LOG(LOG_LEVEL_INFO, c,
              "Slow Consumer Detected: WriteDeadline of %s exceeded with %zu chunks of %zu total "
              "bytes.",
@@ -309,6 +312,8 @@ static void conn_write_out(struct conn *c)
     conn_unlock_out(c);
     if (slow) {
         atomic_fetch_add(&c->s->stats.slow_consumers, 1);
+        if (c->acc)
+            atomic_fetch_add(&c->acc->slow_consumers, 1);
         CONN_LOG(LOG_LEVEL_INFO, c, "Slow Consumer Detected: MaxPending of %lld Exceeded",
                  (long long)c->max_pending);
         conn_close(c, "Slow Consumer (Pending Bytes)");

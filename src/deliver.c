@@ -330,6 +330,8 @@ size_t deliver_local_served(struct worker *w, struct conn *src, struct account *
         n += imports_streams(w, src, acc, m);
     if (sv && (!src || src->kind == CONN_KIND_CLIENT))
         n += gateway_send(w, src, acc, m, sv);
+    if (n)
+        worker_acc_out(w, acc, n, m->total_len);
     return n;
 }
 

@@ -98,13 +98,19 @@ int64_t monitor_mono_to_wall(void)
     return monitor_wall_ns() - mono;
 }
 
-size_t monitor_accounts(struct server *s, struct account *const **out)
+size_t monitor_accounts(struct server *s, struct account ***out)
 {
     /* the table only grows at its end ($G first) and its entries never move:
      * readable from the monitoring threads without a lock. Accounts a reload
-     * removed are still in it (account_is_removed). */
-    *out = s->accounts->v;
-    return atomic_load(&s->accounts->n);
+     * removed stay in it for the connections that still point at them;
+     * nats-server forgets them, and so do the listings. */
+    size_t n = atomic_load(&s->accounts->n), k = 0;
+    struct account **v = xmalloc((n ? n : 1) * sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        if (!account_is_removed(s->accounts->v[i]))
+            v[k++] = s->accounts->v[i];
+    *out = v;
+    return k;
 }
 
 const char *monitor_system_account(const struct server *s)
@@ -299,10 +305,11 @@ void monitor_totals(struct monitor *m, struct monitor_totals *t)
     t->slow_consumers = atomic_load(&s->stats.slow_consumers);
     t->total_connections = atomic_load(&s->stats.total_connections);
     t->connections = atomic_load(&s->nclients);
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
     for (size_t i = 0; i < na; i++)
         t->subscriptions += sublist_count(accs[i]->sl);
+    free(accs);
 }
 
 /* --- /varz */
@@ -574,7 +581,7 @@ static void monitor_accountz(const struct monitor_req *rq, struct monitor_reply 
     struct server *s = m->s;
     const char *want = monitor_arg(rq, "acc");
     const char *sys = monitor_system_account(s);
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
     cJSON *a = cJSON_CreateObject();
     monitor_json_str(a, "server_id", s->id);
@@ -590,16 +597,19 @@ static void monitor_accountz(const struct monitor_req *rq, struct monitor_reply 
         }
         if (sys && !sys_listed)
             cJSON_AddItemToArray(l, cJSON_CreateString(sys));
+        free(accs);
         monitor_reply_json(r, a, false);
         return;
     }
     for (size_t i = 0; i < na; i++) {
         if (strcmp(accs[i]->name, want) == 0) {
             monitor_account_detail(m, accs[i], want, a);
+            free(accs);
             monitor_reply_json(r, a, false);
             return;
         }
     }
+    free(accs);
     if (sys && strcmp(want, sys) == 0) {
         /* the system account has no clients or subscriptions in natsd */
         monitor_account_detail(m, NULL, want, a);
@@ -833,7 +843,7 @@ static void monitor_accstatz(const struct monitor_req *rq, struct monitor_reply 
     struct server *s = rq->m->s;
     cJSON *j = monitor_head(rq->m);
     cJSON *l = cJSON_AddArrayToObject(j, "account_statz");
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
     for (size_t i = 0; i < na; i++) {
         int n = atomic_load(&accs[i]->nclients);
@@ -844,18 +854,18 @@ static void monitor_accstatz(const struct monitor_req *rq, struct monitor_reply 
         monitor_json_i64(e, "conns", n);
         monitor_json_i64(e, "leafnodes", 0);
         monitor_json_i64(e, "total_conns", n);
-        /* every client is in $G so far: the server's figures are its own */
-        struct monitor_totals t;
-        monitor_totals(rq->m, &t);
+        const struct account *a = accs[i];
         cJSON *sent = cJSON_AddObjectToObject(e, "sent");
-        monitor_json_u64(sent, "msgs", t.out_msgs);
-        monitor_json_u64(sent, "bytes", t.out_bytes);
+        monitor_json_u64(sent, "msgs", atomic_load_explicit(&a->out_msgs, memory_order_relaxed));
+        monitor_json_u64(sent, "bytes", atomic_load_explicit(&a->out_bytes, memory_order_relaxed));
         cJSON *recv = cJSON_AddObjectToObject(e, "received");
-        monitor_json_u64(recv, "msgs", t.in_msgs);
-        monitor_json_u64(recv, "bytes", t.in_bytes);
-        monitor_json_u64(e, "slow_consumers", t.slow_consumers);
+        monitor_json_u64(recv, "msgs", atomic_load_explicit(&a->in_msgs, memory_order_relaxed));
+        monitor_json_u64(recv, "bytes", atomic_load_explicit(&a->in_bytes, memory_order_relaxed));
+        monitor_json_u64(e, "slow_consumers",
+                         atomic_load_explicit(&a->slow_consumers, memory_order_relaxed));
         cJSON_AddItemToArray(l, e);
     }
+    free(accs);
     monitor_reply_json(r, j, false);
 }
 

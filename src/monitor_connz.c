@@ -233,11 +233,12 @@ void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool coun
         qsort(out->v, out->n, sizeof(*out->v), monitor_cmp_cid);
     if (!counts || out->n == 0)
         return;
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
     struct monitor_count_walk cw = {.snap = out, .lists = lists};
     for (size_t i = 0; i < na; i++)
         sublist_for_each(accs[i]->sl, monitor_count_sub, &cw);
+    free(accs);
 }
 
 void monitor_snap_free(struct monitor_snap *snap)
@@ -534,11 +535,14 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
 
 static bool monitor_connz_acc_known(struct server *s, const char *acc)
 {
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(accs[i]->name, acc) == 0)
-            return true;
+    bool found = false;
+    for (size_t i = 0; i < na && !found; i++)
+        found = strcmp(accs[i]->name, acc) == 0;
+    free(accs);
+    if (found)
+        return true;
     const char *sys = monitor_system_account(s);
     return sys && strcmp(sys, acc) == 0;
 }
@@ -673,7 +677,7 @@ static void monitor_cache_worker(struct worker *w, void *arg)
 void monitor_sublist_stats(struct monitor *m, const char *acc, cJSON *into)
 {
     struct server *s = m->s;
-    struct account *const *accs;
+    struct account **accs;
     size_t na = monitor_accounts(s, &accs);
     uint64_t nsubs = 0, ins = 0, rem = 0, matches = 0, hits = 0, maxf = 0;
     double totf = 0, cnt = 0;
@@ -702,6 +706,7 @@ void monitor_sublist_stats(struct monitor *m, const char *acc, cJSON *into)
     if (any)
         for (int i = 0; i < s->nworkers; i++)
             worker_call(s->workers[i], monitor_cache_worker, &ct);
+    free(accs);
     monitor_json_u64(into, "num_subscriptions", nsubs);
     monitor_json_u64(into, "num_cache", ct.n);
     monitor_json_u64(into, "num_inserts", ins);
@@ -764,7 +769,7 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_sublist_stats(m, acc[0] ? acc : NULL, stats);
     struct monitor_subsz_walk sw = {.test = test[0] ? test : NULL, .test_len = strlen(test)};
     if (subs) {
-        struct account *const *accs;
+        struct account **accs;
         size_t na = monitor_accounts(s, &accs);
         for (size_t i = 0; i < na; i++) {
             if (acc[0] && strcmp(accs[i]->name, acc) != 0)
@@ -772,6 +777,7 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
             sw.acc = accs[i]->name;
             sublist_for_each(accs[i]->sl, monitor_subsz_sub, &sw);
         }
+        free(accs);
     }
     size_t minoff = (size_t)offset > sw.n ? sw.n : (size_t)offset;
     size_t maxoff = (uint64_t)offset + (uint64_t)limit > sw.n ? sw.n : (size_t)(offset + limit);

@@ -163,9 +163,10 @@ void monitor_uptime_str(int64_t d, char *buf, size_t size);
 /* Go's strconv.Quote of s, appended to b. */
 void monitor_go_quote(struct sbuf *b, const char *s);
 
-/* Account names the server has, in nats-server's listing order. */
+/* The accounts the server has, in nats-server's listing order, without those
+ * a reload removed: a new array in *out, which the caller frees. */
 struct account;
-size_t monitor_accounts(struct server *s, struct account *const **out);
+size_t monitor_accounts(struct server *s, struct account ***out);
 
 /* The system account's name ("$SYS" unless no_system_account), or NULL. */
 const char *monitor_system_account(const struct server *s);

@@ -163,12 +163,14 @@ static void monitor_metrics_links(struct monitor *m, struct sbuf *b)
 
 static void monitor_metrics_sublist(struct monitor *m, struct sbuf *b)
 {
-    struct account *const *accs;
-    size_t na = monitor_accounts(m->s, &accs);
+    /* counters never go back: the accounts a reload removed still count
+     * (the table only grows, its entries never move) */
+    const struct account_table *t = m->s->accounts;
+    size_t na = atomic_load(&t->n);
     uint64_t ins = 0, rem = 0, matches = 0, hits = 0;
     for (size_t i = 0; i < na; i++) {
         struct sublist_stats st;
-        sublist_get_stats(accs[i]->sl, &st);
+        sublist_get_stats(t->v[i]->sl, &st);
         ins += st.num_inserts;
         rem += st.num_removes;
         matches += st.num_matches;

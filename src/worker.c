@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "client.h"
 #include "common.h"
 #include "conn.h"
@@ -76,6 +77,24 @@ void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur)
     } else {
         loop_wake(w->loop);
     }
+}
+
+void worker_acc_flush(struct worker *w)
+{
+    struct account *a = w->st_acc;
+    if (!a)
+        return;
+    /* accounts are never freed while workers run (a removed one stays in
+     * the table), so the pointer kept across turns is safe */
+    if (w->st_in_msgs) {
+        atomic_fetch_add_explicit(&a->in_msgs, w->st_in_msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&a->in_bytes, w->st_in_bytes, memory_order_relaxed);
+    }
+    if (w->st_out_msgs) {
+        atomic_fetch_add_explicit(&a->out_msgs, w->st_out_msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&a->out_bytes, w->st_out_bytes, memory_order_relaxed);
+    }
+    w->st_in_msgs = w->st_in_bytes = w->st_out_msgs = w->st_out_bytes = 0;
 }
 
 void worker_wake_marked(struct worker *cur)
@@ -292,6 +311,8 @@ static void worker_before_sleep(struct loop *l, void *arg)
         conn_flush_direct(c, w, direct);
     }
     worker_wake_marked(w);
+
+    worker_acc_flush(w);
 
     for (size_t i = 0; i < w->nclosing; i++)
         worker_retire(w, w->closing[i], worker_free_conn);

@@ -18,6 +18,7 @@
 #include "sbuf.h"
 #include "sublist.h"
 
+struct account;
 struct conn;
 struct loop;
 struct server;
@@ -82,9 +83,13 @@ struct worker {
     /* Counted by the owner without atomics, published once per turn. */
     uint64_t n_in_msgs, n_in_bytes, n_out_msgs, n_out_bytes;
     uint64_t turn_in_msgs; /* n_in_msgs when the current turn began */
-    struct sbuf line;      /* scratch for the MSG line pieces of one message */
-    void *gw_send_cache;   /* gateway_msg.c's, allocated on first use; freed here */
-    bool stall;            /* a delivery left a target over half its max_pending */
+    /* Traffic counted for one account, added to it when another account
+     * comes up or the turn ends (worker_acc_flush). */
+    struct account *st_acc;
+    uint64_t st_in_msgs, st_in_bytes, st_out_msgs, st_out_bytes;
+    struct sbuf line;    /* scratch for the MSG line pieces of one message */
+    void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
+    bool stall;          /* a delivery left a target over half its max_pending */
 
     /* Message figures of this worker's connections, summed by /varz
      * (published copies of the n_ counters above, updated once per turn). */
@@ -135,5 +140,30 @@ void worker_add_closing(struct worker *w, struct conn *c);
 
 /* A random 64-bit value from the worker's generator. */
 uint64_t worker_rand(struct worker *w);
+
+/* Add the traffic counted for w->st_acc to that account, and start over. */
+void worker_acc_flush(struct worker *w);
+
+/* A client of acc published a message of bytes (payload and headers). */
+static inline void worker_acc_in(struct worker *w, struct account *acc, uint64_t bytes)
+{
+    if (w->st_acc != acc) {
+        worker_acc_flush(w);
+        w->st_acc = acc;
+    }
+    w->st_in_msgs++;
+    w->st_in_bytes += bytes;
+}
+
+/* A message of bytes published in acc was delivered n times. */
+static inline void worker_acc_out(struct worker *w, struct account *acc, uint64_t n, uint64_t bytes)
+{
+    if (w->st_acc != acc) {
+        worker_acc_flush(w);
+        w->st_acc = acc;
+    }
+    w->st_out_msgs += n;
+    w->st_out_bytes += n * bytes;
+}
 
 #endif

@@ -12,9 +12,11 @@ import os
 import signal
 import socket
 import time
+import urllib.error
 
 import pytest
 
+from gwpeer import http_json
 from natsd import timeout_scale
 from proto_util import PROTO_ERR_LOGS, conf_text, connected, msg, params, start
 
@@ -311,3 +313,32 @@ accounts {
     b.send(b"SUB ev.> 1\r\n")
     assert b.sync() == []
     b.close()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_reload_removed_account_leaves_monitoring(target, server_factory):
+    """An account a reload removes is gone from /accountz (the list and a
+    lookup by name), /accstatz and the account filters, as in nats-server;
+    one it adds appears."""
+    accs = ('accounts {\n  A: { users: [ {user: a, password: a} ] }\n'
+            '  %s: { users: [ {user: %s, password: p} ] }\n}\n')
+    srv = start(server_factory, target, 'http: "127.0.0.1:@PORT_HTTP@"\n' + accs % ("OLD", "o"),
+                expect_errors=ERRS)
+    port = srv.ports["HTTP"]
+
+    def listed():
+        return set(http_json(port, "/accountz")["accounts"])
+
+    assert {"A", "OLD"} <= listed()
+    old = login(srv.port, "o", "p")
+    assert [e["acc"] for e in http_json(port, "/accstatz")["account_statz"]] == ["OLD"]
+    reload_to(srv, target, 'http: "127.0.0.1:%d"\n' % port + accs % ("NEW", "n"))
+    assert old.until_close() == []
+    names = listed()
+    assert "OLD" not in names and {"A", "NEW"} <= names
+    with pytest.raises(urllib.error.HTTPError) as e:
+        http_json(port, "/accountz?acc=OLD")
+    assert e.value.code == 400
+    assert http_json(port, "/accountz?acc=NEW")["account_detail"]["account_name"] == "NEW"
+    assert http_json(port, "/accstatz?unused=1")["account_statz"] is not None
+    assert "OLD" not in [e["acc"] for e in http_json(port, "/accstatz?unused=1")["account_statz"]]
