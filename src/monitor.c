@@ -633,19 +633,38 @@ static cJSON *monitor_head(struct monitor *m)
     return j;
 }
 
+/* A SubjectPermission as Go prints it: allow and deny, each left out when
+ * empty; nothing when the direction is not configured. */
+static void monitor_subject_perm(cJSON *j, const char *key, const struct opts_subject_perm *p)
+{
+    if (!p->set)
+        return;
+    cJSON *o = cJSON_AddObjectToObject(j, key);
+    if (p->allow.n > 0)
+        monitor_strlist(o, "allow", &p->allow);
+    if (p->deny.n > 0)
+        monitor_strlist(o, "deny", &p->deny);
+}
+
 static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r)
 {
-    bool subs;
-    if (strcasecmp(monitor_arg(rq, "subs"), "detail") != 0 &&
-        monitor_arg_bool(rq, "subs", &subs, r) != 0)
+    bool subs = false;
+    bool detail = strcasecmp(monitor_arg(rq, "subs"), "detail") == 0;
+    if (!detail && monitor_arg_bool(rq, "subs", &subs, r) != 0)
         return;
     atomic_fetch_add(&rq->m->stats[MONITOR_STAT_ROUTEZ], 1);
     cJSON *j = monitor_head(rq->m);
+    /* the cluster's import/export permissions (never reloaded) */
+    const struct opts_perms *cp = server_opts(rq->m->s)->cluster.perms;
+    if (cp) {
+        monitor_subject_perm(j, "import", &cp->publish);
+        monitor_subject_perm(j, "export", &cp->subscribe);
+    }
     struct route_peer *peers;
     size_t np = route_peers(rq->m->s, &peers);
     struct monitor_snap snap = {0};
     if (np > 0)
-        monitor_snapshot(rq->m, 1u << CONN_KIND_ROUTE, 0, false, false, &snap);
+        monitor_snapshot(rq->m, 1u << CONN_KIND_ROUTE, 0, subs || detail, subs || detail, &snap);
     int64_t now = monitor_wall_ns();
     cJSON *a = cJSON_CreateArray();
     size_t shown = 0;
@@ -680,6 +699,8 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
         monitor_json_u64(o, "in_bytes", ci->in_bytes);
         monitor_json_u64(o, "out_bytes", ci->out_bytes);
         monitor_json_u64(o, "subscriptions", peers[i].nsubs);
+        if (subs || detail)
+            monitor_subs_json(o, ci, detail);
         cJSON_AddItemToArray(a, o);
         shown++;
     }

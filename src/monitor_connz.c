@@ -22,6 +22,7 @@
 #include "mem.h"
 #include "monitor.h"
 #include "opts.h"
+#include "route.h"
 #include "server.h"
 #include "subject.h"
 #include "sublist.h"
@@ -199,8 +200,23 @@ static void monitor_sub_fill(struct monitor_sub *sd, struct sub *sub, const char
     conn_unlock_out(c);
 }
 
+/* Fill sd from a peer's interest held for route c: nats-server keeps no
+ * delivery counts for these. */
+static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, const struct conn *c)
+{
+    const char *sid;
+    size_t sid_len;
+    route_sub_sid(sub, &sid, &sid_len);
+    memset(sd, 0, sizeof(*sd));
+    sd->subject = monitor_dupn(sub->subject, sub->subject_len);
+    sd->queue = sub->queue ? monitor_dupn(sub->queue, sub->queue_len) : NULL;
+    sd->sid = monitor_dupn(sid, sid_len);
+    sd->cid = c->cid;
+}
+
 struct monitor_count_walk {
     struct monitor_snap *snap;
+    unsigned kinds; /* 1 << CONN_KIND_*: whose subscriptions count */
     bool lists;
 };
 
@@ -208,7 +224,7 @@ static void monitor_count_sub(struct sub *sub, void *arg)
 {
     struct monitor_count_walk *cw = arg;
     struct conn *c = sub->owner;
-    if (!c || c->kind != CONN_KIND_CLIENT)
+    if (!c || !(cw->kinds & (1u << c->kind)) || c->kind == CONN_KIND_GATEWAY)
         return;
     struct monitor_conninfo *ci = monitor_snap_find(cw->snap, c->cid);
     if (!ci)
@@ -217,7 +233,10 @@ static void monitor_count_sub(struct sub *sub, void *arg)
     if (!cw->lists)
         return;
     ci->subs = xrealloc(ci->subs, (ci->nsublist + 1) * sizeof(*ci->subs));
-    monitor_sub_fill(&ci->subs[ci->nsublist++], sub, NULL);
+    if (c->kind == CONN_KIND_ROUTE)
+        monitor_route_sub_fill(&ci->subs[ci->nsublist++], sub, c);
+    else
+        monitor_sub_fill(&ci->subs[ci->nsublist++], sub, NULL);
 }
 
 void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool counts, bool lists,
@@ -235,7 +254,7 @@ void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool coun
         return;
     struct account **accs;
     size_t na = monitor_accounts(s, &accs);
-    struct monitor_count_walk cw = {.snap = out, .lists = lists};
+    struct monitor_count_walk cw = {.snap = out, .kinds = kinds, .lists = lists};
     for (size_t i = 0; i < na; i++)
         sublist_for_each(accs[i]->sl, monitor_count_sub, &cw);
     free(accs);
@@ -382,23 +401,29 @@ cJSON *monitor_conninfo_json(const struct monitor_conninfo *ci, int64_t now_ns, 
         if (ci->account && strcmp(ci->account, ACCOUNT_GLOBAL) != 0)
             monitor_json_str(j, "account", ci->account);
     }
-    if (ci->nsublist > 0 && (subs || detail)) {
-        cJSON *a =
-            cJSON_AddArrayToObject(j, detail ? "subscriptions_list_detail" : "subscriptions_list");
-        for (size_t i = 0; i < ci->nsublist; i++) {
-            if (detail) {
-                /* open connections list theirs without the account, closed
-                 * ones with it (newClientSubDetail vs newSubDetail) */
-                struct monitor_sub sd = ci->subs[i];
-                if (!ci->stop_ns)
-                    sd.account = NULL;
-                cJSON_AddItemToArray(a, monitor_sub_json(&sd));
-            } else {
-                cJSON_AddItemToArray(a, cJSON_CreateString(ci->subs[i].subject));
-            }
+    if (subs || detail)
+        monitor_subs_json(j, ci, detail);
+    return j;
+}
+
+void monitor_subs_json(cJSON *j, const struct monitor_conninfo *ci, bool detail)
+{
+    if (ci->nsublist == 0)
+        return;
+    cJSON *a =
+        cJSON_AddArrayToObject(j, detail ? "subscriptions_list_detail" : "subscriptions_list");
+    for (size_t i = 0; i < ci->nsublist; i++) {
+        if (detail) {
+            /* open connections list theirs without the account, closed
+             * ones with it (newClientSubDetail vs newSubDetail) */
+            struct monitor_sub sd = ci->subs[i];
+            if (!ci->stop_ns)
+                sd.account = NULL;
+            cJSON_AddItemToArray(a, monitor_sub_json(&sd));
+        } else {
+            cJSON_AddItemToArray(a, cJSON_CreateString(ci->subs[i].subject));
         }
     }
-    return j;
 }
 
 /* --- /connz */

@@ -184,6 +184,9 @@ struct monitor_snap {
 void monitor_snapshot(struct monitor *m, unsigned kinds, uint64_t cid, bool counts, bool lists,
                       struct monitor_snap *out);
 void monitor_snap_free(struct monitor_snap *snap);
+/* Add ci's subscriptions to j as "subscriptions_list" (subjects) or, with
+ * detail, "subscriptions_list_detail"; nothing when it has none listed. */
+void monitor_subs_json(cJSON *j, const struct monitor_conninfo *ci, bool detail);
 /* The entry of connection cid in snap, or NULL. */
 struct monitor_conninfo *monitor_snap_find(struct monitor_snap *snap, uint64_t cid);
 void monitor_conninfo_deinit(struct monitor_conninfo *ci);

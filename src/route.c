@@ -499,6 +499,14 @@ static void route_unregister(struct conn *c)
     gateway_cluster_url(c->s, rd->gw_url, false);
 }
 
+void route_sub_sid(const struct sub *sub, const char **p, size_t *len)
+{
+    const struct route_rsub *rs =
+        (const struct route_rsub *)((const char *)sub - offsetof(struct route_rsub, sub));
+    *p = rs->key;
+    *len = rs->keylen;
+}
+
 size_t route_peers(struct server *s, struct route_peer **out)
 {
     struct route_state *rt = s->rt;

@@ -84,6 +84,12 @@ struct route_peer {
  * Any thread (takes the route mutex). */
 size_t route_peers(struct server *s, struct route_peer **out);
 
+/* The sid of sub, a peer's interest held for a route, as nats-server keys it:
+ * "<account> <subject>[ <queue>]". Valid while sub is (the sublist's read
+ * lock, or the route owner's thread). */
+struct sub;
+void route_sub_sid(const struct sub *sub, const char **p, size_t *len);
+
 /* The cluster name now (it may change by negotiation) into buf. Returns
  * false without a cluster. Any thread. */
 bool route_cluster(struct server *s, char *buf, size_t size);

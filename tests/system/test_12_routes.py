@@ -515,11 +515,11 @@ def test_cluster_with_credentials(server_factory):
 # --------------------------------------------------------------------------- monitoring
 
 
-def _routez(srv):
+def _routez(srv, query=""):
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", srv.ports["HTTP"], timeout=scaled(5))
     try:
-        conn.request("GET", "/routez")
+        conn.request("GET", "/routez" + query)
         return json.loads(conn.getresponse().read())
     finally:
         conn.close()
@@ -550,6 +550,67 @@ def test_routez(server_factory):
     assert r["port"] == ports[0] and r["remote_id"] == ra["server_id"]
     ca.close()
     cb.close()
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_routez_subscriptions(server_factory, kind):
+    """/routez?subs=1 lists the subjects of a route's remote interest and
+    subs=detail each entry with its queue, the peer's key as sid and the
+    route's id as cid; plain /routez lists none."""
+    ports = [free_port() for _ in range(2)]
+    mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
+    a = server_factory(kind, conf=node_conf("A") + mon, name="A",
+                       ports={"CLUSTER": ports[0]}, expect_errors=ROUTE_ERRORS)
+    b = server_factory(kind, conf=node_conf("B", [ports[0]]) + mon, name="B",
+                       ports={"CLUSTER": ports[1]}, expect_errors=ROUTE_ERRORS)
+    cb = client(b)
+    cb.sub("rz.one", 1)
+    cb.sub("rz.*.two", 2, queue="q")
+    cb.ping_pong()
+    ca = client(a)
+    wait_interest(ca, cb, "rz.one", 1)
+
+    def mine(route):
+        # nats-server's own $SYS interest crosses the route too
+        return [x for x in route.get("subscriptions_list") or [] if x.startswith("rz.")]
+    wait_until(lambda: sorted(mine(_routez(a, "?subs=1")["routes"][0])) == ["rz.*.two", "rz.one"],
+               what="both subscriptions in A's routez")
+    assert "subscriptions_list" not in _routez(a)["routes"][0]
+    r = _routez(a, "?subs=detail")["routes"][0]
+    assert "subscriptions_list" not in r
+    # (msgs left out: nats-server counts messages routed on one subscription
+    # of each route, natsd counts none for a route's interest)
+    got = sorted((d["subject"], d.get("qgroup"), d["sid"], d["cid"])
+                 for d in r["subscriptions_list_detail"] if d["subject"].startswith("rz."))
+    assert got == [("rz.*.two", "q", "$G rz.*.two q", r["rid"]),
+                   ("rz.one", None, "$G rz.one", r["rid"])]
+    assert all("account" not in d for d in r["subscriptions_list_detail"])
+    ca.close()
+    cb.close()
+
+
+@pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
+def test_routez_cluster_permissions(server_factory, kind):
+    """The cluster's import/export permissions head /routez, as Go prints a
+    SubjectPermission (empty lists and unset directions left out)."""
+    mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
+    perms = ('permissions { import: ["imp.>", "x"], '
+             'export: { allow: ["exp.>"], deny: ["exp.secret"] } }')
+    a = server_factory(kind, conf=node_conf("A", extra_cluster=perms) + mon, name="A",
+                       ports={"CLUSTER": free_port()}, expect_errors=ROUTE_ERRORS)
+    rz = _routez(a)
+    assert rz["import"] == {"allow": ["imp.>", "x"]}
+    assert rz["export"] == {"allow": ["exp.>"], "deny": ["exp.secret"]}
+    assert list(rz)[:4] == ["server_id", "now", "import", "export"]
+    b = server_factory(kind, conf=node_conf("B", extra_cluster='permissions { export: ["e"] }')
+                       + mon, name="B", ports={"CLUSTER": free_port()},
+                       expect_errors=ROUTE_ERRORS)
+    rz = _routez(b)
+    assert "import" not in rz and rz["export"] == {"allow": ["e"]}
+    c = server_factory(kind, conf=node_conf("C") + mon, name="C",
+                       ports={"CLUSTER": free_port()}, expect_errors=ROUTE_ERRORS)
+    rz = _routez(c)
+    assert "import" not in rz and "export" not in rz
 
 
 @pytest.mark.threaded

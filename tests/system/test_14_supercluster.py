@@ -538,7 +538,7 @@ def test_queue_member_joining_loses_no_message(kind, server_factory):
     be lost. The SUBs are spread over the stream so that each reaches A1 on
     its own while it delivers; each round has fresh groups and a new
     publisher (so, likely, another worker than the last)."""
-    groups, jobs, rounds = 32, 100000, 6
+    groups, jobs, rounds = 32, 100000, 4
     sc = Super(server_factory, {"A": (kind, 2), "C": (kind, 1)}).start()
     sc.wait_mesh()
     a1, a2 = sc.nodes["A"]
