@@ -633,6 +633,24 @@ static cJSON *monitor_head(struct monitor *m)
     return j;
 }
 
+/* A SubjectPermission a peer advertised, printed as Go does. */
+static void monitor_proto_perm(cJSON *j, const char *key, const struct proto_perm *p)
+{
+    if (!p)
+        return;
+    cJSON *o = cJSON_AddObjectToObject(j, key);
+    const char *const names[2] = {"allow", "deny"};
+    char **lists[2] = {p->allow, p->deny};
+    size_t ns[2] = {p->n_allow, p->n_deny};
+    for (int k = 0; k < 2; k++) {
+        if (ns[k] == 0)
+            continue;
+        cJSON *a = cJSON_AddArrayToObject(o, names[k]);
+        for (size_t i = 0; i < ns[k]; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(lists[k][i]));
+    }
+}
+
 /* A SubjectPermission as Go prints it: allow and deny, each left out when
  * empty; nothing when the direction is not configured. */
 static void monitor_subject_perm(cJSON *j, const char *key, const struct opts_subject_perm *p)
@@ -693,6 +711,8 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
         monitor_json_str(o, "uptime", buf);
         monitor_uptime_str(now - ci->last_ns, buf, sizeof(buf));
         monitor_json_str(o, "idle", buf);
+        monitor_proto_perm(o, "import", peers[i].import);
+        monitor_proto_perm(o, "export", peers[i].export);
         monitor_json_u64(o, "pending_size", ci->pending);
         monitor_json_u64(o, "in_msgs", ci->in_msgs);
         monitor_json_u64(o, "out_msgs", ci->out_msgs);
@@ -707,7 +727,7 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
     monitor_json_i64(j, "num_routes", (int64_t)shown);
     cJSON_AddItemToObject(j, "routes", a);
     monitor_snap_free(&snap);
-    free(peers);
+    route_peers_free(peers, np);
     monitor_reply_json(r, j, false);
 }
 

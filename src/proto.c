@@ -591,6 +591,28 @@ static void proto_strs_free(char **v, size_t n)
     free(v);
 }
 
+static char **proto_strs_dup(char *const *v, size_t n)
+{
+    if (!v)
+        return NULL;
+    char **out = xcalloc(n ? n : 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]);
+    return out;
+}
+
+struct proto_perm *proto_perm_dup(const struct proto_perm *p)
+{
+    if (!p)
+        return NULL;
+    struct proto_perm *d = xcalloc(1, sizeof(*d));
+    d->allow = proto_strs_dup(p->allow, p->n_allow);
+    d->n_allow = p->n_allow;
+    d->deny = proto_strs_dup(p->deny, p->n_deny);
+    d->n_deny = p->n_deny;
+    return d;
+}
+
 void proto_perm_free(struct proto_perm *p)
 {
     if (!p)

@@ -188,6 +188,8 @@ int proto_peer_info_parse(const char *json, size_t len, struct proto_peer_info *
 
 /* Free a decoded permission record (NULL is fine). */
 void proto_perm_free(struct proto_perm *p);
+/* A deep copy of p (NULL for NULL). */
+struct proto_perm *proto_perm_dup(const struct proto_perm *p);
 
 /* Free what *pi owns and zero it (a zeroed struct is fine). */
 void proto_peer_info_free(struct proto_peer_info *pi);

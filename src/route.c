@@ -523,10 +523,21 @@ size_t route_peers(struct server *s, struct route_peer **out)
         v[i].did_solicit = rd->solicited;
         v[i].is_configured = rd->configured;
         v[i].nsubs = atomic_load(&rd->nsubs);
+        v[i].import = proto_perm_dup(rd->peer_import);
+        v[i].export = proto_perm_dup(rd->peer_export);
     }
     pthread_mutex_unlock(&rt->mu);
     *out = v;
     return n;
+}
+
+void route_peers_free(struct route_peer *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        proto_perm_free(v[i].import);
+        proto_perm_free(v[i].export);
+    }
+    free(v);
 }
 
 /* --- CONNECT from a soliciting peer (processRouteConnect) */
@@ -711,12 +722,15 @@ static void route_peer_perms_changed(struct conn *c, struct proto_peer_info *pi)
     struct route_data *rd = route_data(c);
     struct perms_conn *was = route_export_tester(rd->peer_export);
     struct perms_conn *now = route_export_tester(pi->perm_export);
-    proto_perm_free(rd->peer_export);
-    rd->peer_export = pi->perm_export;
-    pi->perm_export = NULL;
     struct sbuf b = {0};
     struct route_reexport x = {&b, was, now};
     pthread_mutex_lock(&rt->mu);
+    proto_perm_free(rd->peer_export);
+    rd->peer_export = pi->perm_export;
+    pi->perm_export = NULL;
+    proto_perm_free(rd->peer_import);
+    rd->peer_import = pi->perm_import;
+    pi->perm_import = NULL;
     hmap_each(&rt->interest, route_reexport_one, &x);
     if (b.len)
         conn_send(c, b.p, b.len);
@@ -799,6 +813,8 @@ static void route_info_take(struct conn *c, struct proto_peer_info *pi)
     pi->n_connect_urls = 0;
     rd->peer_export = pi->perm_export;
     pi->perm_export = NULL;
+    rd->peer_import = pi->perm_import;
+    pi->perm_import = NULL;
 }
 
 /* An INFO after the first one: gossip about a gateway or another server,
@@ -1313,6 +1329,7 @@ static void route_on_free(struct conn *c)
     free(rd->gw_url);
     free(rd->gossip);
     proto_perm_free(rd->peer_export);
+    proto_perm_free(rd->peer_import);
     free(rd);
     c->kdata = NULL;
     perms_conn_free(c->perms);

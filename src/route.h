@@ -78,11 +78,14 @@ struct route_peer {
     bool did_solicit;
     bool is_configured;
     uint32_t nsubs; /* the peer's interest entries */
+    /* the permissions the peer's INFO advertised (copies; NULL: none) */
+    struct proto_perm *import, *export;
 };
 
 /* The registered routes, into *out (new array, free()). Returns the count.
  * Any thread (takes the route mutex). */
 size_t route_peers(struct server *s, struct route_peer **out);
+void route_peers_free(struct route_peer *v, size_t n);
 
 /* The sid of sub, a peer's interest held for a route, as nats-server keys it:
  * "<account> <subject>[ <queue>]". Valid while sub is (the sublist's read

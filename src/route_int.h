@@ -124,6 +124,9 @@ struct route_data {
     /* the peer's export permission as its INFO says (NULL: none); compared
      * with a later INFO's to resend interest (updateRemoteRoutePerms) */
     struct proto_perm *peer_export;
+    /* the peer's import permission as its INFO says (NULL: none), for
+     * /routez; both change under route_state.mu once registered */
+    struct proto_perm *peer_import;
     struct hmap rsubs;
     atomic_uint nsubs; /* rsubs.n, for /routez */
     char *gw_url;      /* the peer's gateway URL (route INFO gateway_url) */

@@ -591,22 +591,33 @@ def test_routez_subscriptions(server_factory, kind):
 
 @pytest.mark.parametrize("kind", ["natsd", pytest.param("nats-server", marks=pytest.mark.interop)])
 def test_routez_cluster_permissions(server_factory, kind):
-    """The cluster's import/export permissions head /routez, as Go prints a
-    SubjectPermission (empty lists and unset directions left out)."""
+    """The cluster's import/export permissions head /routez, and each route
+    shows those its peer advertised, as Go prints a SubjectPermission (empty
+    lists and unset directions left out)."""
     mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
     perms = ('permissions { import: ["imp.>", "x"], '
              'export: { allow: ["exp.>"], deny: ["exp.secret"] } }')
+    pa = free_port()
     a = server_factory(kind, conf=node_conf("A", extra_cluster=perms) + mon, name="A",
-                       ports={"CLUSTER": free_port()}, expect_errors=ROUTE_ERRORS)
+                       ports={"CLUSTER": pa}, expect_errors=ROUTE_ERRORS)
     rz = _routez(a)
     assert rz["import"] == {"allow": ["imp.>", "x"]}
     assert rz["export"] == {"allow": ["exp.>"], "deny": ["exp.secret"]}
     assert list(rz)[:4] == ["server_id", "now", "import", "export"]
-    b = server_factory(kind, conf=node_conf("B", extra_cluster='permissions { export: ["e"] }')
+    b = server_factory(kind, conf=node_conf("B", [pa], extra_cluster='permissions { export: ["e"] }')
                        + mon, name="B", ports={"CLUSTER": free_port()},
                        expect_errors=ROUTE_ERRORS)
     rz = _routez(b)
     assert "import" not in rz and rz["export"] == {"allow": ["e"]}
+    wait_until(lambda: _routez(a)["num_routes"] == 1 and _routez(b)["num_routes"] == 1,
+               what="the route A-B")
+    ra, rb = _routez(a)["routes"][0], _routez(b)["routes"][0]
+    assert "import" not in ra and ra["export"] == {"allow": ["e"]}
+    assert rb["import"] == {"allow": ["imp.>", "x"]}
+    assert rb["export"] == {"allow": ["exp.>"], "deny": ["exp.secret"]}
+    keys = list(rb)
+    assert keys.index("idle") < keys.index("import") < keys.index("export") < \
+        keys.index("pending_size")
     c = server_factory(kind, conf=node_conf("C") + mon, name="C",
                        ports={"CLUSTER": free_port()}, expect_errors=ROUTE_ERRORS)
     rz = _routez(c)
