@@ -525,19 +525,27 @@ def _routez(srv, query=""):
         conn.close()
 
 
-def test_routez(server_factory):
+def _monitored_pair(server_factory, kind, two):
+    """A and B (routing to A) with monitoring; a client of B subscribes to
+    rz.one and, in queue q, to two; returns A, B, a client of A that has seen
+    rz.one's interest, the client of B and A's cluster port."""
     ports = [free_port() for _ in range(2)]
     mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
-    a = server_factory("natsd", conf=node_conf("A") + mon, name="A",
+    a = server_factory(kind, conf=node_conf("A") + mon, name="A",
                        ports={"CLUSTER": ports[0]}, expect_errors=ROUTE_ERRORS)
-    b = server_factory("natsd", conf=node_conf("B", [ports[0]]) + mon, name="B",
+    b = server_factory(kind, conf=node_conf("B", [ports[0]]) + mon, name="B",
                        ports={"CLUSTER": ports[1]}, expect_errors=ROUTE_ERRORS)
     cb = client(b)
     cb.sub("rz.one", 1)
-    cb.sub("rz.two", 2, queue="q")
+    cb.sub(two, 2, queue="q")
     cb.ping_pong()
     ca = client(a)
     wait_interest(ca, cb, "rz.one", 1)
+    return a, b, ca, cb, ports[0]
+
+
+def test_routez(server_factory):
+    a, b, ca, cb, a_port = _monitored_pair(server_factory, "natsd", "rz.two")
     wait_until(lambda: _routez(a)["num_routes"] == 1 and
                _routez(a)["routes"][0]["subscriptions"] == 2, what="routez on A")
     ra, rb = _routez(a), _routez(b)
@@ -547,7 +555,7 @@ def test_routez(server_factory):
     assert rb["num_routes"] == 1
     r = rb["routes"][0]
     assert r["did_solicit"] is True and r["is_configured"] is True
-    assert r["port"] == ports[0] and r["remote_id"] == ra["server_id"]
+    assert r["port"] == a_port and r["remote_id"] == ra["server_id"]
     ca.close()
     cb.close()
 
@@ -557,18 +565,7 @@ def test_routez_subscriptions(server_factory, kind):
     """/routez?subs=1 lists the subjects of a route's remote interest and
     subs=detail each entry with its queue, the peer's key as sid and the
     route's id as cid; plain /routez lists none."""
-    ports = [free_port() for _ in range(2)]
-    mon = '\nhttp: "127.0.0.1:@PORT_HTTP@"\n'
-    a = server_factory(kind, conf=node_conf("A") + mon, name="A",
-                       ports={"CLUSTER": ports[0]}, expect_errors=ROUTE_ERRORS)
-    b = server_factory(kind, conf=node_conf("B", [ports[0]]) + mon, name="B",
-                       ports={"CLUSTER": ports[1]}, expect_errors=ROUTE_ERRORS)
-    cb = client(b)
-    cb.sub("rz.one", 1)
-    cb.sub("rz.*.two", 2, queue="q")
-    cb.ping_pong()
-    ca = client(a)
-    wait_interest(ca, cb, "rz.one", 1)
+    a, b, ca, cb, _ = _monitored_pair(server_factory, kind, "rz.*.two")
 
     def mine(route):
         # nats-server's own $SYS interest crosses the route too
