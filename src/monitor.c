@@ -633,15 +633,15 @@ static cJSON *monitor_head(struct monitor *m)
     return j;
 }
 
-/* A SubjectPermission a peer advertised, printed as Go does. */
-static void monitor_proto_perm(cJSON *j, const char *key, const struct proto_perm *p)
+/* A SubjectPermission as Go prints it: allow and deny, each left out when
+ * empty. */
+static void monitor_perm_json(cJSON *j, const char *key, char *const *allow, size_t nallow,
+                              char *const *deny, size_t ndeny)
 {
-    if (!p)
-        return;
     cJSON *o = cJSON_AddObjectToObject(j, key);
     const char *const names[2] = {"allow", "deny"};
-    char **lists[2] = {p->allow, p->deny};
-    size_t ns[2] = {p->n_allow, p->n_deny};
+    char *const *lists[2] = {allow, deny};
+    size_t ns[2] = {nallow, ndeny};
     for (int k = 0; k < 2; k++) {
         if (ns[k] == 0)
             continue;
@@ -649,19 +649,6 @@ static void monitor_proto_perm(cJSON *j, const char *key, const struct proto_per
         for (size_t i = 0; i < ns[k]; i++)
             cJSON_AddItemToArray(a, cJSON_CreateString(lists[k][i]));
     }
-}
-
-/* A SubjectPermission as Go prints it: allow and deny, each left out when
- * empty; nothing when the direction is not configured. */
-static void monitor_subject_perm(cJSON *j, const char *key, const struct opts_subject_perm *p)
-{
-    if (!p->set)
-        return;
-    cJSON *o = cJSON_AddObjectToObject(j, key);
-    if (p->allow.n > 0)
-        monitor_strlist(o, "allow", &p->allow);
-    if (p->deny.n > 0)
-        monitor_strlist(o, "deny", &p->deny);
 }
 
 static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r)
@@ -675,8 +662,12 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
     /* the cluster's import/export permissions (never reloaded) */
     const struct opts_perms *cp = server_opts(rq->m->s)->cluster.perms;
     if (cp) {
-        monitor_subject_perm(j, "import", &cp->publish);
-        monitor_subject_perm(j, "export", &cp->subscribe);
+        /* a direction not configured is left out */
+        const struct opts_subject_perm *im = &cp->publish, *ex = &cp->subscribe;
+        if (im->set)
+            monitor_perm_json(j, "import", im->allow.v, im->allow.n, im->deny.v, im->deny.n);
+        if (ex->set)
+            monitor_perm_json(j, "export", ex->allow.v, ex->allow.n, ex->deny.v, ex->deny.n);
     }
     struct route_peer *peers;
     size_t np = route_peers(rq->m->s, &peers);
@@ -711,8 +702,11 @@ static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r
         monitor_json_str(o, "uptime", buf);
         monitor_uptime_str(now - ci->last_ns, buf, sizeof(buf));
         monitor_json_str(o, "idle", buf);
-        monitor_proto_perm(o, "import", peers[i].import);
-        monitor_proto_perm(o, "export", peers[i].export);
+        const struct proto_perm *im = peers[i].import, *ex = peers[i].export;
+        if (im)
+            monitor_perm_json(o, "import", im->allow, im->n_allow, im->deny, im->n_deny);
+        if (ex)
+            monitor_perm_json(o, "export", ex->allow, ex->n_allow, ex->deny, ex->n_deny);
         monitor_json_u64(o, "pending_size", ci->pending);
         monitor_json_u64(o, "in_msgs", ci->in_msgs);
         monitor_json_u64(o, "out_msgs", ci->out_msgs);
