@@ -207,3 +207,21 @@ def test_route_gossip_with_advertised_host_name(servers, dns, kind):
     assert route["did_solicit"] is True
     assert route["port"] == xport
     assert "x.route.example" in dns.answered
+
+
+@pytest.mark.parametrize("remote", ["route", "gateway"])
+def test_shutdown_while_a_lookup_hangs(servers, dns, remote):
+    """Stopping the server while a route's or gateway's lookup is held: it
+    exits at once and cleanly (the sanitizer builds check the abandoned
+    request), without waiting for the name server."""
+    name = "held.%s.example" % remote
+    dns.hold_queries()
+    if remote == "route":
+        block = "cluster { name: c1, listen: 127.0.0.1:-1, routes: [\"nats-route://%s:4248\"] }" % name
+    else:
+        block = ("gateway { name: A, listen: 127.0.0.1:-1, "
+                 "gateways: [{name: B, url: \"nats://%s:7222\"}] }" % name)
+    s = servers("natsd", "listen: 127.0.0.1:@PORT@\n" + block + "\n", dns=dns, name="subject")
+    dns.wait_query(name)
+    s.stop()  # fails on a server that does not exit; teardown checks the log
+    assert name not in dns.answered
