@@ -13,7 +13,6 @@
  * thread, which is the only thread that reads it. */
 #include "dial.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -365,12 +364,6 @@ static bool dial_numeric(struct dial *d, const char *host, const char *port)
     return ok;
 }
 
-static bool dial_is_ip(const char *host)
-{
-    unsigned char a[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 int dial_start(struct dial *d, const char *host, const char *port, uint64_t timeout_ns,
                uint64_t rnd)
 {
@@ -380,7 +373,7 @@ int dial_start(struct dial *d, const char *host, const char *port, uint64_t time
     d->rnd = rnd;
     d->addr[0] = '\0';
     d->err[0] = '\0';
-    if (dial_is_ip(host)) {
+    if (net_host_is_ip(host)) {
         if (dial_numeric(d, host, port)) {
             d->phase = DIAL_READY;
             loop_timer_arm(d->loop, &d->timer, 0);

@@ -7,7 +7,6 @@
  * dial.c, 1 s between passes, connect_retries for implicit remotes,
  * reconnects after a close), implicit remotes learned by gossip, and the listener's start-up
  * (advertised address, TLS contexts). Worker 0 unless said otherwise. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,9 +129,7 @@ static bool gw_url_add(struct gw_remote *r, const char *url, bool configured)
         }
     }
     /* remember a hostname for TLS verification of bare-IP URLs */
-    struct in6_addr a6;
-    if (!r->tls_name && inet_pton(AF_INET, u.host, &a6) != 1 &&
-        inet_pton(AF_INET6, u.host, &a6) != 1)
+    if (!r->tls_name && !net_host_is_ip(u.host))
         r->tls_name = xstrdup(u.host);
     util_url_free(&u);
     sbuf_free(&tmp);

@@ -8,7 +8,6 @@
  * (connect_error_reports / reconnect_error_reports). */
 #include "route_int.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +25,12 @@
 #include "util.h"
 #include "worker.h"
 
-bool route_host_is_ip(const char *host)
-{
-    unsigned char a[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 /* The URL's host, or for an IP the first host name of the configured routes
  * when there is one (as nats-server, so that gossiped routes, known by IP,
  * verify too). */
 const char *route_tls_name(const struct route_state *rt, const struct route_remote *r)
 {
-    return route_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
+    return net_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
 }
 
 void route_remote_free(struct route_remote *r)

@@ -184,7 +184,5 @@ struct conn *route_find_id(struct route_state *rt, const char *id);
 void route_implicit(struct conn *c, const struct proto_peer_info *pi);
 /* The TLS server name for dialling r. */
 const char *route_tls_name(const struct route_state *rt, const struct route_remote *r);
-/* Whether host is a numeric IPv4 or IPv6 address. Any thread. */
-bool route_host_is_ip(const char *host);
 
 #endif
