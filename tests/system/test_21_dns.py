@@ -225,3 +225,31 @@ def test_shutdown_while_a_lookup_hangs(servers, dns, remote):
     dns.wait_query(name)
     s.stop()  # fails on a server that does not exit; teardown checks the log
     assert name not in dns.answered
+
+
+@pytest.mark.parametrize("kind", ["natsd", "nats-server"])
+def test_unknown_names_are_reported_and_retried(servers, dns, kind):
+    """A name that does not exist: the route's attempt and the gateway's URL
+    are reported with nats-server's texts, and looked up again on the next
+    attempt (which then succeeds once the name exists)."""
+    gport = free_port()
+    b = servers("natsd", "listen: 127.0.0.1:@PORT@\n"
+                "gateway { name: B, listen: \"127.0.0.1:%d\" }\n" % gport, name="gw-b")
+    route_err = (r'\[ERR\] Error trying to connect to route \(attempt 1\): '
+                 r'lookup for host "nx\.route\.example": lookup nx\.route\.example')
+    gw_err = (r'\[ERR\] Error getting IP for explicit gateway "B" \(nx\.gateway\.example:%d\): '
+              r'lookup for host "nx\.gateway\.example": lookup nx\.gateway\.example' % gport)
+    s = servers(kind, "listen: 127.0.0.1:@PORT@\nhttp: 127.0.0.1:@PORT_HTTP@\n"
+                "cluster { name: A, listen: 127.0.0.1:-1, "
+                "routes: [\"nats-route://nx.route.example:4248\"] }\n"
+                "gateway { name: A, listen: 127.0.0.1:-1, "
+                "gateways: [{name: B, url: \"nats://nx.gateway.example:%d\"}] }\n" % gport,
+                dns=dns, name="subject", expect_errors=[route_err, gw_err,
+                                                        r"Error trying to connect to route"])
+    s.wait_log(route_err)
+    s.wait_log(gw_err)
+    asked = dns.queries.count("nx.gateway.example")
+    dns.set("nx.gateway.example", "127.0.0.1")
+    dns.wait_query("nx.gateway.example", count=asked + 1)
+    wait_until(lambda: _outbound(s, "B"), what="the outbound gateway once the name exists")
+    b.check()
