@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "gateway_int.h"
 #include "gwint.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "parser.h"
@@ -552,7 +553,7 @@ static struct gw_sc_slot *gw_sc_slot(struct worker *w, const struct account *acc
     struct gw_sc_slot *t = w->gw_send_cache;
     if (!t)
         t = w->gw_send_cache = xcalloc(GW_SC_SLOTS, sizeof(*t));
-    uint32_t h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)acc >> 4) * 0x9e3779b1u);
+    uint32_t h = (uint32_t)hash_bytes(subj, len) ^ (uint32_t)(((uintptr_t)acc >> 4) * 0x9e3779b1u);
     return &t[h & (GW_SC_SLOTS - 1)];
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "hash.h"
 #include "mem.h"
 #include "subject.h"
 
@@ -133,6 +134,13 @@ static void sublist_bump_genid(struct sublist *sl)
     atomic_store_explicit(&sl->genid, g, memory_order_release);
 }
 
+/* The hash of a token in the children tables: keyed (hash.h), since the
+ * tokens come from clients and peers. */
+static inline uint32_t sublist_tok_hash(const char *tok, size_t n)
+{
+    return (uint32_t)hash_bytes(tok, n);
+}
+
 static struct sublist_node *sublist_node_new(struct sublist *sl, const char *tok, size_t n)
 {
     struct sublist_node *node = sublist_alloc(sl, sizeof(*node) + n);
@@ -140,7 +148,7 @@ static struct sublist_node *sublist_node_new(struct sublist *sl, const char *tok
     memset(node, 0, sizeof(*node));
     memcpy(node->tok, tok, n);
     node->toklen = (uint32_t)n;
-    node->hash = subject_hash(tok, n);
+    node->hash = sublist_tok_hash(tok, n);
     return node;
 }
 
@@ -268,7 +276,7 @@ static struct sublist_node *sublist_child(const struct sublist_node *node, const
         return k->pwc;
     if (subject_tok_is_fwc(tok, n))
         return k->fwc;
-    return sublist_kids_find(k, tok, n, subject_hash(tok, n));
+    return sublist_kids_find(k, tok, n, sublist_tok_hash(tok, n));
 }
 
 static struct sublist_node *sublist_child_add(struct sublist *sl, struct sublist_node *node,
@@ -725,7 +733,7 @@ static bool sublist_walk_trie(const struct sublist *sl, const char *subj, size_t
                 sublist_stack_push(st, k->pwc, pos + tl + 1);
             if (k->n == 0)
                 break;
-            n = sublist_kids_find(k, tok, tl, subject_hash(tok, tl));
+            n = sublist_kids_find(k, tok, tl, sublist_tok_hash(tok, tl));
             if (n == NULL)
                 break;
             pos += tl + 1;
@@ -965,7 +973,7 @@ const struct sublist_result *sublist_cache_match(struct sublist_cache *c, struct
         sublist_match(sl, subj, len, &c->scratch);
         return &c->scratch;
     }
-    h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
+    h = (uint32_t)hash_bytes(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
     set = &c->e[(h & (c->nsets - 1)) * SUBLIST_CACHE_WAYS];
     victim = &set[0];
     for (size_t w = 0; w < SUBLIST_CACHE_WAYS; w++) {
