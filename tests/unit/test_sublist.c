@@ -1111,3 +1111,41 @@ Test(sublist, colliding_tokens)
     free(raw);
     sublist_free(sl);
 }
+
+static bool pred_is(const struct sub *sub, void *arg)
+{
+    return sub == arg;
+}
+
+static bool pred_never(const struct sub *sub, void *arg)
+{
+    (void)sub;
+    (void)arg;
+    return false;
+}
+
+/* sublist_any_match asks the predicate about the matching subs only, plain
+ * and queue members alike, and says whether one passed. */
+Test(sublist, any_match_predicate)
+{
+    struct sublist *sl = sublist_new();
+    struct sub *a = tsub_ins(sl, "a.b", NULL);
+    struct sub *w = tsub_ins(sl, "a.*", NULL);
+    struct sub *q = tsub_ins(sl, "a.>", "grp");
+    struct sub *x = tsub_ins(sl, "x.y", NULL);
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, a));
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, w));
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, q));
+    cr_assert_not(sublist_any_match(sl, "a.b", 3, pred_is, x));
+    cr_assert_not(sublist_any_match(sl, "a.c", 3, pred_is, a));
+    cr_assert(sublist_any_match(sl, "a.c.d", 5, pred_is, q));
+    cr_assert_not(sublist_any_match(sl, "a.c.d", 5, pred_is, w));
+    cr_assert_not(sublist_any_match(sl, "a.b", 3, pred_never, NULL));
+    cr_assert_not(sublist_any_match(sl, "a..b", 4, pred_is, q), "empty token");
+    struct sub *all[] = {a, w, q, x};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(sublist_remove(sl, all[i]), 0);
+        tsub_free(all[i]);
+    }
+    sublist_free(sl);
+}
