@@ -5,7 +5,6 @@
  * a queue in the order they were (re)queued for dropping them. */
 #include "gwrecent.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -53,9 +52,11 @@ static const struct hmap_ops gwrecent_ops = {.key = gwrecent_entry_key};
 /* "<acc as 16 hex digits>.<s>" into buf (of GWRECENT_ACC_LEN + len bytes). */
 static void gwrecent_key(char *buf, const void *acc, const char *s, size_t len)
 {
-    char hex[GWRECENT_ACC_LEN + 1];
-    snprintf(hex, sizeof(hex), "%016" PRIxPTR ".", (uintptr_t)acc);
-    memcpy(buf, hex, GWRECENT_ACC_LEN);
+    static const char digits[] = "0123456789abcdef";
+    uint64_t v = (uint64_t)(uintptr_t)acc;
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        buf[i] = digits[v & 0xf];
+    buf[16] = '.';
     memcpy(buf + GWRECENT_ACC_LEN, s, len);
 }
 
