@@ -28,11 +28,8 @@
 #include "sublist.h"
 #include "worker.h"
 
-#define GW_RECENT_NS (2ull * GW_NS) /* reply mapping window and mapping TTL */
-/* distinct recent subscriptions held (about 100 bytes each and the subject);
- * past it every reply is mapped for a window (gwrecent.h) */
-#define GW_RECENT_MAX  (1u << 17)
-#define GW_QUEUES_MAX  64 /* queue groups named in one message */
+#define GW_RECENT_NS   (2ull * GW_NS) /* reply mapping window and mapping TTL */
+#define GW_QUEUES_MAX  64             /* queue groups named in one message */
 #define GW_OLD_PREFIX  "$GR."
 #define GW_OLD_PRE_LEN 9
 #define GW_NEW_PREFIX  "_GR_."
@@ -56,6 +53,10 @@ static void gw_lint_line(struct sbuf *b, const struct gw_lint *l, bool add)
         sbuf_adds(b, " 1");
     sbuf_adds(b, "\r\n");
 }
+
+/* Distinct recent subscriptions held (about 200 bytes each with the
+ * subject): past it every reply is mapped for a window (gwrecent.h). */
+#define GW_RECENT_MAX (1u << 17)
 
 struct gwrecent *gw_recent_new(void)
 {
