@@ -33,9 +33,11 @@ def dns(tmp_path):
 
 
 @pytest.fixture
-def servers(request, tmp_path):
+def servers(request, tmp_path, dns):
     """Start servers (with dns=FakeDns: under that name server); stop and
-    check them all at teardown."""
+    check them all at teardown, the servers under the name server first (in
+    the order they started: none sees a peer of its go away and dials
+    again), the name server itself after all of them."""
     started = []
 
     def factory(kind="natsd", conf=None, dns=None, name=None, start=True, **kw):
@@ -52,7 +54,9 @@ def servers(request, tmp_path):
 
     yield factory
     problems = []
-    for s in reversed(started):
+    order = [s for s in started if isinstance(s, DnsServer)]
+    order += [s for s in reversed(started) if not isinstance(s, DnsServer)]
+    for s in order:
         if s.proc is None:
             continue
         try:
@@ -152,7 +156,9 @@ def test_gateway_name_lookup_off_loop_and_redialled(servers, dns, kind):
     gport = free_port()
     peer_conf = ("listen: 127.0.0.1:@PORT@\nhttp: 127.0.0.1:@PORT_HTTP@\n"
                  "gateway { name: B, listen: \"%s:" + str(gport) + "\" }\n")
-    b1 = servers("natsd", peer_conf % "127.0.0.1", name="gw-b1")
+    # the peers dial back to A (an implicit gateway), also after A stopped
+    back = [r'Error connecting to implicit gateway "A"']
+    b1 = servers("natsd", peer_conf % "127.0.0.1", name="gw-b1", expect_errors=back)
     name = "peer.gateway.example"
     dns.hold_queries()
     s = servers(kind, _threads(kind) +
@@ -171,7 +177,7 @@ def test_gateway_name_lookup_off_loop_and_redialled(servers, dns, kind):
                what="the outbound gateway to 127.0.0.1")
 
     dns.set(name, "127.0.0.2")
-    b2 = servers("natsd", peer_conf % "127.0.0.2", name="gw-b2")
+    b2 = servers("natsd", peer_conf % "127.0.0.2", name="gw-b2", expect_errors=back)
     b2_id = _get(b2, "/varz")["server_id"]
     b1.stop()
     wait_until(lambda: (_outbound(s, "B") or {}).get("connection", {}).get("name") == b2_id,
