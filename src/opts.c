@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "mem.h"
@@ -36,6 +37,8 @@ struct opts_ctx {
     struct opts *o;
     struct opts_diag *d;
     bool tls_client; /* top-level tls: a client context for parseTLS */
+    /* an ocsp key that turns OCSP on, decided once every tls block is known */
+    const struct conf_kv *ocsp_on;
 };
 
 struct opts_key;
@@ -53,6 +56,10 @@ struct opts_key {
     bool reloadable;
     const char *type_msg; /* replaces the Go type-assertion text when set */
     unsigned shapes;      /* OPTS_K_UNSUPPORTED: accepted conf types */
+    /* OPTS_K_UNSUPPORTED: why natsd cannot ignore the key (it would then not
+     * enforce what the key asks for), for the error that refuses it; NULL
+     * for a key that is only warned about */
+    const char *refuse;
     opts_hook_fn *hook;
 };
 
@@ -94,6 +101,19 @@ void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt,
     va_start(ap, fmt);
     opts_diag_vadd(&d->warnings, pos, fmt, ap);
     va_end(ap);
+}
+
+void opts_refuse(struct opts_diag *d, const struct conf_pos *pos, const char *what, const char *why)
+{
+    opts_err(d, pos, "%s is not supported by natsd and cannot be ignored: %s", what, why);
+}
+
+void opts_note_unsupported(struct opts *o, const char *key)
+{
+    for (size_t i = 0; i < o->unsupported.n; i++)
+        if (strcmp(o->unsupported.v[i], key) == 0)
+            return;
+    strlist_push(&o->unsupported, key);
 }
 
 /* The name Go's %T gives a configuration value. */
@@ -298,11 +318,14 @@ static int opts_apply_unsupported(struct opts_ctx *cx, const struct opts_key *k,
         }
         return -1;
     }
+    if (k->refuse != NULL) {
+        char what[320];
+        snprintf(what, sizeof(what), "option \"%s\"", kv->key);
+        opts_refuse(cx->d, &kv->pos, what, k->refuse);
+        return -1;
+    }
     /* recorded once, under the canonical name ("ws" as "websocket") */
-    for (size_t i = 0; i < cx->o->unsupported.n; i++)
-        if (strcmp(cx->o->unsupported.v[i], k->names[0]) == 0)
-            return 0;
-    strlist_push(&cx->o->unsupported, k->names[0]);
+    opts_note_unsupported(cx->o, k->names[0]);
     return 0;
 }
 
@@ -1087,6 +1110,71 @@ static int opts_hook_jetstream(struct opts_ctx *cx, void *base, const struct con
     return opts_apply_unsupported(cx, k, kv);
 }
 
+/* ocsp: a bool or a map whose mode is always, must, auto (the default) or
+ * never (parseOCSP's modes). Any mode but never makes nats-server staple and
+ * watch its certificates' status and require stapled responses from routes
+ * and gateways, which natsd does not do: that is refused once the whole file
+ * shows a tls block (see opts_check_ocsp); OCSP turned off is only noted. */
+static int opts_hook_ocsp(struct opts_ctx *cx, void *base, const struct conf_kv *kv,
+                          const struct opts_key *k)
+{
+    const struct conf_value *v = kv->val;
+    bool on = false;
+    (void)base;
+    if (v->type == CONF_BOOL) {
+        on = v->u.b;
+    } else if (v->type == CONF_MAP) {
+        on = true; /* no mode: auto */
+        for (size_t i = 0; i < v->u.map.n; i++) {
+            const struct conf_kv *e = &v->u.map.kv[i];
+            if (strcmp(e->key, "mode") != 0)
+                continue;
+            if (!opts_want_at(cx->d, &e->pos, e->val, CONF_STRING))
+                return -1;
+            const char *m = e->val->u.s.p;
+            if (strcasecmp(m, "never") == 0) {
+                on = false;
+            } else if (strcasecmp(m, "always") == 0 || strcasecmp(m, "must") == 0 ||
+                       strcasecmp(m, "auto") == 0) {
+                on = true;
+            } else {
+                /* nats-server formats the mode with %T */
+                opts_err(cx->d, &kv->pos,
+                         "error parsing ocsp config: unsupported ocsp mode string");
+                return -1;
+            }
+        }
+    } else {
+        opts_err(cx->d, &kv->pos, k->type_msg, opts_go_type(v->type));
+        return -1;
+    }
+    cx->ocsp_on = on ? kv : NULL;
+    if (!on)
+        opts_note_unsupported(cx->o, "ocsp");
+    return 0;
+}
+
+/* After the whole file: OCSP on with a tls block natsd would use refuses the
+ * file; OCSP off, or with no certificate to staple, is only noted. */
+static void opts_check_ocsp(struct opts_ctx *cx)
+{
+    const struct opts *o = cx->o;
+    bool tls = o->tls.set || o->cluster.tls.set || o->gateway.tls.set;
+    for (size_t i = 0; i < o->gateway.n_gateways && !tls; i++)
+        tls = o->gateway.gateways[i].tls.set;
+    if (cx->ocsp_on != NULL && tls) {
+        char what[320];
+        snprintf(what, sizeof(what), "option \"%s\"", cx->ocsp_on->key);
+        opts_refuse(cx->d, &cx->ocsp_on->pos, what,
+                    "OCSP stapling is not implemented, so the certificates' revocation status "
+                    "would not be checked and routes and gateways would not have to staple "
+                    "theirs");
+        return;
+    }
+    if (cx->ocsp_on != NULL)
+        opts_note_unsupported(cx->o, "ocsp");
+}
+
 #define OPTS_TOP_STR(f, rl, ...)                                                                   \
     {                                                                                              \
         .names = {__VA_ARGS__}, .type = OPTS_K_STRING, .off = offsetof(struct opts, f),            \
@@ -1108,6 +1196,18 @@ static int opts_hook_jetstream(struct opts_ctx *cx, void *base, const struct con
         .names = {__VA_ARGS__}, .type = OPTS_K_UNSUPPORTED, .shapes = sh, .type_msg = msg,         \
         .reloadable = rl                                                                           \
     }
+/* A key natsd does not implement and must not ignore: after nats-server's
+ * shape check, it is an error saying why. */
+#define OPTS_REFUSE(sh, msg, why, ...)                                                             \
+    {                                                                                              \
+        .names = {__VA_ARGS__}, .type = OPTS_K_UNSUPPORTED, .shapes = sh, .type_msg = msg,         \
+        .refuse = why                                                                              \
+    }
+
+/* Operator mode: every key of it asks for JWT authentication. */
+#define OPTS_WHY_OPERATOR                                                                          \
+    "operator mode (JWT accounts and users) is not implemented, and without it clients would "     \
+    "connect with no authentication"
 
 #define OPTS_S_MAP    OPTS_SHAPE(CONF_MAP)
 #define OPTS_S_STR    OPTS_SHAPE(CONF_STRING)
@@ -1183,20 +1283,23 @@ static const struct opts_key opts_top_keys[] = {
     OPTS_UNSUP(OPTS_S_STR, NULL, false, "store_dir", "storedir"),
     OPTS_UNSUP(OPTS_S_MAP, "Expected websocket to be a map, got %s", false, "websocket", "ws"),
     OPTS_UNSUP(OPTS_S_MAP, "Expected mqtt to be a map, got %s", false, "mqtt"),
-    OPTS_UNSUP(OPTS_S_STR, "error parsing operators: unsupported type %s", false, "operator",
-               "operators", "roots", "root", "root_operators", "root_operator"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_MAP, "error parsing operator resolver, wrong type %s", true,
-               "resolver", "account_resolver", "accounts_resolver"),
-    OPTS_UNSUP(OPTS_S_MAP, NULL, true, "resolver_tls"),
-    OPTS_UNSUP(OPTS_S_MAP, "preload should be a map of account_public_key:account_jwt", false,
-               "resolver_preload"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_ARR,
-               "error parsing resolver_pinned_accounts: unsupported type %s", false,
-               "resolver_pinned_accounts"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_ARR, "error parsing trusted: unsupported type %s", false,
-               "trusted", "trusted_keys"),
-    OPTS_UNSUP(OPTS_S_BOOL | OPTS_S_MAP, "error parsing ocsp config: unsupported type %s", true,
-               "ocsp"),
+    OPTS_REFUSE(OPTS_S_STR, "error parsing operators: unsupported type %s", OPTS_WHY_OPERATOR,
+                "operator", "operators", "roots", "root", "root_operators", "root_operator"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_MAP, "error parsing operator resolver, wrong type %s",
+                OPTS_WHY_OPERATOR, "resolver", "account_resolver", "accounts_resolver"),
+    OPTS_REFUSE(OPTS_S_MAP, NULL, OPTS_WHY_OPERATOR, "resolver_tls"),
+    OPTS_REFUSE(OPTS_S_MAP, "preload should be a map of account_public_key:account_jwt",
+                OPTS_WHY_OPERATOR, "resolver_preload"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_ARR,
+                "error parsing resolver_pinned_accounts: unsupported type %s", OPTS_WHY_OPERATOR,
+                "resolver_pinned_accounts"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_ARR, "error parsing trusted: unsupported type %s",
+                OPTS_WHY_OPERATOR, "trusted", "trusted_keys"),
+    {.names = {"ocsp"},
+     .type = OPTS_K_HOOK,
+     .hook = opts_hook_ocsp,
+     .type_msg = "error parsing ocsp config: unsupported type %s",
+     .reloadable = true},
     OPTS_UNSUP(OPTS_S_MAP, "error default_js_domain config: unsupported type %s", false,
                "default_js_domain"),
     OPTS_UNSUP(OPTS_S_MAP, NULL, true, "mappings", "maps"),
@@ -1310,6 +1413,7 @@ int opts_apply_conf(struct opts *o, const struct conf_value *root, struct opts_d
         return d->errors.n > 0 ? -1 : 0;
     opts_apply_system_account(&cx, root);
     opts_apply_block(&cx, &opts_top_block, o, root);
+    opts_check_ocsp(&cx);
     return d->errors.n > 0 ? -1 : 0;
 }
 

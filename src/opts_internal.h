@@ -16,6 +16,18 @@ void opts_err(struct opts_diag *d, const struct conf_pos *pos, const char *fmt, 
 void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Refuse a key natsd does not implement and must not ignore, because it would
+ * then not enforce what the key asks for (authentication, authorization,
+ * TLS): appends "<what> is not supported by natsd and cannot be ignored:
+ * <why>" to d->errors, so that the server does not start, -t fails and a
+ * reload is refused. what names the option ("option \"operator\""). (opts.c) */
+void opts_refuse(struct opts_diag *d, const struct conf_pos *pos, const char *what,
+                 const char *why);
+
+/* Record key, once, in o->unsupported: natsd accepts it, does nothing with it,
+ * and says so with a warning at start. (opts.c) */
+void opts_note_unsupported(struct opts *o, const char *key);
+
 /* True when v has type t; otherwise appends nats-server's type error for v
  * ("interface conversion: interface {} is string, not int64") and returns
  * false. Implemented in opts.c. */

@@ -746,26 +746,76 @@ Test(opts, bounds_edges)
 
 Test(opts, unsupported_blocks_recorded)
 {
-    int rc = opts_t_load("leafnodes { port: 7422 }\n"
-                         "jetstream: enabled\n"
-                         "websocket { port: 8080 }\n"
-                         "ws { port: 8081 }\n"
-                         "mqtt { port: 1883 }\n"
-                         "store_dir: \"/tmp/js\"\n"
-                         "operator: \"op.jwt\"\n"
-                         "resolver: MEMORY\n"
-                         "resolver_preload: {}\n"
-                         "trusted: [\"a\"]\n"
-                         "ocsp: false\n"
-                         "default_js_domain: {}\n"
-                         "mappings: {}\n");
+    /* natsd opens no leaf node, websocket or MQTT listener and has no
+     * JetStream: these are accepted, noted and warned about at start */
+    int rc =
+        opts_t_load("leafnodes { port: 7422, authorization { user: a, password: b } }\n"
+                    "jetstream: enabled\n"
+                    "websocket { port: 8080, authorization { token: t } }\n"
+                    "ws { port: 8081 }\n"
+                    "mqtt { port: 1883 }\n"
+                    "store_dir: \"/tmp/js\"\n"
+                    "ocsp: false\n"
+                    "default_js_domain: {}\n"
+                    "mappings: {}\n"
+                    "accounts { A { jetstream: enabled, mappings: {a: b}, limits: {max_leafs: 1,"
+                    " max_conn: -1} } }\n");
     cr_assert_eq(rc, 0, "%s", opts_t_diag(0));
     const char *want[] = {"leafnodes", "jetstream", "websocket",         "mqtt",
-                          "store_dir", "operator",  "resolver",          "resolver_preload",
-                          "trusted",   "ocsp",      "default_js_domain", "mappings"};
+                          "store_dir", "ocsp",      "default_js_domain", "mappings"};
     cr_assert_eq(o.unsupported.n, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < o.unsupported.n; i++)
         cr_expect_str_eq(o.unsupported.v[i], want[i]);
+}
+
+#define OPTS_T_WHY_OP                                                                              \
+    " is not supported by natsd and cannot be ignored: operator mode (JWT accounts and users) is " \
+    "not implemented, and without it clients would connect with no authentication"
+
+/* Operator mode and account limits would not be enforced: each is an error
+ * naming the key as written, where it was written. */
+static const struct opts_case opts_cases_refused[] = {
+    {"operator: \"op.jwt\"", {"t.conf:1:0: option \"operator\"" OPTS_T_WHY_OP, NULL}},
+    {"port: 4222\nroot_operators: \"op.jwt\"",
+     {"t.conf:2:1: option \"root_operators\"" OPTS_T_WHY_OP, NULL}},
+    {"trusted: \"OBYEOZQ46VZMFMNETBAW2H6VGDSOBLP67VUEZJ5LPR3PIZBWWRIY4UI4\"",
+     {"t.conf:1:0: option \"trusted\"" OPTS_T_WHY_OP, NULL}},
+    {"trusted_keys: []", {"t.conf:1:0: option \"trusted_keys\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver: MEMORY", {"t.conf:1:0: option \"resolver\"" OPTS_T_WHY_OP, NULL}},
+    {"account_resolver: {type: full, dir: \"/tmp\"}",
+     {"t.conf:1:0: option \"account_resolver\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_tls: {}", {"t.conf:1:0: option \"resolver_tls\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_preload: {}", {"t.conf:1:0: option \"resolver_preload\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_pinned_accounts: []",
+     {"t.conf:1:0: option \"resolver_pinned_accounts\"" OPTS_T_WHY_OP, NULL}},
+    {"Operator: \"a\"\nresolver: MEMORY",
+     {"t.conf:1:0: option \"Operator\"" OPTS_T_WHY_OP,
+      "t.conf:2:1: option \"resolver\"" OPTS_T_WHY_OP}},
+    /* the shape is checked first, with nats-server's text */
+    {"operator: 5", {"t.conf:1:0: error parsing operators: unsupported type int64", NULL}},
+    {"accounts { A { limits: {max_connections: 10} } }",
+     {"t.conf:1:24: option \"max_connections\" in the limits of account \"A\" is not supported "
+      "by natsd and cannot be ignored: account limits are not implemented, so the account's "
+      "clients would not be held to it",
+      NULL}},
+    {"accounts { B { limits: {max_subs: 0} } }",
+     {"t.conf:1:24: option \"max_subs\" in the limits of account \"B\" is not supported by natsd "
+      "and cannot be ignored: account limits are not implemented, so the account's clients "
+      "would not be held to it",
+      NULL}},
+    {"accounts { C { limits: {max_pay: 512} } }",
+     {"t.conf:1:24: option \"max_pay\" in the limits of account \"C\" is not supported by natsd "
+      "and cannot be ignored: account limits are not implemented, so the account's clients "
+      "would not be held to it",
+      NULL}},
+    {"ocsp: {mode: bogus}",
+     {"t.conf:1:0: error parsing ocsp config: unsupported ocsp mode string", NULL}},
+};
+
+Test(opts, cases_refused)
+{
+    opts_t_run_cases(opts_cases_refused,
+                     sizeof(opts_cases_refused) / sizeof(opts_cases_refused[0]));
 }
 
 Test(opts, reloadable)
@@ -1143,6 +1193,57 @@ Test(opts, tls_files)
     cr_expect_str_eq(got, "failed to parse root ca certificate");
     got = opts_t_tls_err("cert.pem", NULL, NULL);
     cr_expect_str_eq(got, "missing 'key_file' in TLS configuration");
+    opts_t_rm_certs();
+}
+
+/* OCSP on means stapled, checked certificates (and staples required from
+ * routes and gateways) in nats-server: with any tls block natsd refuses it;
+ * turned off, or with no certificate to staple, it is only noted. */
+Test(opts, ocsp_refused_with_tls)
+{
+    opts_t_make_certs();
+    char tls[1200];
+    snprintf(tls, sizeof(tls), "{cert_file: \"%s/cert.pem\", key_file: \"%s/key.pem\"}", opts_t_dir,
+             opts_t_dir);
+    const char *why = " is not supported by natsd and cannot be ignored: OCSP stapling is not "
+                      "implemented, so the certificates' revocation status would not be checked "
+                      "and routes and gateways would not have to staple theirs";
+    struct {
+        const char *ocsp, *block; /* block: where the tls block goes */
+        bool refused;
+    } cases[] = {
+        {"ocsp: true", "tls: %s", true},
+        {"ocsp: {mode: always}", "cluster { port: -1, tls: %s }", true},
+        {"OCSP: {mode: Must}", "gateway { name: A, port: -1, tls: %s }", true},
+        {"ocsp: {mode: auto}",
+         "gateway { name: A, port: -1, gateways: [{name: B, url: \"nats://h:1\", tls: %s}] }",
+         true},
+        {"ocsp: {}", "tls: %s", true},
+        {"ocsp: false", "tls: %s", false},
+        {"ocsp: {mode: never}", "tls: %s", false},
+        {"ocsp: true", "port: 4222", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char block[2000], text[2200], want[1024];
+        snprintf(block, sizeof(block), cases[i].block, tls);
+        snprintf(text, sizeof(text), "%s\n%s\n", cases[i].ocsp, block);
+        opts_free(&o);
+        opts_diag_free(&d);
+        int rc = opts_t_load(text);
+        if (!cases[i].refused) {
+            cr_expect_eq(rc, 0, "[%s]: %s", text, opts_t_diag(0));
+            cr_expect(o.unsupported.n == 1 && strcmp(o.unsupported.v[0], "ocsp") == 0, "[%s]",
+                      text);
+            continue;
+        }
+        char key[16];
+        snprintf(key, sizeof(key), "%.4s", cases[i].ocsp);
+        snprintf(want, sizeof(want), "t.conf:1:0: option \"%s\"%s", key, why);
+        cr_expect_eq(rc, -1, "[%s] accepted", text);
+        cr_expect_eq(d.errors.n, 1, "[%s]", text);
+        if (d.errors.n == 1)
+            cr_expect_str_eq(d.errors.v[0], want, "[%s]", text);
+    }
     opts_t_rm_certs();
 }
 
