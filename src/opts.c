@@ -1233,7 +1233,10 @@ static const struct opts_key opts_top_keys[] = {
     OPTS_TOP_STR(http_base_path, false, "http_base_path"),
     OPTS_TOP_INT(OPTS_K_I32, max_payload, INT32_MIN, OPTS_I32_BIG, true, "max_payload"),
     OPTS_TOP_INT(OPTS_K_I64, max_pending, INT64_MIN, INT64_MAX, false, "max_pending"),
-    OPTS_TOP_INT(OPTS_K_I32, max_control_line, INT32_MIN, OPTS_I32_BIG, true, "max_control_line"),
+    /* nats-server 2.9.10 takes a negative max_control_line and then refuses
+     * every client's first control line; natsd refuses the value, with the
+     * text nats-server gives a negative max_sub_tokens */
+    OPTS_TOP_INT(OPTS_K_I32, max_control_line, 0, OPTS_I32_BIG, true, "max_control_line"),
     OPTS_TOP_INT(OPTS_K_INT, max_connections, INT_MIN, INT_MAX, true, "max_connections",
                  "max_conn"),
     OPTS_TOP_INT(OPTS_K_INT, max_subs, INT_MIN, INT_MAX, false, "max_subscriptions", "max_subs"),

@@ -10,6 +10,8 @@ reload that adds it fail while the server keeps its old configuration.
 An option that only configures something natsd does not open (leaf node,
 websocket and MQTT listeners, JetStream) cannot let anyone in: it is accepted
 with a warning, and the tests check that nothing listens where it asks.
+
+A negative max_control_line is refused too (it would lift the limit).
 """
 
 import json
@@ -56,6 +58,8 @@ REFUSED = {
     "account_max_payload": (
         "accounts { A { users: [{user: a, password: a}], limits: {max_payload: 64} } }",
         'option "max_payload" in the limits of account "A" ' + REFUSED_TAIL),
+    "negative_max_control_line": ("max_control_line: -1",
+                                  "max_control_line value can not be negative"),
 }
 
 # id -> (configuration lines, the option the start-up warning names, the
@@ -241,3 +245,11 @@ def test_harmless_passes_check(case, certs, tmp_path):
     assert p.returncode == 0, describe_run(p)
     assert "natsd: configuration file %s is valid" % srv.conf_path in p.stderr, describe_run(p)
 
+
+def test_max_control_line_zero_is_the_default(server_factory):
+    """0 means the default (4096), as in nats-server, not "no limit"."""
+    srv = server_factory("natsd", conf="port: @PORT@\nmax_control_line: 0\n",
+                         expect_errors=PROTO_ERR_LOGS)
+    c = connected(srv.port)
+    c.send(b"SUB " + b"a" * 5000 + b" 1\r\n")
+    assert c.until_close() == [b"-ERR 'maximum control line exceeded'\r\n"]

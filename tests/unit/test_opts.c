@@ -810,12 +810,22 @@ static const struct opts_case opts_cases_refused[] = {
       NULL}},
     {"ocsp: {mode: bogus}",
      {"t.conf:1:0: error parsing ocsp config: unsupported ocsp mode string", NULL}},
+    {"max_control_line: -1", {"t.conf:1:0: max_control_line value can not be negative", NULL}},
+    {"max_control_line: -2147483648",
+     {"t.conf:1:0: max_control_line value can not be negative", NULL}},
 };
 
 Test(opts, cases_refused)
 {
     opts_t_run_cases(opts_cases_refused,
                      sizeof(opts_cases_refused) / sizeof(opts_cases_refused[0]));
+}
+
+Test(opts, max_control_line_zero_is_the_default)
+{
+    cr_assert_eq(opts_t_load("max_control_line: 0\n"), 0, "%s", opts_t_diag(0));
+    opts_set_baseline(&o);
+    cr_expect_eq(o.max_control_line, OPTS_DEFAULT_MAX_CONTROL_LINE);
 }
 
 Test(opts, reloadable)
