@@ -33,12 +33,20 @@ enum opts_ktype {
 /* Which conf types an unsupported key may have (bit per enum conf_type). */
 #define OPTS_SHAPE(t) (1u << (t))
 
+/* ocsp's modes as far as natsd must tell them apart (must acts as auto). */
+enum opts_ocsp_mode {
+    OPTS_OCSP_AUTO = 0, /* only Must-Staple certificates */
+    OPTS_OCSP_ALWAYS,
+    OPTS_OCSP_NEVER,
+};
+
 struct opts_ctx {
     struct opts *o;
     struct opts_diag *d;
     bool tls_client; /* top-level tls: a client context for parseTLS */
-    /* an ocsp key that turns OCSP on, decided once every tls block is known */
-    const struct conf_kv *ocsp_on;
+    /* the last ocsp key and its mode, decided once every tls block is known */
+    const struct conf_kv *ocsp_kv;
+    enum opts_ocsp_mode ocsp_mode;
 };
 
 struct opts_key;
@@ -1110,21 +1118,24 @@ static int opts_hook_jetstream(struct opts_ctx *cx, void *base, const struct con
     return opts_apply_unsupported(cx, k, kv);
 }
 
-/* ocsp: a bool or a map whose mode is always, must, auto (the default) or
- * never (parseOCSP's modes). Any mode but never makes nats-server staple and
- * watch its certificates' status and require stapled responses from routes
- * and gateways, which natsd does not do: that is refused once the whole file
- * shows a tls block (see opts_check_ocsp); OCSP turned off is only noted. */
+/* ocsp: a bool or a map whose mode is auto (the default), always, must or
+ * never (parseOCSP). What nats-server then does per certificate of a tls
+ * block (NewOCSPMonitor): with always, and with auto or must when the
+ * certificate is Must-Staple, even with no ocsp key at all, it staples the
+ * certificate's status, watches it (always and must shut the server down
+ * once it is revoked) and requires a valid staple from every route and
+ * gateway peer. natsd does none of that, so opts_check_ocsp() refuses those
+ * cases once every tls block is known; in the others OCSP does nothing and
+ * a given ocsp key is only noted. */
 static int opts_hook_ocsp(struct opts_ctx *cx, void *base, const struct conf_kv *kv,
                           const struct opts_key *k)
 {
     const struct conf_value *v = kv->val;
-    bool on = false;
+    enum opts_ocsp_mode mode = OPTS_OCSP_AUTO;
     (void)base;
     if (v->type == CONF_BOOL) {
-        on = v->u.b;
+        mode = v->u.b ? OPTS_OCSP_AUTO : OPTS_OCSP_NEVER;
     } else if (v->type == CONF_MAP) {
-        on = true; /* no mode: auto */
         for (size_t i = 0; i < v->u.map.n; i++) {
             const struct conf_kv *e = &v->u.map.kv[i];
             if (strcmp(e->key, "mode") != 0)
@@ -1133,10 +1144,11 @@ static int opts_hook_ocsp(struct opts_ctx *cx, void *base, const struct conf_kv 
                 return -1;
             const char *m = e->val->u.s.p;
             if (strcasecmp(m, "never") == 0) {
-                on = false;
-            } else if (strcasecmp(m, "always") == 0 || strcasecmp(m, "must") == 0 ||
-                       strcasecmp(m, "auto") == 0) {
-                on = true;
+                mode = OPTS_OCSP_NEVER;
+            } else if (strcasecmp(m, "always") == 0) {
+                mode = OPTS_OCSP_ALWAYS;
+            } else if (strcasecmp(m, "must") == 0 || strcasecmp(m, "auto") == 0) {
+                mode = OPTS_OCSP_AUTO; /* the same to natsd: only Must-Staple counts */
             } else {
                 /* nats-server formats the mode with %T */
                 opts_err(cx->d, &kv->pos,
@@ -1148,31 +1160,51 @@ static int opts_hook_ocsp(struct opts_ctx *cx, void *base, const struct conf_kv 
         opts_err(cx->d, &kv->pos, k->type_msg, opts_go_type(v->type));
         return -1;
     }
-    cx->ocsp_on = on ? kv : NULL;
-    if (!on)
-        opts_note_unsupported(cx->o, "ocsp");
+    cx->ocsp_kv = kv;
+    cx->ocsp_mode = mode;
     return 0;
 }
 
-/* After the whole file: OCSP on with a tls block natsd would use refuses the
- * file; OCSP off, or with no certificate to staple, is only noted. */
+#define OPTS_WHY_OCSP                                                                              \
+    "OCSP stapling is not implemented, so the certificate's revocation status would not be "       \
+    "checked and routes and gateways would not have to staple theirs (ocsp: false turns OCSP off)"
+
+/* The certificate of t, when nats-server would run OCSP for it in mode. */
+static const char *opts_ocsp_cert(const struct opts_tls *t, enum opts_ocsp_mode mode)
+{
+    if (!t->set || t->cert_file == NULL || t->cert_file[0] == '\0' || mode == OPTS_OCSP_NEVER)
+        return NULL;
+    if (mode == OPTS_OCSP_ALWAYS || opts_tls_must_staple(t->cert_file))
+        return t->cert_file;
+    return NULL;
+}
+
+/* After the whole file, with every tls block known: refuse OCSP natsd would
+ * have to do (see opts_hook_ocsp), else note a given ocsp key. */
 static void opts_check_ocsp(struct opts_ctx *cx)
 {
     const struct opts *o = cx->o;
-    bool tls = o->tls.set || o->cluster.tls.set || o->gateway.tls.set;
-    for (size_t i = 0; i < o->gateway.n_gateways && !tls; i++)
-        tls = o->gateway.gateways[i].tls.set;
-    if (cx->ocsp_on != NULL && tls) {
-        char what[320];
-        snprintf(what, sizeof(what), "option \"%s\"", cx->ocsp_on->key);
-        opts_refuse(cx->d, &cx->ocsp_on->pos, what,
-                    "OCSP stapling is not implemented, so the certificates' revocation status "
-                    "would not be checked and routes and gateways would not have to staple "
-                    "theirs");
-        return;
-    }
-    if (cx->ocsp_on != NULL)
+    enum opts_ocsp_mode mode = cx->ocsp_kv ? cx->ocsp_mode : OPTS_OCSP_AUTO;
+    const char *cert = opts_ocsp_cert(&o->tls, mode);
+    if (cert == NULL)
+        cert = opts_ocsp_cert(&o->cluster.tls, mode);
+    if (cert == NULL)
+        cert = opts_ocsp_cert(&o->gateway.tls, mode);
+    for (size_t i = 0; cert == NULL && i < o->gateway.n_gateways; i++)
+        cert = opts_ocsp_cert(&o->gateway.gateways[i].tls, mode);
+    char what[1400];
+    if (cert != NULL && cx->ocsp_kv != NULL) {
+        snprintf(what, sizeof(what), "option \"%s\"", cx->ocsp_kv->key);
+        opts_refuse(cx->d, &cx->ocsp_kv->pos, what, OPTS_WHY_OCSP);
+    } else if (cert != NULL) {
+        /* no ocsp key: the certificate itself asks for stapling */
+        char q[1200];
+        util_go_quote(cert, strlen(cert), q, sizeof(q));
+        snprintf(what, sizeof(what), "the OCSP Must-Staple certificate %s", q);
+        opts_refuse(cx->d, NULL, what, OPTS_WHY_OCSP);
+    } else if (cx->ocsp_kv != NULL) {
         opts_note_unsupported(cx->o, "ocsp");
+    }
 }
 
 #define OPTS_TOP_STR(f, rl, ...)                                                                   \

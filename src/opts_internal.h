@@ -37,6 +37,11 @@ bool opts_want(struct opts_diag *d, const struct conf_value *v, enum conf_type t
  * values ("map[string]interface {}", "int64", "time.Time", ...). (opts.c) */
 const char *opts_go_type(enum conf_type t);
 
+/* Whether the first certificate of cert_file asks for OCSP stapling (TLS
+ * Feature status_request, "Must-Staple"). false when the file cannot be read
+ * or parsed (the block's own checks report that). Reads the file. (opts_tls.c) */
+bool opts_tls_must_staple(const char *cert_file);
+
 /* Parse a tls {} block into t (opts.c). Returns 0, or -1 after appending. */
 int opts_parse_tls(const struct conf_value *v, struct opts_tls *t, struct opts_diag *d);
 void opts_tls_free(struct opts_tls *t);

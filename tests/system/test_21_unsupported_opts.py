@@ -45,10 +45,12 @@ REFUSED = {
     "resolver_preload": ("resolver_preload: {}", 'option "resolver_preload" ' + REFUSED_TAIL),
     "resolver_pinned_accounts": ("resolver_pinned_accounts: []",
                                  'option "resolver_pinned_accounts" ' + REFUSED_TAIL),
-    "ocsp_with_tls": ("tls: @TLS@\nocsp: true", 'option "ocsp" ' + REFUSED_TAIL),
-    "ocsp_must_cluster_tls": (
-        'ocsp: {mode: must}\ncluster { listen: "127.0.0.1:@PORT_CL@", tls: @TLS@ }',
+    "ocsp_always_with_tls": ("tls: @TLS@\nocsp: {mode: always}", 'option "ocsp" ' + REFUSED_TAIL),
+    "ocsp_must_cluster_must_staple": (
+        'ocsp: {mode: must}\ncluster { listen: "127.0.0.1:@PORT_CL@", tls: @MUSTTLS@ }',
         'option "ocsp" ' + REFUSED_TAIL),
+    "must_staple_certificate": ("tls: @MUSTTLS@",
+                                "the OCSP Must-Staple certificate \"@MUST@\" " + REFUSED_TAIL),
     "account_max_connections": (
         "accounts { A { users: [{user: a, password: a}], limits: {max_connections: 1} } }",
         'option "max_connections" in the limits of account "A" ' + REFUSED_TAIL),
@@ -79,7 +81,9 @@ HARMLESS = {
         "accounts { A { users: [{user: a, password: a}], jetstream: {max_mem: 1MB} } }",
         "jetstream", []),
     "ocsp_off_with_tls": ("tls: @TLS@\nocsp: false", "ocsp", []),
-    "ocsp_without_tls": ("ocsp: true", "ocsp", []),
+    "ocsp_off_must_staple": ("tls: @MUSTTLS@\nocsp: {mode: never}", "ocsp", []),
+    "ocsp_auto_plain_certificate": ("tls: @TLS@\nocsp: true", "ocsp", []),
+    "ocsp_without_tls": ("ocsp: {mode: always}", "ocsp", []),
     "account_mappings": ("accounts { A { users: [{user: a, password: a}], mappings: {a: b} } }",
                          "mappings", []),
     "default_js_domain": ("default_js_domain: {}", "default_js_domain", []),
@@ -88,16 +92,31 @@ HARMLESS = {
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
-    return harness.make_test_certs(tmp_path_factory.mktemp("certs"))
+    """make_test_certs(), plus must.pem / must-key.pem: a server certificate
+    from the same CA with the TLS Feature status_request (OCSP Must-Staple)."""
+    d = harness.make_test_certs(tmp_path_factory.mktemp("certs"))
+    with open(os.path.join(d, "must.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n"
+                "tlsfeature=status_request\n")
+    for args in (["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                  "-keyout", "must-key.pem", "-out", "must.csr"],
+                 ["x509", "-req", "-in", "must.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                  "-CAcreateserial", "-days", "30", "-extfile", "must.ext", "-out", "must.pem"]):
+        subprocess.run(["openssl"] + args, cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    return d
 
 
-def tls_block(certs):
-    return '{cert_file: "%s", key_file: "%s"}' % (os.path.join(certs, "server.pem"),
-                                                  os.path.join(certs, "server-key.pem"))
+def tls_block(certs, leaf="server"):
+    return '{cert_file: "%s", key_file: "%s"}' % (os.path.join(certs, leaf + ".pem"),
+                                                  os.path.join(certs, leaf + "-key.pem"))
 
 
 def body(text, certs):
-    return text.replace("@TLS@", tls_block(certs))
+    return (text.replace("@TLS@", tls_block(certs))
+            .replace("@MUSTTLS@", tls_block(certs, "must"))
+            .replace("@MUST@", os.path.join(certs, "must.pem")))
 
 
 def natsd_process(tmp_path, name, conf, **kw):
@@ -132,19 +151,22 @@ def error_line(p):
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_at_start(case, certs, tmp_path):
     text, want = REFUSED[case]
+    want = body(want, certs)
     srv = natsd_process(tmp_path, case, "port: @PORT@\n" + body(text, certs) + "\n")
     p = run_natsd(srv)
     assert p.returncode == 1, describe_run(p)
     line = error_line(p)
     assert want in line, "want %r in %r\n%s" % (want, line, describe_run(p))
-    # the message points at the file, where the option is written
-    assert line.startswith("natsd: %s:" % srv.conf_path), line
+    if want.startswith("option"):
+        # the message points at the file, where the option is written
+        assert line.startswith("natsd: %s:" % srv.conf_path), line
     assert not port_open(srv.port), "natsd listened with a refused configuration"
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_by_check(case, certs, tmp_path):
     text, want = REFUSED[case]
+    want = body(want, certs)
     srv = natsd_process(tmp_path, case, "port: @PORT@\n" + body(text, certs) + "\n")
     p = run_natsd(srv, "-t")
     assert p.returncode == 1, describe_run(p)
@@ -154,6 +176,7 @@ def test_refused_by_check(case, certs, tmp_path):
 
 def _reload_refused(server_factory, certs, case, send):
     text, want = REFUSED[case]
+    want = body(want, certs)
     base = "port: @PORT@\nmax_payload: 1024\n"
     srv = server_factory("natsd", conf=base,
                          expect_errors=[r"Failed to reload server configuration: "])
@@ -205,6 +228,21 @@ def test_refused_on_signal_reload(certs, server_factory, natsd_bin):
 
 
 @pytest.mark.interop
+def test_must_staple_certificate_stops_nats_server_too(certs, tmp_path, nats_server_bin):
+    """nats-server does not run a Must-Staple certificate without OCSP either
+    (here it has no responder to ask): natsd's refusal matches it."""
+    conf = "port: @PORT@\ntls: %s\n" % tls_block(certs, "must")
+    srv = harness.ServerProcess("nats-server", tmp_path / "ns", conf=conf, name="ns",
+                                binary=nats_server_bin)
+    try:
+        p = run_binary(nats_server_bin, srv.command()[1:], cwd=srv.dir, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("nats-server ran with a Must-Staple certificate and no OCSP responder")
+    assert p.returncode == 1, describe_run(p)
+    assert "ocsp" in p.stderr.lower(), describe_run(p)
+
+
+@pytest.mark.interop
 def test_operator_mode_requires_credentials_in_nats_server(server_factory):
     """Why natsd must refuse operator mode: under it nats-server admits no
     client without a user JWT, and a natsd that ignored it would admit all."""
@@ -227,7 +265,7 @@ def test_harmless_is_a_warning(case, certs, server_factory):
     srv.wait_log(r'\[WRN\] Option "%s" is not supported by natsd and is ignored' % option)
     for name in listeners:
         assert not port_open(srv.ports[name]), "natsd listens on the %s port" % name
-    if "@TLS@" in text:
+    if "TLS@" in text:
         srv.expect_error(r"TLS handshake error")
         c = Conn(srv.port)  # the INFO, then the client would start TLS
         assert info(c)["tls_required"] is True
