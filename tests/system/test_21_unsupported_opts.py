@@ -87,6 +87,7 @@ HARMLESS = {
     "account_mappings": ("accounts { A { users: [{user: a, password: a}], mappings: {a: b} } }",
                          "mappings", []),
     "default_js_domain": ("default_js_domain: {}", "default_js_domain", []),
+    "store_dir": ('store_dir: "js"', "store_dir", []),
 }
 
 
@@ -282,6 +283,13 @@ def test_harmless_passes_check(case, certs, tmp_path):
     p = run_natsd(srv, "-t")
     assert p.returncode == 0, describe_run(p)
     assert "natsd: configuration file %s is valid" % srv.conf_path in p.stderr, describe_run(p)
+
+
+def test_jetstream_flags_are_a_warning(server_factory):
+    srv = server_factory("natsd", conf="port: @PORT@\n", args=["-js", "-sd", "js"])
+    srv.wait_log(r'\[WRN\] Option "js" is not supported by natsd and is ignored')
+    srv.wait_log(r'\[WRN\] Option "sd" is not supported by natsd and is ignored')
+    assert connected(srv.port).sync() == []
 
 
 def test_max_control_line_zero_is_the_default(server_factory):
