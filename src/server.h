@@ -20,6 +20,7 @@ struct conn;
 struct monitor;
 struct tls_ctx;
 struct route_state;
+struct authpool;
 
 /* The client TLS handshake rate limit (tls connection_rate_limit), as
  * nats-server's rateCounter: per one-second window, the first limit
@@ -96,6 +97,9 @@ struct server {
 
     /* Gateways (gateway.c); NULL without a gateway port. */
     struct gw_state *gw;
+
+    /* The threads that verify bcrypt passwords off the loops (authpool.h). */
+    struct authpool *authpool;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

@@ -247,6 +247,33 @@ void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
     pthread_mutex_unlock(&w->inbox_mu);
 }
 
+void worker_post(struct worker *w, struct worker_post *p)
+{
+    pthread_mutex_lock(&w->inbox_mu);
+    p->next = w->inbox_posts;
+    w->inbox_posts = p;
+    pthread_mutex_unlock(&w->inbox_mu);
+    loop_wake(w->loop);
+}
+
+/* Run the posts of list (newest first) oldest first. */
+static void worker_run_posts(struct worker *w, struct worker_post *list)
+{
+    struct worker_post *rev = NULL;
+    while (list) {
+        struct worker_post *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct worker_post *next = rev->next;
+        rev->next = NULL;
+        rev->fn(w, rev); /* may free rev */
+        rev = next;
+    }
+}
+
 static void worker_run_tasks(struct worker *w, struct worker_task *t)
 {
     while (t) {
@@ -274,9 +301,12 @@ static void worker_before_sleep(struct loop *l, void *arg)
     w->inbox_flush = NULL;
     struct worker_task *tasks = w->inbox_tasks;
     w->inbox_tasks = NULL;
+    struct worker_post *posts = w->inbox_posts;
+    w->inbox_posts = NULL;
     pthread_mutex_unlock(&w->inbox_mu);
 
     worker_run_tasks(w, tasks);
+    worker_run_posts(w, posts);
 
     for (size_t i = 0; i < nnew; i++)
         worker_adopt(w, news[i].fd, &news[i].peer);
@@ -391,6 +421,10 @@ void worker_free(struct worker *w)
     for (size_t i = 0; i < w->n_inbox_new; i++)
         close(w->inbox_new[i].fd);
     free(w->inbox_new);
+    /* nothing posts any more (the password pool is stopped): what is left
+     * belongs to closed connections and only needs freeing */
+    worker_run_posts(w, w->inbox_posts);
+    w->inbox_posts = NULL;
     for (size_t i = 0; i < w->nretired; i++)
         w->retired[i].free_fn(w->retired[i].p);
     free(w->retired);

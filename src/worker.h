@@ -39,6 +39,14 @@ struct worker_task {
     bool done; /* under the worker's inbox_mu */
 };
 
+/* A message another thread posts to a worker without waiting for it
+ * (worker_post): embedded in the poster's object, which fn owns from then on
+ * (it frees it, or hands it on). */
+struct worker_post {
+    void (*fn)(struct worker *w, struct worker_post *p);
+    struct worker_post *next;
+};
+
 /* An accepted socket handed to a worker. */
 struct worker_newconn {
     int fd;
@@ -57,6 +65,7 @@ struct worker {
     struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
     struct worker_newconn *inbox_new; /* accepted fds to adopt */
     struct worker_task *inbox_tasks;  /* functions to run, then signal */
+    struct worker_post *inbox_posts;  /* posted messages, newest first */
     pthread_cond_t tasks_cv;
     size_t n_inbox_new, cap_inbox_new;
 
@@ -123,6 +132,13 @@ void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *p
  * Not from w's own thread (it would wait for itself). Returns after fn ran, or
  * at once when w is not running (fn is then run here). */
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
+
+/* Post p to w: p->fn(w, p) runs on w's thread at the end of its current (or
+ * next) turn, and the caller does not wait. Any thread, worker threads
+ * included (w itself too). Posts run in the order they were posted. A post
+ * still queued when w is freed runs on the freeing thread, after every
+ * connection was closed. */
+void worker_post(struct worker *w, struct worker_post *p);
 
 /* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
 void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur);
