@@ -3,13 +3,10 @@
  * started on demand, verdicts posted back to the connections' workers. */
 #include "authpool.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "common.h"
@@ -21,9 +18,6 @@
 
 /* At most one "queue full" warning per this interval. */
 #define AUTHPOOL_WARN_NS (1000000000ull)
-/* The verifiers' nice value above the process's: under a flood of CONNECTs
- * the loops, which serve the clients already connected, get the CPU first. */
-#define AUTHPOOL_NICE 5
 
 struct authpool_job {
     struct worker_post post; /* back to w: authpool_on_done */
@@ -62,11 +56,6 @@ static void *authpool_main(void *arg)
 {
     struct authpool *p = arg;
     pthread_setname_np(pthread_self(), "natsd-auth");
-    /* Linux: a thread's own nice value; best effort */
-    errno = 0;
-    int prio = getpriority(PRIO_PROCESS, (id_t)gettid());
-    if (errno == 0)
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), prio + AUTHPOOL_NICE);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stopping) {

@@ -274,9 +274,9 @@ struct server *server_new(const struct opts *o)
         atomic_store(&s->tls_ctx, x);
     }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
-    /* one verifier per CPU, up to the pool's cap; they run at a lower
-     * priority than the loops (authpool.c) */
-    s->authpool = authpool_new(server_cpus());
+    /* a verifier per two CPUs (at least one, at most the pool's cap): under a
+     * flood of bcrypt CONNECTs the loops keep the other half */
+    s->authpool = authpool_new(server_cpus() / 2);
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     for (int i = 0; i < s->nworkers; i++) {
         s->workers[i] = worker_new(s, i);
