@@ -13,6 +13,7 @@ same bytes."""
 import json
 import os
 import select
+import ssl
 import signal
 import socket
 import struct
@@ -20,7 +21,7 @@ import time
 
 import pytest
 
-from natsd import free_port, scaled
+from natsd import free_port, make_test_certs, scaled
 from proto_util import (PROTO_ERR_LOGS, Conn, conf_text, connected, expect,
                         msg, params, start)
 
@@ -211,6 +212,41 @@ def test_auth_timeout_mid_verification(target, server_factory):
         assert c.until_close() == [b"-ERR 'Authentication Timeout'\r\n"]
         c.close()
     alive(srv.port)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("certs"))
+    make_test_certs(d)
+    return d
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_bcrypt_over_tls(target, certs, server_factory):
+    """Over TLS, what the client sent after its CONNECT (here more than one
+    TLS record holds) waits decrypted or still in the TLS layer while the
+    connection is parked, and is processed in order after the verdict."""
+    conf = ("tls {\n  cert_file: %s/server.pem\n  key_file: %s/server-key.pem\n"
+            "  ca_file: %s/ca.pem\n}\n" % (certs, certs, certs)) + users_conf()
+    # the harness's readiness probe speaks no TLS
+    srv = start(server_factory, target, conf, expect_errors=ERRS + [r"TLS handshake error"])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(20))
+    while not s.recv(4096).endswith(b"\r\n"):
+        pass
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    big = b"x" * 100000
+    t.sendall(creds("bc", "s3cr3t", verbose=True) + b"SUB big 1\r\n" +
+              b"PUB big %d\r\n" % len(big) + big + b"\r\nPING\r\n")
+    want = b"+OK\r\n+OK\r\n+OK\r\nMSG big 1 %d\r\n" % len(big) + big + b"\r\nPONG\r\n"
+    got = b""
+    while len(got.replace(b"PING\r\n", b"")) < len(want):
+        d = t.recv(65536)
+        assert d, "closed after %r" % got[:200]
+        got += d
+    assert got.replace(b"PING\r\n", b"") == want
+    t.close()
 
 
 def reload_to(srv, target, conf):
