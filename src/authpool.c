@@ -23,12 +23,17 @@ struct authpool_job {
     struct worker_post post; /* back to w: authpool_on_done */
     struct worker *w;        /* c's worker */
     struct conn *c;          /* read on w only, and only while not cancelled */
-    /* Set by w when c closes; read by the pool to skip the hash. */
+    struct authpool *pool;
+    /* Set by w when c closes after a thread took the job; read by the pool
+     * to skip the hash. */
     atomic_bool cancelled;
     bool done;   /* w only: came back, the verdict is in ok */
     bool ok;     /* written by the pool thread before it posts the job */
     size_t glen; /* bytes of given kept */
-    struct authpool_job *qnext;
+    /* The queue, under the pool's mu: a job still queued when its connection
+     * closes leaves it at once, so dead connections hold no place in it. */
+    bool queued;
+    struct authpool_job *qprev, *qnext;
     char given[AUTHPOOL_PASS_MAX + 1];
     char hash[]; /* NUL-terminated copy */
 };
@@ -52,6 +57,22 @@ static size_t authpool_given_len(const char *given)
     return n > AUTHPOOL_PASS_MAX ? AUTHPOOL_PASS_MAX : n;
 }
 
+/* Take j off the queue. The pool's mu is held. */
+static void authpool_unlink(struct authpool *p, struct authpool_job *j)
+{
+    if (j->qprev)
+        j->qprev->qnext = j->qnext;
+    else
+        p->head = j->qnext;
+    if (j->qnext)
+        j->qnext->qprev = j->qprev;
+    else
+        p->tail = j->qprev;
+    j->qprev = j->qnext = NULL;
+    j->queued = false;
+    p->n--;
+}
+
 static void *authpool_main(void *arg)
 {
     struct authpool *p = arg;
@@ -66,10 +87,7 @@ static void *authpool_main(void *arg)
         if (p->stopping)
             break;
         struct authpool_job *j = p->head;
-        p->head = j->qnext;
-        if (!p->head)
-            p->tail = NULL;
-        p->n--;
+        authpool_unlink(p, j);
         pthread_mutex_unlock(&p->mu);
         /* a job whose connection is gone is not worth the CPU */
         if (!atomic_load_explicit(&j->cancelled, memory_order_relaxed))
@@ -105,16 +123,16 @@ void authpool_stop(struct authpool *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < n; i++)
         pthread_join(p->threads[i], NULL);
-    pthread_mutex_lock(&p->mu);
-    p->nthreads = 0;
-    struct authpool_job *j = p->head;
-    p->head = p->tail = NULL;
-    p->n = 0;
-    pthread_mutex_unlock(&p->mu);
-    while (j) {
-        struct authpool_job *next = j->qnext;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        p->nthreads = 0;
+        struct authpool_job *j = p->head;
+        if (j)
+            authpool_unlink(p, j);
+        pthread_mutex_unlock(&p->mu);
+        if (!j)
+            break;
         worker_post(j->w, &j->post); /* ok stays false */
-        j = next;
     }
 }
 
@@ -174,11 +192,13 @@ static enum authpool_queued authpool_enqueue(struct authpool *p, struct authpool
             p->nthreads++;
         if (p->nthreads > 0) {
             j->qnext = NULL;
+            j->qprev = p->tail;
             if (p->tail)
                 p->tail->qnext = j;
             else
                 p->head = j;
             p->tail = j;
+            j->queued = true;
             p->n++;
             pthread_cond_signal(&p->cv);
             rc = AUTHPOOL_QUEUED;
@@ -211,6 +231,7 @@ enum authpool_verdict authpool_check(struct authpool *p, struct conn *c, const c
     j->post.fn = authpool_on_done;
     j->w = c->w;
     j->c = c;
+    j->pool = p;
     atomic_init(&j->cancelled, false);
     memcpy(j->given, given, glen);
     j->glen = glen;
@@ -236,8 +257,20 @@ void authpool_conn_release(struct conn *c)
     if (!j)
         return;
     c->auth_job = NULL;
-    if (j->done)
+    if (j->done) {
         free(j);
-    else
+        return;
+    }
+    struct authpool *p = j->pool;
+    bool mine = false;
+    pthread_mutex_lock(&p->mu);
+    if (j->queued) {
+        authpool_unlink(p, j); /* no thread has it: it never comes back */
+        mine = true;
+    } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (mine)
+        free(j);
 }

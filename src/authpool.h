@@ -7,8 +7,10 @@
  * hash and posts the job back to the connection's worker (worker_post), which
  * parses the CONNECT again: this time its verdict is there. A connection
  * closed meanwhile (auth timeout, shutdown, peer gone) has cancelled its job:
- * the pool skips a cancelled job it has not started, and the worker frees it
- * without touching the connection.
+ * a job still queued leaves the queue at once and is freed, so dead
+ * connections hold no place in it; one a thread has taken comes back
+ * unhashed or with a verdict nobody reads, and the worker frees it without
+ * touching the connection.
  *
  * Bounds (docs/internals/locks.md): at most one job per connection (a parked
  * connection reads nothing, so it cannot ask for a second), at most
@@ -62,9 +64,10 @@ void authpool_free(struct authpool *p);
 enum authpool_verdict authpool_check(struct authpool *p, struct conn *c, const char *hash,
                                      const char *given);
 
-/* Let go of c's job: a job in flight is cancelled (its worker frees it when
- * it comes back), a verdict is freed. Owner thread of c (closing, or once
- * the parked op has run again). */
+/* Let go of c's job: a queued job is taken off the queue and freed, one a
+ * verifier has taken is cancelled (its worker frees it when it comes back),
+ * a verdict is freed. Owner thread of c (closing, or once the parked op has
+ * run again). */
 void authpool_conn_release(struct conn *c);
 
 #endif

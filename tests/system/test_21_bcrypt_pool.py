@@ -214,6 +214,28 @@ def test_auth_timeout_mid_verification(target, server_factory):
     alive(srv.port)
 
 
+@pytest.mark.parametrize("target", NATSD_ONLY[:1])
+def test_queue_is_bounded(target, server_factory):
+    """More CONNECTs waiting for a hash than the queue holds (1024): the
+    ones past it are refused as a bad password, with a warning; the
+    connections that leave cancel their jobs, and the pool is free again."""
+    srv = start(server_factory, target, users_conf(HASH13), expect_errors=ERRS)
+    socks = [raw(srv.port) for _ in range(1100)]
+    try:
+        for s in socks:
+            s.sendall(creds("bc", "wrong"))
+        srv.wait_log(r"\[WRN\] Password verification queue full \(1024 jobs\): refused \d+ "
+                     r"CONNECT", timeout=60)
+        refused = socks[-1]
+        assert read_all(refused) == AUTHV, "the last one came past the bound"
+    finally:
+        for s in socks:
+            rst_close(s)
+    # the cancelled jobs are dropped unhashed: a right password gets through
+    expect(srv.port, creds("bc", "s3cr3t"), [b"PONG\r\n"], timeout=60)
+    alive(srv.port)
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("certs"))
