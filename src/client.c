@@ -92,6 +92,10 @@ static struct client_data *client_data(struct conn *c)
 
 static void client_trace_in(struct conn *c, const struct parser_cmd *cmd)
 {
+    if (c->flags & CONN_F_REPLAY) {
+        c->flags &= ~CONN_F_REPLAY; /* a parked CONNECT, traced when it came */
+        return;
+    }
     if (cmd->line.len)
         CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
                  cmd->line.p);
@@ -353,7 +357,10 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
     }
     if (!(c->flags & CONN_F_CONNECTED) && s->auth_required) {
         const struct opts_user *u = NULL;
-        if (!auth_check_client_user(s, c, &u) || client_bind_user(c, u) != 0) {
+        enum auth_result ar = auth_connect_client(s, c, &u);
+        if (ar == AUTH_PENDING)
+            return PARSER_PAUSE; /* parked: this CONNECT runs again with the verdict */
+        if (ar != AUTH_OK || client_bind_user(c, u) != 0) {
             auth_log_violation(s, c);
             return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
         }

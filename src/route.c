@@ -580,22 +580,26 @@ static bool route_cluster_ok(struct route_state *rt, const char *theirs, bool th
 }
 
 /* The CONNECT's credentials and account (isRouterAuthorized, then the
- * account designation every connection kind refuses). */
-static bool route_connect_authorized(struct conn *c, const struct opts *o,
-                                     const struct proto_peer_connect *pc)
+ * account designation every connection kind refuses); a bcrypt password
+ * may leave it pending (auth.h). */
+static enum auth_result route_connect_authorized(struct conn *c, const struct opts *o,
+                                                 const struct proto_peer_connect *pc)
 {
     if (pc->account[0] || pc->new_account)
-        return false;
+        return AUTH_FAIL;
     const struct opts_tls *t = &o->cluster.tls;
     if (t->verify_and_map || t->verify_cert_and_check_known_urls) {
         const struct strlist *routes = &o->cluster.routes;
         return auth_tls_peer_ok(c, o->cluster.username, t->verify_and_map, &routes,
-                                t->verify_cert_and_check_known_urls ? 1 : 0);
+                                t->verify_cert_and_check_known_urls ? 1 : 0)
+                   ? AUTH_OK
+                   : AUTH_FAIL;
     }
     if (!o->cluster.username || !o->cluster.username[0])
-        return true;
-    return strcmp(pc->user, o->cluster.username) == 0 &&
-           auth_password_ok(o->cluster.password ? o->cluster.password : "", pc->pass);
+        return AUTH_OK;
+    if (strcmp(pc->user, o->cluster.username) != 0)
+        return AUTH_FAIL;
+    return auth_connect_password(c, o->cluster.password ? o->cluster.password : "", pc->pass);
 }
 
 static int route_connect(struct conn *c, const struct parser_cmd *cmd)
@@ -609,7 +613,12 @@ static int route_connect(struct conn *c, const struct parser_cmd *cmd)
     if (prc == -1)
         return route_bad_json(c, err);
     int rc = 0;
-    if (!route_connect_authorized(c, o, &pc)) {
+    enum auth_result ar = route_connect_authorized(c, o, &pc);
+    if (ar == AUTH_PENDING) {
+        proto_peer_connect_free(&pc);
+        return PARSER_PAUSE; /* parked: this CONNECT runs again with the verdict */
+    }
+    if (ar != AUTH_OK) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - User \"%s\"", pc.user);
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");

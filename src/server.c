@@ -12,6 +12,7 @@
 
 #include "account.h"
 #include "auth.h"
+#include "authpool.h"
 #include "client.h"
 #include "common.h"
 #include "conn.h"
@@ -274,6 +275,9 @@ struct server *server_new(const struct opts *o)
         atomic_store(&s->tls_ctx, x);
     }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
+    /* a verifier per two CPUs (at least one, at most the pool's cap): under a
+     * flood of bcrypt CONNECTs the loops keep the other half */
+    s->authpool = authpool_new(server_cpus() / 2);
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     for (int i = 0; i < s->nworkers; i++) {
         s->workers[i] = worker_new(s, i);
@@ -353,6 +357,7 @@ void server_shutdown(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i])
             worker_stop(s->workers[i]);
+    authpool_stop(s->authpool); /* after the workers: none queues a job now */
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
         s->listen_fd = -1;
@@ -516,6 +521,7 @@ void server_free(struct server *s)
         free(s->old_opts[i]);
     }
     free(s->old_opts);
+    authpool_stop(s->authpool); /* jobs in flight go back to the workers */
     /* Workers are stopped: close what they own, then free them together (a
      * worker's retired objects may belong to another's connections). */
     for (int i = 0; i < s->nworkers; i++)
@@ -532,6 +538,7 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
+    authpool_free(s->authpool);
     tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
     pthread_mutex_destroy(&s->tls_rate.mu);
     if (s->listen_fd >= 0)

@@ -21,6 +21,7 @@ struct conn;
 struct monitor;
 struct tls_ctx;
 struct route_state;
+struct authpool;
 
 /* The client TLS handshake rate limit (tls connection_rate_limit), as
  * nats-server's rateCounter: per one-second window, the first limit
@@ -101,6 +102,9 @@ struct server {
     /* The resolver threads of route and gateway dials (dial.c); NULL
      * without a cluster or gateway port. */
     struct dial_resolver *resolver;
+
+    /* The threads that verify bcrypt passwords off the loops (authpool.h). */
+    struct authpool *authpool;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

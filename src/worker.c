@@ -248,11 +248,8 @@ void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
     pthread_mutex_unlock(&w->inbox_mu);
 }
 
-void worker_post(struct worker *w, void (*fn)(void *arg), void *arg)
+void worker_post(struct worker *w, struct worker_post *p)
 {
-    struct worker_post *p = xmalloc(sizeof(*p));
-    p->fn = fn;
-    p->arg = arg;
     pthread_mutex_lock(&w->inbox_mu);
     p->next = w->inbox_posts;
     w->inbox_posts = p;
@@ -260,25 +257,45 @@ void worker_post(struct worker *w, void (*fn)(void *arg), void *arg)
     loop_wake(w->loop);
 }
 
-void worker_post_to(void *w, void (*fn)(void *arg), void *arg)
+/* A worker_post_to() call: the post with its function and argument. */
+struct worker_post_call {
+    struct worker_post post; /* first: the post is the call */
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void worker_post_call_run(struct worker *w, struct worker_post *p)
 {
-    worker_post(w, fn, arg);
+    (void)w;
+    struct worker_post_call *c = (struct worker_post_call *)p;
+    c->fn(c->arg);
+    free(c);
 }
 
-/* Run posts in the order they were posted (the list is newest first). */
-static void worker_run_posts(struct worker_post *p)
+void worker_post_to(void *w, void (*fn)(void *arg), void *arg)
+{
+    struct worker_post_call *c = xmalloc(sizeof(*c));
+    c->post.fn = worker_post_call_run;
+    c->post.next = NULL;
+    c->fn = fn;
+    c->arg = arg;
+    worker_post(w, &c->post);
+}
+
+/* Run the posts of list (newest first) oldest first. */
+static void worker_run_posts(struct worker *w, struct worker_post *list)
 {
     struct worker_post *rev = NULL;
-    while (p) {
-        struct worker_post *next = p->next;
-        p->next = rev;
-        rev = p;
-        p = next;
+    while (list) {
+        struct worker_post *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
     }
     while (rev) {
         struct worker_post *next = rev->next;
-        rev->fn(rev->arg);
-        free(rev);
+        rev->next = NULL;
+        rev->fn(w, rev); /* may free rev */
         rev = next;
     }
 }
@@ -315,7 +332,7 @@ static void worker_before_sleep(struct loop *l, void *arg)
     pthread_mutex_unlock(&w->inbox_mu);
 
     worker_run_tasks(w, tasks);
-    worker_run_posts(posts);
+    worker_run_posts(w, posts);
 
     for (size_t i = 0; i < nnew; i++)
         worker_adopt(w, news[i].fd, &news[i].peer);
@@ -430,7 +447,9 @@ void worker_free(struct worker *w)
     for (size_t i = 0; i < w->n_inbox_new; i++)
         close(w->inbox_new[i].fd);
     free(w->inbox_new);
-    worker_run_posts(w->inbox_posts);
+    /* nothing posts any more (the password pool is stopped): what is left
+     * belongs to closed connections and only needs freeing */
+    worker_run_posts(w, w->inbox_posts);
     w->inbox_posts = NULL;
     for (size_t i = 0; i < w->nretired; i++)
         w->retired[i].free_fn(w->retired[i].p);

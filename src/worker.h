@@ -39,10 +39,11 @@ struct worker_task {
     bool done; /* under the worker's inbox_mu */
 };
 
-/* A function posted to a worker without waiting (worker_post). */
+/* A message another thread posts to a worker without waiting for it
+ * (worker_post): embedded in the poster's object, which fn owns from then on
+ * (it frees it, or hands it on). */
 struct worker_post {
-    void (*fn)(void *arg);
-    void *arg;
+    void (*fn)(struct worker *w, struct worker_post *p);
     struct worker_post *next;
 };
 
@@ -64,7 +65,7 @@ struct worker {
     struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
     struct worker_newconn *inbox_new; /* accepted fds to adopt */
     struct worker_task *inbox_tasks;  /* functions to run, then signal */
-    struct worker_post *inbox_posts;  /* functions to run, newest first */
+    struct worker_post *inbox_posts;  /* posted messages, newest first */
     pthread_cond_t tasks_cv;
     size_t n_inbox_new, cap_inbox_new;
 
@@ -132,14 +133,19 @@ void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *p
  * at once when w is not running (fn is then run here). */
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
 
-/* Run fn(arg) on w's own thread at the end of its current turn, without
- * waiting (the answers of name lookups come back this way). Any thread,
- * also w's own. Posts still queued when w stops are run by worker_free(),
- * on the freeing thread: their owners must have made them harmless by then
- * (a cancelled dial only frees its request). */
-void worker_post(struct worker *w, void (*fn)(void *arg), void *arg);
+/* Post p to w: p->fn(w, p) runs on w's thread at the end of its current (or
+ * next) turn, and the caller does not wait. Any thread, worker threads
+ * included (w itself too). Posts run in the order they were posted. A post
+ * still queued when w is freed runs on the freeing thread, after every
+ * connection was closed. */
+void worker_post(struct worker *w, struct worker_post *p);
 
-/* worker_post() with the worker as a void pointer (a dial_post_fn). */
+/* Run fn(arg) on w's own thread at the end of its current turn, without
+ * waiting: worker_post() with a post allocated here and freed after fn ran
+ * (the answers of name lookups come back this way; a dial_post_fn, hence the
+ * void pointer). Posts still queued when w stops run from worker_free(): their
+ * owners must have made them harmless by then (a cancelled dial only frees
+ * its request). */
 void worker_post_to(void *w, void (*fn)(void *arg), void *arg);
 
 /* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
