@@ -49,7 +49,8 @@ struct worker {
     struct server *s;
     int idx;
     pthread_t thread;
-    bool running; /* set before the thread starts, cleared after it joined */
+    bool running; /* under inbox_mu: set before the thread starts, cleared
+                   * after it joined and its last tasks ran */
     struct loop *loop;
 
     /* Other threads write here under inbox_mu, then wake the loop. */
