@@ -127,7 +127,10 @@ void gateway_sub_changed(struct server *s, struct account *acc, const struct sub
     struct sbuf line = {0};
     pthread_mutex_lock(&gs->mu);
     struct gw_lint *l = hmap_get(&gs->lint, &gw_lint_ops, key, keylen);
-    if (!l && delta > 0) {
+    if (!l) {
+        /* a removal always follows its subscription's insertion: a count
+         * going below zero is a subscription removed twice */
+        NASSERT(delta > 0);
         l = xcalloc(1, sizeof(*l) + keylen);
         memcpy(l->key, key, keylen);
         l->keylen = (uint32_t)keylen;
@@ -135,24 +138,21 @@ void gateway_sub_changed(struct server *s, struct account *acc, const struct sub
         l->queue = sub->queue != NULL;
         hmap_put(&gs->lint, &gw_lint_ops, l);
     }
-    if (l) {
-        int32_t before = l->n;
-        l->n += delta;
-        if (l->n < 0)
-            l->n = 0;
-        if ((before == 0) != (l->n == 0) && gs->nin > 0) {
-            gw_lint_line(&line, l, l->n > 0);
-            for (size_t i = 0; i < gs->nin; i++) {
-                struct conn *c = gs->in[i];
-                conn_send(c, line.p, line.len);
-                if (LOG_ENABLED(LOG_LEVEL_TRACE))
-                    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)line.len - 2, line.p);
-            }
+    int32_t before = l->n;
+    l->n += delta;
+    NASSERT(l->n >= 0);
+    if ((before == 0) != (l->n == 0) && gs->nin > 0) {
+        gw_lint_line(&line, l, l->n > 0);
+        for (size_t i = 0; i < gs->nin; i++) {
+            struct conn *c = gs->in[i];
+            conn_send(c, line.p, line.len);
+            if (LOG_ENABLED(LOG_LEVEL_TRACE))
+                CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)line.len - 2, line.p);
         }
-        if (l->n == 0) {
-            hmap_del(&gs->lint, &gw_lint_ops, l->key, l->keylen);
-            free(l);
-        }
+    }
+    if (l->n == 0) {
+        hmap_del(&gs->lint, &gw_lint_ops, l->key, l->keylen);
+        free(l);
     }
     pthread_mutex_unlock(&gs->mu);
     sbuf_free(&line);
