@@ -412,6 +412,9 @@ void worker_free(struct worker *w)
     sublist_result_free(&w->scratch);
     sbuf_free(&w->line);
     free(w->gw_send_cache);
+    free(w->sv_spill);
+    free(w->sv_index);
+    free(w->rq_index);
     free(w->wake);
     pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);
