@@ -20,6 +20,7 @@
 #include "common.h"
 #include "conn.h"
 #include "gateway.h"
+#include "hash.h"
 #include "imports.h"
 #include "loop.h"
 #include "mem.h"
@@ -28,7 +29,6 @@
 #include "route.h"
 #include "sbuf.h"
 #include "server.h"
-#include "subject.h"
 #include "sublist.h"
 #include "worker.h"
 
@@ -240,7 +240,7 @@ static size_t deliver_qidx_reset(uint32_t **slot, size_t *cap, size_t n)
 
 static void deliver_qidx_put(uint32_t *slot, size_t mask, const struct parser_slice *v, size_t i)
 {
-    size_t k = subject_hash(v[i].p, v[i].len) & mask;
+    size_t k = (size_t)hash_bytes(v[i].p, v[i].len) & mask;
     while (slot[k])
         k = (k + 1) & mask;
     slot[k] = (uint32_t)i + 1;
@@ -249,7 +249,7 @@ static void deliver_qidx_put(uint32_t *slot, size_t mask, const struct parser_sl
 static bool deliver_qidx_has(const uint32_t *slot, size_t mask, const struct parser_slice *v,
                              const char *q, size_t len)
 {
-    for (size_t k = subject_hash(q, len) & mask; slot[k]; k = (k + 1) & mask) {
+    for (size_t k = (size_t)hash_bytes(q, len) & mask; slot[k]; k = (k + 1) & mask) {
         const struct parser_slice *e = &v[slot[k] - 1];
         if (e->len == len && memcmp(e->p, q, len) == 0)
             return true;
