@@ -511,12 +511,17 @@ static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
     struct csub *cs =
         hmap_get(&client_data(c)->subs, &client_sid_ops, cmd->args[0].p, cmd->args[0].len);
     if (cs) {
+        /* Decided under out_mu: a delivery on another worker may be reaching
+         * the max at this moment, and exactly one side removes it. */
         conn_lock_out(c);
-        bool now = cs->done || max == 0 || max <= cs->delivered;
-        if (!now)
+        bool remove = !cs->done && (max == 0 || max <= cs->delivered);
+        if (remove)
+            cs->done = true; /* claimed here: no delivery finishes it any more */
+        else if (!cs->done)
             cs->max = max;
         conn_unlock_out(c);
-        if (now && !cs->done)
+        /* done by a delivery: it is on the finished list, removed from there */
+        if (remove)
             client_remove_sub(c, cs);
     }
     c->last_activity_ns = loop_now(c->w->loop);
@@ -784,9 +789,10 @@ static void client_prune_subs(struct conn *c)
              perms_can_subscribe(pc, sb->subject, sb->subject_len, sb->queue, sb->queue_len)))
             continue;
         conn_lock_out(c);
-        bool done = cs->done; /* reached its max: already on its way out */
+        bool mine = !cs->done; /* else a delivery reached its max: on its way out */
+        cs->done = true;
         conn_unlock_out(c);
-        if (done)
+        if (!mine)
             continue;
         sbuf_reset(&e);
         sbuf_adds(&e, "Permissions Violation for Subscription to ");

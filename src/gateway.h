@@ -61,10 +61,11 @@ void gateway_account_added(struct server *s, struct account *acc);
 /* Offer message m, published in acc by src (a client, or NULL for internal
  * publishers), to the remote clusters that want it, in RTT order, each queue
  * group once in the supercluster: the groups in sv, which the local delivery
- * served, are not offered. Returns the number of gateways it was sent to.
- * Worker thread w; call after the local delivery. */
+ * served, are not offered, and each group given to a gateway is added to sv.
+ * Returns the number of gateways it was sent to. Worker thread w; call after
+ * the local delivery. */
 size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
-                    const struct deliver_msg *m, const struct deliver_served *sv);
+                    const struct deliver_msg *m, struct deliver_served *sv);
 
 /* A message whose subject is a routed reply ("_GR_.<c>.<s>." or "$GR.<h>."),
  * received from a route (src) or a gateway: deliver it to the local client

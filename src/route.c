@@ -363,8 +363,9 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
     pthread_mutex_lock(&rt->mu);
     struct route_lint *l = hmap_get(&rt->interest, &route_lint_ops, key.p, key.len);
     if (!l) {
-        if (delta < 0)
-            goto out;
+        /* a removal always follows its subscription's insertion: a count
+         * going below zero is a subscription removed twice */
+        NASSERT(delta > 0);
         l = xcalloc(1, sizeof(*l) + key.len);
         memcpy(l->key, key.p, key.len);
         l->keylen = (uint32_t)key.len;
@@ -377,8 +378,7 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
     }
     int32_t before = l->n;
     l->n += delta;
-    if (l->n < 0)
-        l->n = 0;
+    NASSERT(l->n >= 0);
     bool send = l->queue ? before != l->n : (before == 0) != (l->n == 0);
     if (send && l->imported && rt->nregd > 0) {
         route_lint_line(&line, l);
@@ -392,7 +392,6 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
         hmap_del(&rt->interest, &route_lint_ops, l->key, l->keylen);
         free(l);
     }
-out:
     pthread_mutex_unlock(&rt->mu);
     sbuf_free(&key);
     sbuf_free(&line);

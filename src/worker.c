@@ -230,12 +230,15 @@ static void worker_flush_list(struct conn *c)
 
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
 {
+    struct worker_task t = {.fn = fn, .arg = arg};
+    /* running is read under inbox_mu, where worker_stop clears it after
+     * draining the tasks: a task queued here is always run by one of them */
+    pthread_mutex_lock(&w->inbox_mu);
     if (!w->running) {
+        pthread_mutex_unlock(&w->inbox_mu);
         fn(w, arg);
         return;
     }
-    struct worker_task t = {.fn = fn, .arg = arg};
-    pthread_mutex_lock(&w->inbox_mu);
     t.next = w->inbox_tasks;
     /* t lives on this stack until the worker marks it done, and we wait for
      * that below: the list never holds it past this call */
@@ -416,16 +419,24 @@ struct worker *worker_new(struct server *s, int idx)
 
 int worker_start(struct worker *w)
 {
+    pthread_mutex_lock(&w->inbox_mu);
     w->running = true;
+    pthread_mutex_unlock(&w->inbox_mu);
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    if (rc != 0)
+    if (rc != 0) {
+        pthread_mutex_lock(&w->inbox_mu);
         w->running = false;
+        pthread_mutex_unlock(&w->inbox_mu);
+    }
     return rc == 0 ? 0 : -rc;
 }
 
 void worker_stop(struct worker *w)
 {
-    if (!w->running)
+    pthread_mutex_lock(&w->inbox_mu);
+    bool running = w->running;
+    pthread_mutex_unlock(&w->inbox_mu);
+    if (!running)
         return;
     loop_stop(w->loop);
     pthread_join(w->thread, NULL);
@@ -461,6 +472,9 @@ void worker_free(struct worker *w)
     sublist_result_free(&w->scratch);
     sbuf_free(&w->line);
     free(w->gw_send_cache);
+    free(w->sv_spill);
+    free(w->sv_index);
+    free(w->rq_index);
     free(w->wake);
     pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);

@@ -22,6 +22,7 @@ struct account;
 struct conn;
 struct loop;
 struct server;
+struct parser_slice;
 struct worker;
 
 /* An object waiting for every worker to pass a quiescent point. */
@@ -57,7 +58,8 @@ struct worker {
     struct server *s;
     int idx;
     pthread_t thread;
-    bool running; /* set before the thread starts, cleared after it joined */
+    bool running; /* under inbox_mu: set before the thread starts, cleared
+                   * after it joined and its last tasks ran */
     struct loop *loop;
 
     /* Other threads write here under inbox_mu, then wake the loop. */
@@ -98,7 +100,16 @@ struct worker {
     uint64_t st_in_msgs, st_in_bytes, st_out_msgs, st_out_bytes;
     struct sbuf line;    /* scratch for the MSG line pieces of one message */
     void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
-    bool stall;          /* a delivery left a target over half its max_pending */
+    /* deliver.c's room for one message's queue groups past what its records
+     * hold inline (struct deliver_served), and hash indexes (position + 1,
+     * 0 empty) over those groups and over the groups a routed message names.
+     * Grown on demand, kept between messages; freed here. */
+    struct parser_slice *sv_spill;
+    size_t sv_spill_cap;
+    bool sv_spill_busy;
+    uint32_t *sv_index, *rq_index;
+    size_t sv_index_cap, rq_index_cap;
+    bool stall; /* a delivery left a target over half its max_pending */
 
     /* Message figures of this worker's connections, summed by /varz
      * (published copies of the n_ counters above, updated once per turn). */
