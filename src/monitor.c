@@ -342,18 +342,23 @@ static cJSON *monitor_url_hosts(const struct strlist *urls)
     return a;
 }
 
-static cJSON *monitor_varz_cluster(const struct opts *o)
+/* As nats-server's ClusterOptsVarz: the cluster name the server has now
+ * (negotiated, or a gateway's name without a cluster block) and the bound
+ * port (a random one with -1). */
+static cJSON *monitor_varz_cluster(struct server *s, const struct opts *o)
 {
     const struct opts_cluster *c = &o->cluster;
     cJSON *j = cJSON_CreateObject();
+    char name[256];
+    if (server_cluster_name(s, name, sizeof(name)))
+        monitor_json_str(j, "name", name);
     if (c->port == 0)
         return j;
     bool tls = c->tls.set && c->tls.cert_file;
-    if (c->name && c->name[0])
-        monitor_json_str(j, "name", c->name);
     if (c->host && c->host[0])
         monitor_json_str(j, "addr", c->host);
-    monitor_json_i64(j, "cluster_port", c->port);
+    int port = route_listen_port(s);
+    monitor_json_i64(j, "cluster_port", port ? port : c->port);
     if (c->auth_timeout != 0)
         monitor_json_f64(j, "auth_timeout", c->auth_timeout);
     if (c->routes.n > 0)
@@ -455,6 +460,15 @@ static void monitor_varz_head(struct monitor *m, cJSON *v)
         if (o->tls.verify || o->tls.verify_and_map)
             monitor_json_bool(v, "tls_verify", true);
     }
+    /* the client URLs of the cluster, as the client INFO has them */
+    char **urls = NULL;
+    size_t nurls = route_client_urls(s, &urls);
+    if (nurls > 0) {
+        cJSON *a = cJSON_AddArrayToObject(v, "connect_urls");
+        for (size_t i = 0; i < nurls; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(urls[i]));
+    }
+    route_urls_free(urls, nurls);
     monitor_json_i64(v, "max_connections", o->max_connections);
     if (o->max_subs > 0)
         monitor_json_i64(v, "max_subscriptions", o->max_subs);
@@ -484,7 +498,7 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
 
     cJSON *v = cJSON_CreateObject();
     monitor_varz_head(m, v);
-    cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(o));
+    cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(s, o));
     cJSON_AddItemToObject(v, "gateway", monitor_varz_gateway(s, o));
     cJSON_AddObjectToObject(v, "leaf");
     cJSON_AddObjectToObject(v, "mqtt");
@@ -504,8 +518,9 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_json_f64(v, "cpu", pcpu);
     monitor_json_i64(v, "connections", t.connections);
     monitor_json_u64(v, "total_connections", t.total_connections);
-    monitor_json_i64(v, "routes", 0);
-    monitor_json_i64(v, "remotes", 0);
+    /* one route per remote server: routes and remotes are the same count */
+    monitor_json_i64(v, "routes", route_count(s));
+    monitor_json_i64(v, "remotes", route_count(s));
     monitor_json_i64(v, "leafnodes", 0);
     monitor_json_u64(v, "in_msgs", t.in_msgs);
     monitor_json_u64(v, "out_msgs", t.out_msgs);
@@ -1211,6 +1226,7 @@ int monitor_start(struct server *s)
         return -1;
     }
     m->port = net_local_port(m->listen_fd);
+    (void)net_local_addr(m->listen_fd, &m->bound);
     char hp[300];
     monitor_host_port(host, m->port, hp, sizeof(hp));
     NLOG_INFO("Starting %s monitor on %s", m->https ? "https" : "http", hp);
@@ -1244,6 +1260,16 @@ int monitor_run(struct server *s)
     }
     m->listen_fd = -1; /* the daemon closes it */
     return 0;
+}
+
+bool monitor_listen_addr(struct server *s, struct sockaddr_storage *out, bool *https)
+{
+    const struct monitor *m = s->monitor;
+    if (!m)
+        return false;
+    *out = m->bound;
+    *https = m->https;
+    return true;
 }
 
 void monitor_stop(struct server *s)

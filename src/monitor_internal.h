@@ -83,8 +83,9 @@ struct monitor_conninfo {
 struct monitor {
     struct server *s;
     struct MHD_Daemon *d;
-    int listen_fd; /* -1 once MHD owns it */
-    int port;      /* actual */
+    int listen_fd;                 /* -1 once MHD owns it */
+    int port;                      /* actual */
+    struct sockaddr_storage bound; /* the listener's address */
     bool https;
     char *tls_cert; /* PEM text, https only */
     char *tls_key;

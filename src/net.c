@@ -75,6 +75,22 @@ int net_listen(const char *host, int port, char *err, size_t errsize)
     return fd;
 }
 
+int net_local_addr(int fd, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof(*ss);
+    memset(ss, 0, sizeof(*ss));
+    return getsockname(fd, (struct sockaddr *)ss, &len) == 0 ? 0 : -1;
+}
+
+bool net_addr_is_any(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return false;
+}
+
 int net_local_port(int fd)
 {
     struct sockaddr_storage ss;
@@ -168,7 +184,10 @@ static bool net_is_global_unicast(const struct sockaddr *sa)
            (v4 >> 16) != 0xa9fe;
 }
 
-size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
+/* The addresses of every interface, interface by interface in index order,
+ * IPv4 before IPv6 within one (Go's net.Interfaces and Addrs order); with
+ * global_only, only the global unicast ones. */
+static size_t net_if_ips(char (*out)[NET_IP_STRLEN], size_t max, bool global_only)
 {
     struct ifaddrs *ifa = NULL;
     if (getifaddrs(&ifa) != 0)
@@ -179,7 +198,10 @@ size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
     } *v = NULL;
     size_t n = 0, cap = 0;
     for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
-        if (!p->ifa_addr || !net_is_global_unicast(p->ifa_addr))
+        if (!p->ifa_addr ||
+            (p->ifa_addr->sa_family != AF_INET && p->ifa_addr->sa_family != AF_INET6))
+            continue;
+        if (global_only && !net_is_global_unicast(p->ifa_addr))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
@@ -207,6 +229,16 @@ size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
         snprintf(out[i], NET_IP_STRLEN, "%s", v[i].ip);
     free(v);
     return n;
+}
+
+size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
+{
+    return net_if_ips(out, max, true);
+}
+
+size_t net_all_ips(char (*out)[NET_IP_STRLEN], size_t max)
+{
+    return net_if_ips(out, max, false);
 }
 
 int net_first_nonlocal_ip(char *buf, size_t size)

@@ -93,6 +93,16 @@ static void route_rsub_key(const void *val, const char **key, size_t *len)
 
 static const struct hmap_ops route_rsub_ops = {.key = route_rsub_key};
 
+bool route_listen_addr(const struct server *s, struct sockaddr_storage *out)
+{
+    return s->rt && s->rt->listen_fd >= 0 && net_local_addr(s->rt->listen_fd, out) == 0;
+}
+
+int route_listen_port(const struct server *s)
+{
+    return s->rt ? s->rt->port : 0;
+}
+
 int route_count(const struct server *s)
 {
     return s->rt ? atomic_load_explicit(&s->rt->nroutes, memory_order_relaxed) : 0;

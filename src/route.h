@@ -97,6 +97,15 @@ void route_sub_sid(const struct sub *sub, const char **p, size_t *len);
  * false without a cluster. Any thread. */
 bool route_cluster(struct server *s, char *buf, size_t size);
 
+/* The route listener's address into *out. Returns false without a cluster.
+ * Any thread. */
+struct sockaddr_storage;
+bool route_listen_addr(const struct server *s, struct sockaddr_storage *out);
+
+/* The port the route listener is bound to (a random one for -1), 0 without
+ * a cluster. Any thread. */
+int route_listen_port(const struct server *s);
+
 /* The number of registered routes (lock-free). */
 int route_count(const struct server *s);
 
