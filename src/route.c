@@ -1120,6 +1120,10 @@ int route_msg_decode(struct conn *c, const struct parser_cmd *cmd, struct route_
     c->in_bytes += cmd->total_len;
     w->n_in_msgs++;
     w->n_in_bytes += cmd->total_len;
+    /* nats-server's route and gateway connections belong to the global
+     * account: /accstatz counts what they bring in there, whatever the
+     * message's account */
+    worker_acc_peer_in(w, cmd->total_len);
     *m = (struct deliver_msg){
         .subject = ma->subj.p,
         .subject_len = ma->subj.len,
