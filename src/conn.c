@@ -413,7 +413,6 @@ static void conn_read(struct conn *c)
             return;
         }
         rb->last += (size_t)n;
-        c->last_activity_ns = loop_now(c->w->loop);
         c->w->stall = false;
         struct parser_res res =
             parser_feed(&c->parser, rb->base + rb->pos, rb->last - rb->pos, c->kops->pcb, c);

@@ -122,6 +122,8 @@ static void monitor_conninfo_fill(struct monitor_conninfo *ci, struct conn *c, i
     ci->out_msgs = c->out_msgs;
     ci->out_bytes = c->out_bytes;
     ci->pending = c->oq.pending;
+    if (c->last_out_ns > c->last_activity_ns)
+        ci->last_ns = (int64_t)c->last_out_ns + off;
     conn_unlock_out(c);
     ci->name = monitor_dup(c->opts.name);
     ci->lang = monitor_dup(c->opts.lang);
@@ -200,9 +202,9 @@ static void monitor_sub_fill(struct monitor_sub *sd, struct sub *sub, const char
     conn_unlock_out(c);
 }
 
-/* Fill sd from a peer's interest held for route c: nats-server keeps no
- * delivery counts for these. */
-static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, const struct conn *c)
+/* Fill sd from a peer's interest held for route c, with the messages
+ * routed on it (under c's out_mu). */
+static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, struct conn *c)
 {
     const char *sid;
     size_t sid_len;
@@ -212,6 +214,9 @@ static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, cons
     sd->queue = sub->queue ? monitor_dupn(sub->queue, sub->queue_len) : NULL;
     sd->sid = monitor_dupn(sid, sid_len);
     sd->cid = c->cid;
+    conn_lock_out(c);
+    sd->msgs = route_sub_msgs(sub);
+    conn_unlock_out(c);
 }
 
 struct monitor_count_walk {

@@ -44,6 +44,7 @@
 /* A peer's interest, inserted in the account's sublist with owner = route. */
 struct route_rsub {
     struct sub sub;
+    uint64_t msgs; /* messages routed on it (under the route's out_mu) */
     struct account *acc;
     uint32_t keylen;
     char key[]; /* "acc subject[ queue]" */
@@ -1118,6 +1119,7 @@ int route_msg_decode(struct conn *c, const struct parser_cmd *cmd, struct route_
     struct worker *w = c->w;
     c->in_msgs++;
     c->in_bytes += cmd->total_len;
+    c->last_activity_ns = loop_now(w->loop);
     w->n_in_msgs++;
     w->n_in_bytes += cmd->total_len;
     /* nats-server's route and gateway connections belong to the global
@@ -1180,6 +1182,23 @@ static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
 bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
                    const struct deliver_msg *m, const struct parser_slice *q, size_t nq)
 {
+    return route_forward_sub(w, rc, NULL, acc, m, q, nq);
+}
+
+static struct route_rsub *route_rsub_of(const struct sub *sub)
+{
+    return (struct route_rsub *)((const char *)sub - offsetof(struct route_rsub, sub));
+}
+
+uint64_t route_sub_msgs(const struct sub *sub)
+{
+    return route_rsub_of(sub)->msgs;
+}
+
+bool route_forward_sub(struct worker *w, struct conn *rc, struct sub *sub,
+                       const struct account *acc, const struct deliver_msg *m,
+                       const struct parser_slice *q, size_t nq)
+{
     /* an export deny entry inside a wildcard interest of the peer
      * (checkDenySub on the route) */
     if (rc->perms && perms_deliver_denied(rc->perms, m->subject, m->subject_len))
@@ -1225,6 +1244,11 @@ bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
     struct iovec iov[3] = {{b->p + off, len}, {(void *)body, body_len}, {"\r\n", 2}};
     conn_lock_out(rc);
     bool ok = conn_append_locked(rc, iov, 3, len + body_len + 2, body_len);
+    if (ok) {
+        rc->last_out_ns = loop_now(w->loop);
+        if (sub)
+            route_rsub_of(sub)->msgs++;
+    }
     if (ok || rc->slow_consumer)
         conn_mark_flush_locked(rc, w);
     conn_unlock_out(rc);

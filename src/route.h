@@ -64,6 +64,18 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
 bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
                    const struct deliver_msg *m, const struct parser_slice *q, size_t nq);
 
+/* route_forward, counting the message on sub (the route's first interest
+ * the message matched, as nats-server's per-route target), which /routez
+ * shows. */
+struct sub;
+bool route_forward_sub(struct worker *w, struct conn *rc, struct sub *sub,
+                       const struct account *acc, const struct deliver_msg *m,
+                       const struct parser_slice *q, size_t nq);
+
+/* The messages routed on sub, a peer's interest held for a route. The
+ * caller holds that route's out_mu. */
+uint64_t route_sub_msgs(const struct sub *sub);
+
 /* The connect_urls of the client INFO: our own client URL first, then the
  * client URLs learned from route peers (none with no_advertise). *out is a
  * new array of new strings, freed with route_urls_free. Returns the count (0

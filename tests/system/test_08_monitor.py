@@ -435,6 +435,65 @@ def test_base_path(server_factory):
 # --------------------------------------------------------------------------- natsd only
 
 
+def _conn_named(port, name):
+    for c in get_json(port, "/connz")["connections"]:
+        if c.get("name") == name:
+            return c
+    raise AssertionError("no connection %r" % name)
+
+
+def _ts(rfc3339):
+    """Seconds since the epoch of an RFC 3339 time with nanoseconds."""
+    import datetime
+    m = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", rfc3339)
+    assert m, rfc3339
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    base = base.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return base + (int(m.group(2).ljust(9, "0")) / 1e9 if m.group(2) else 0.0)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", ["nats-server", "natsd"])
+def test_connz_last_activity_is_messages_not_pings(server_factory, kind):
+    """last_activity (nats-top's IDLE, sort=idle) moves when a client
+    publishes, subscribes or is delivered a message; a PING is no activity."""
+    s = server_factory(kind, conf=CONF)
+    p = http_port(s)
+    sub = client(s, "sub")
+    pub = client(s, "pub")
+    sub.send("SUB foo 1\r\n")
+    sub.ping_pong()
+    # natsd turns its monotonic clock into wall time per request: the same
+    # instant may read a few microseconds apart; the pauses are far longer
+    t0 = _ts(_conn_named(p, "sub")["last_activity"])
+    time.sleep(0.3)
+    for _ in range(3):
+        sub.ping_pong()
+    t = _ts(_conn_named(p, "sub")["last_activity"])
+    assert abs(t - t0) < 0.1, "a PING moved last_activity by %.6fs" % (t - t0)
+    time.sleep(0.3)
+    pub.pub("foo", b"hi")
+    pub.ping_pong()
+    sub.expect_msg("foo", "1", b"hi")
+    t1 = _ts(_conn_named(p, "sub")["last_activity"])
+    assert t1 - t0 > 0.2, "a delivery did not move last_activity (%.6fs)" % (t1 - t0)
+    assert abs(_ts(_conn_named(p, "pub")["last_activity"]) - t1) < 0.1
+    for c in (sub, pub):
+        c.close()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", ["nats-server", "natsd"])
+def test_connz_rtt_known_from_connect(server_factory, kind):
+    """The time from accept to CONNECT is the RTT until a PONG measures it:
+    /connz never shows 0s for a connected client."""
+    s = server_factory(kind, conf=CONF)
+    c = client(s, "early")
+    rtt = _conn_named(http_port(s), "early")["rtt"]
+    assert rtt != "0s" and re.match(r"^[0-9.]+(ns|µs|us|ms|s)$", rtt), rtt
+    c.close()
+
+
 def test_connz_options(server_factory):
     s = server_factory("natsd", conf=CONF)
     p = http_port(s)
