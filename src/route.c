@@ -531,6 +531,7 @@ size_t route_peers(struct server *s, struct route_peer **out)
         struct route_data *rd = route_data(rt->regd[i]);
         v[i].cid = rt->regd[i]->cid;
         memcpy(v[i].remote_id, rd->remote_id, sizeof(v[i].remote_id));
+        v[i].remote_name = rd->remote_name ? xstrdup(rd->remote_name) : NULL;
         v[i].did_solicit = rd->solicited;
         v[i].is_configured = rd->configured;
         v[i].nsubs = atomic_load(&rd->nsubs);
@@ -545,6 +546,7 @@ size_t route_peers(struct server *s, struct route_peer **out)
 void route_peers_free(struct route_peer *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        free(v[i].remote_name);
         proto_perm_free(v[i].import);
         proto_perm_free(v[i].export);
     }

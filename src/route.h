@@ -87,6 +87,7 @@ void route_urls_free(char **v, size_t n);
 struct route_peer {
     uint64_t cid;
     char remote_id[57];
+    char *remote_name; /* the peer's server_name (copy; NULL: none) */
     bool did_solicit;
     bool is_configured;
     uint32_t nsubs; /* the peer's interest entries */

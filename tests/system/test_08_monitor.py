@@ -599,6 +599,15 @@ def test_metrics_prometheus(server_factory):
     assert types["natsd_gateway_out_bytes_total"] == "counter"
     assert samples[("natsd_gateways", "")] == 0
     assert sum(v for (n, _), v in samples.items() if n == "natsd_worker_in_msgs_total") == 8
+    assert "natsd_route_rtt_seconds" in types and "natsd_route_rtt_nanoseconds" not in types
+    # per account, as /accstatz; health as /healthz
+    acc = {e["acc"]: e for e in get_json(p, "/accstatz?unused=1")["account_statz"]}
+    g = 'account="$G"'
+    assert samples[("natsd_account_connections", g)] == acc["$G"]["conns"] == 2
+    assert samples[("natsd_account_received_msgs_total", g)] == acc["$G"]["received"]["msgs"] == 8
+    assert samples[("natsd_account_sent_bytes_total", g)] == acc["$G"]["sent"]["bytes"]
+    assert types["natsd_account_sent_msgs_total"] == "counter"
+    assert samples[("natsd_healthy", "")] == 1
     sub.close()
     pub.close()
 
