@@ -521,9 +521,7 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
     } else if (strcasecmp(state, "any") == 0 || strcasecmp(state, "all") == 0) {
         o->state = 2;
     } else {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "Error decoding state for %s", state);
-        monitor_reply_text(r, 400, msg);
+        monitor_reply_textf(r, 400, "Error decoding state for %s", state);
         return -1;
     }
     o->user = monitor_arg(rq, "user");
@@ -539,9 +537,7 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
             if (strcmp(sort, monitor_sort_names[i]) == 0)
                 break;
         if (i == ARRAY_LEN(monitor_sort_names)) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "invalid sorting option: %s", sort);
-            monitor_reply_text(r, 400, msg);
+            monitor_reply_textf(r, 400, "invalid sorting option: %s", sort);
             return -1;
         }
         o->sort = (enum monitor_sort)i;
@@ -790,9 +786,8 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
         limit = MONITOR_DEFAULT_LIMIT;
     if (test[0] &&
         !(subject_is_valid(test, strlen(test)) && subject_is_literal(test, strlen(test)))) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "invalid test subject, must be valid publish subject: %s", test);
-        monitor_reply_text(r, 400, msg);
+        monitor_reply_textf(r, 400, "invalid test subject, must be valid publish subject: %s",
+                            test);
         return;
     }
     cJSON *stats = cJSON_CreateObject();

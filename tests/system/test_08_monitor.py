@@ -406,6 +406,10 @@ BAD_REQUESTS = [
     "/subsz?test=foo..bar", "/subsz?subs=2", "/subsz?offset=x", "/routez?subs=x",
     "/gatewayz?accs=x", "/healthz?js-enabled-only=nope", "/accountz?acc=nope", "/leafz?subs=x",
     "/connz?auth=%22q%22",
+    # a NUL is a byte Go's parsers refuse; long values are echoed whole
+    "/connz?limit=%00", "/connz?subs=t%00", "/subsz?offset=1%002",
+    "/connz?sort=" + "s" * 700, "/connz?state=" + "x" * 700, "/accountz?acc=" + "a" * 700,
+    "/subsz?test=" + "t." * 400 + "*",
 ]
 
 
@@ -418,6 +422,59 @@ def test_bad_input_matches_reference(server_factory):
         assert a[0] in (400, 404), (path, a)
         assert (b[0], b[2]) == (a[0], a[2]), "%s: nats-server %r, natsd %r" % (path, a, b)
         assert b[1]["content-type"] == a[1]["content-type"], (path, a[1], b[1])
+
+
+def _raw_http(port, data, limit=200):
+    """Send data on a fresh connection; what comes back before the server
+    closes (up to limit bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=harness.scaled(10))
+    try:
+        s.sendall(data)
+        out = b""
+        while len(out) < limit:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            out += b
+        return out
+    finally:
+        s.close()
+
+
+@pytest.mark.interop
+def test_http_edges_match_reference(server_factory):
+    """An HTTP/1.0 request is answered in HTTP/1.0; a URL of 900 KB is
+    served (Go reads up to 1 MB of request head), one of 1.1 MB refused."""
+    ref, mine = start_pair(server_factory)
+    for s in (ref, mine):
+        got = _raw_http(http_port(s), b"GET /varz HTTP/1.0\r\n\r\n")
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n"), (s.kind, got[:60])
+        got = _raw_http(http_port(s), b"GET /nope HTTP/1.0\r\n\r\n")
+        assert got.startswith(b"HTTP/1.0 404 Not Found\r\n"), (s.kind, got[:60])
+        got = _raw_http(http_port(s), b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n"), (s.kind, got[:60])
+        big = b"GET /varz?pad=" + b"y" * 900000 + b" HTTP/1.0\r\n\r\n"
+        got = _raw_http(http_port(s), big)
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n"), (s.kind, got[:60])
+        # refused: nats-server says 431, libmicrohttpd 414
+        huge = b"GET /varz?pad=" + b"y" * 1100000 + b" HTTP/1.0\r\n\r\n"
+        got = _raw_http(http_port(s), huge)
+        m = re.match(rb"^HTTP/1\.[01] (\d{3}) ", got)
+        assert m and m.group(1) in (b"414", b"431"), (s.kind, got[:60])
+
+
+@pytest.mark.interop
+@pytest.mark.xfail(strict=True, reason="libmicrohttpd closes the connection on a request line "
+                   "it cannot parse without answering, and has no option to answer it; "
+                   "nats-server answers 400 Bad Request")
+def test_http_garbage_request_line(server_factory):
+    ref, mine = start_pair(server_factory)
+    for s in (ref, mine):
+        got = _raw_http(http_port(s), b"GARBAGE\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (s.kind, got[:60])
 
 
 @pytest.mark.interop
