@@ -136,7 +136,9 @@ static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
     const struct opts *o = server_opts(c->s);
     uint64_t now = loop_now(l);
     uint64_t interval = (uint64_t)o->ping_interval_ns;
-    bool need_rtt = c->rtt_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
+    /* the CONNECT's estimate is no measurement: the first PING goes out */
+    bool need_rtt =
+        c->rtt_ns == 0 || c->rtt_start_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
     conn_lock_out(c);
     uint64_t last = c->last_out_ns > c->last_activity_ns ? c->last_out_ns : c->last_activity_ns;
     conn_unlock_out(c);
