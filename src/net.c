@@ -30,6 +30,29 @@ static void net_errno_text(int e, char *buf, size_t size)
         buf[0] = (char)(buf[0] - 'A' + 'a');
 }
 
+/* A dual-stack listener on [::]:port (IPV6_V6ONLY off), as Go's net.Listen
+ * opens one for a wildcard host: IPv4 clients arrive as mapped addresses.
+ * Returns the fd, or -1 with errno (EAFNOSUPPORT and the like where the
+ * machine has no IPv6: the caller falls back to IPv4). */
+static int net_listen_dual(int port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in6 sa = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, NET_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int net_listen(const char *host, int port, char *err, size_t errsize)
 {
     char portstr[16], et[128];
@@ -40,6 +63,18 @@ int net_listen(const char *host, int port, char *err, size_t errsize)
         return -1;
     }
     snprintf(portstr, sizeof(portstr), "%d", port < 0 ? 0 : port);
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+        int fd = net_listen_dual(port < 0 ? 0 : port);
+        if (fd >= 0)
+            return fd;
+        if (errno != EAFNOSUPPORT && errno != EPROTONOSUPPORT && errno != EADDRNOTAVAIL &&
+            errno != EINVAL) {
+            net_errno_text(errno, et, sizeof(et));
+            snprintf(err, errsize, "listen tcp %s:%s: bind: %s", h, portstr, et);
+            return -1;
+        }
+        /* no IPv6 here: IPv4 only, as below */
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},

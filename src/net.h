@@ -13,6 +13,8 @@
 
 /* Listen on host:port (port 0 or -1: a free port) with SO_REUSEADDR, non-blocking,
  * close-on-exec, backlog 4096 (nats-server's). host NULL or "" means 0.0.0.0.
+ * A wildcard host ("0.0.0.0", "::") gets a dual-stack [::] socket, as Go's
+ * (IPv4 only where the machine has no IPv6).
  * Returns the fd, or -1 with a message ("listen tcp 127.0.0.1:4222: bind:
  * address already in use", Go's form) in err. Blocking name resolution: call at
  * start-up, not on a loop thread. */
