@@ -7,6 +7,8 @@ slow consumers among its clients. Workers add what they counted once per
 turn, so the figures are polled until they settle; nats-server adds its own
 once per read as well."""
 
+import time
+
 import pytest
 
 from gwpeer import http_json, wait_until
@@ -83,16 +85,26 @@ def test_accstatz_counts_what_routes_and_gateways_bring(target, server_factory, 
     y = start(server_factory, target, conf_y, ports={"L": pp, "PEER": pl},
               expect_errors=[r"Error trying to connect"])
     sub = connected(x.port, user="a", **{"pass": "a"})
-    sub.send(b"SUB s 1\r\n")
+    # probes go to p, subscribed after s: its interest crossing a route
+    # means s's did (a gateway starts optimistic anyway)
+    sub.send(b"SUB s 1\r\nSUB p 2\r\n")
     assert sub.sync() == []
     pub = connected(y.port, user="a", **{"pass": "a"})
 
     def delivered():
-        pub.send(b"PUB s 5\r\nhello\r\n")
+        pub.send(b"PUB p 5\r\nprobe\r\n")
         assert pub.sync() == []
         return len(sub.sync())
     # interest crosses the link asynchronously: probe until one arrives
     wait_until(lambda: delivered() > 0, what="a message across the %s" % link)
+
+    # then until the probes still in flight have been counted on both sides
+    def settled():
+        a = (statz(x.ports["HTTP"]), statz(y.ports["HTTP"]))
+        time.sleep(0.3)
+        sub.sync()
+        return a == (statz(x.ports["HTTP"]), statz(y.ports["HTTP"]))
+    wait_until(settled, what="the probes to settle")
     before_x, before_y = statz(x.ports["HTTP"]), statz(y.ports["HTTP"])
     for i in range(3):
         pub.send(b"PUB s 5\r\nhello\r\n")
