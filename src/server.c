@@ -218,6 +218,14 @@ bool server_cluster_name(struct server *s, char *buf, size_t size)
     return true;
 }
 
+/* An errno text as Go prints it: lower case ("no such file or directory"). */
+static void server_errno_text(int e, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
 /* nats-server's ports file: <dir>/<basename of argv[0]>_<pid>.ports, so
  * that a launcher that started us as "nats-server" finds the file it waits
  * for. */
@@ -277,8 +285,14 @@ static void server_write_ports_file(struct server *s)
         server_ports_urls(&b, "cluster", o->cluster.tls.set ? "tls" : "nats", &ss);
     sbuf_addf(&b, "}");
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len)
-        NLOG_ERROR("Error writing ports file (%s): %s", path, strerror(errno));
+    char et[128];
+    if (fd < 0) {
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error writing ports file (%s): open %s: %s", path, path, et);
+    } else if (write(fd, b.p, b.len) != (ssize_t)b.len) {
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error writing ports file (%s): write %s: %s", path, path, et);
+    }
     if (fd >= 0)
         close(fd);
     sbuf_free(&b);
@@ -290,8 +304,11 @@ static void server_delete_ports_file(const char *dir)
         return;
     char path[4096];
     server_ports_path(dir, path, sizeof(path));
-    if (unlink(path) != 0)
-        NLOG_ERROR("Error cleaning up ports file %s: %s", path, strerror(errno));
+    if (unlink(path) != 0) {
+        char et[128];
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error cleaning up ports file %s: remove %s: %s", path, path, et);
+    }
 }
 
 struct server *server_new(const struct opts *o)

@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.spawns]
 KINDS = ["nats-server", "natsd"]
 
 
-def _launch(server_factory, tmp_path, kind, pdir, args=(), conf=None, name=None, **kw):
+def _launch(server_factory, tmp_path, kind, pdir, args=(), conf=None, name=None, create=True,
+            **kw):
     """Start kind as a binary called nats-server (natsd through a symlink)."""
     binary = None
     if kind == "natsd":
@@ -35,7 +36,8 @@ def _launch(server_factory, tmp_path, kind, pdir, args=(), conf=None, name=None,
         if not link.exists():
             os.symlink(harness.natsd_bin(), str(link))
         binary = str(link)
-    os.makedirs(str(pdir), exist_ok=True)
+    if create:
+        os.makedirs(str(pdir), exist_ok=True)
     args = list(args)
     if conf is None or "ports_file_dir" not in conf:
         args += ["--ports_file_dir", str(pdir)]
@@ -183,3 +185,22 @@ gateway { name: "GWX", listen: "127.0.0.1:@PORT_GW@" }
         res[kind] = (varz["cluster"], info.get("cluster"))
     assert res["nats-server"] == ({"name": "GWX"}, "GWX"), res
     assert res["natsd"] == res["nats-server"], res
+
+
+@pytest.mark.interop
+def test_ports_file_errors_logged_as_reference(server_factory, tmp_path):
+    """A ports_file_dir that does not exist: the write and the clean-up at
+    shutdown fail with nats-server's words."""
+    missing = str(tmp_path / "missing")
+    lines = {}
+    for kind in KINDS:
+        srv = _launch(server_factory, tmp_path, kind, missing, create=False,
+                      expect_errors=[r"Error writing ports file", r"Error cleaning up ports file"])
+        srv.wait_log(r"Error writing ports file")
+        pid = srv.pid
+        srv.stop()
+        got = [re.sub(r"^\[\d+\] \S+ \S+ ", "", ln).replace("_%d." % pid, "_PID.")
+               for ln in srv.log_text().splitlines() if "ports file" in ln]
+        lines[kind] = got
+    assert lines["natsd"] == lines["nats-server"], lines
+    assert len(lines["natsd"]) == 2, lines
