@@ -67,6 +67,9 @@ int net_first_nonlocal_ip(char *buf, size_t size);
  * Stores up to max in out; returns how many there are in all. Start-up. */
 size_t net_all_ips(char (*out)[NET_IP_STRLEN], size_t max);
 
+/* Whether host is a numeric IPv4 or IPv6 address (no brackets). Any thread. */
+bool net_host_is_ip(const char *host);
+
 /* Whether host is a numeric unspecified address ("0.0.0.0", "::", ...). */
 bool net_host_is_any(const char *host);
 
