@@ -140,9 +140,15 @@ static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
     const struct opts *o = server_opts(c->s);
     uint64_t now = loop_now(l);
     uint64_t interval = (uint64_t)o->ping_interval_ns;
-    bool need_rtt = c->rtt_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
-    if (!need_rtt && now - c->last_activity_ns < interval) {
-        /* traffic within the interval proves the client alive */
+    /* the CONNECT's estimate is no measurement: the first PING goes out */
+    bool need_rtt =
+        c->rtt_ns == 0 || c->rtt_start_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
+    conn_lock_out(c);
+    uint64_t last = c->last_out_ns > c->last_activity_ns ? c->last_out_ns : c->last_activity_ns;
+    conn_unlock_out(c);
+    if (!need_rtt && (now - last < interval || now - c->ping_in_ns < interval)) {
+        /* traffic or a PING of its own within the interval proves the
+         * client alive (processPingTimer) */
         client_arm_ping(c, interval);
         return;
     }
@@ -383,6 +389,11 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
     c->parser.await_connect = false;
     loop_timer_disarm(c->w->loop, &c->auth_timer);
     client_send_ok(c);
+    /* a CONNECT is activity, and the time it took from the accept is the
+     * first RTT estimate until a PONG measures one (processConnect) */
+    uint64_t now = loop_clock_ns();
+    c->last_activity_ns = now;
+    c->rtt_ns = now > c->start_ns ? now - c->start_ns : 1;
     if (first) {
         /* the first ping comes early, to measure the RTT (setFirstPingTimer) */
         uint64_t d = CLIENT_FIRST_PING_NS;
@@ -567,7 +578,7 @@ static int client_on_op(void *ctx, const struct parser_cmd *cmd)
         conn_send(c, "PONG\r\n", 6);
         CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PONG]");
         c->flags |= CONN_F_PONG_SENT;
-        c->last_activity_ns = loop_now(c->w->loop);
+        c->ping_in_ns = loop_now(c->w->loop);
         return 0;
     case PARSER_OP_PONG:
         conn_got_pong(c);

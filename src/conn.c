@@ -458,7 +458,6 @@ static void conn_read(struct conn *c)
             return;
         }
         rb->last += (size_t)n;
-        c->last_activity_ns = loop_now(c->w->loop);
         if (!conn_parse(c, &need))
             return;
         if ((size_t)n < room)

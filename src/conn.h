@@ -155,12 +155,17 @@ struct conn {
     int64_t max_pending;
     uint64_t out_msgs;
     uint64_t out_bytes;
+    uint64_t last_out_ns; /* last message queued here (loop clock), under out_mu */
 
     /* Owner-only counters and timers. */
     uint64_t in_msgs;
     uint64_t in_bytes;
     uint64_t start_ns;
+    /* What nats-server counts as activity: messages, subscriptions (and
+     * CONNECT) from the peer; messages queued to it are in last_out_ns.
+     * A PING is not, but it is remembered so as not to ping back soon. */
     uint64_t last_activity_ns;
+    uint64_t ping_in_ns;
     struct loop_timer ping_timer;
     struct loop_timer auth_timer;
     struct loop_timer write_timer; /* write_deadline while the socket is full */

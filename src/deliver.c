@@ -125,6 +125,9 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     bool ok = false;
     if (!cs->done) {
         ok = conn_append_locked(c, iov, 5, total, body_len);
+        /* a delivery is activity (flushClients) */
+        if (ok)
+            c->last_out_ns = loop_now(w->loop);
         /* allow_responses: the reply may now be published to (deliverMsg) */
         if (ok && pc && pc->resp && m->reply)
             perms_reply_track_locked(pc, x->lreply, x->lreply_len, loop_clock_ns());
@@ -157,6 +160,7 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
 
 struct deliver_rt {
     struct conn *c;
+    struct sub *sub;                           /* the first of its subscriptions matched */
     struct parser_slice qi[DELIVER_RT_INLINE]; /* the first queue names */
     struct parser_slice *q;                    /* NULL: qi holds them */
     size_t nq, capq;
@@ -194,15 +198,18 @@ static struct deliver_rt *deliver_rt_find(struct deliver_rts *t, struct conn *c)
     }
     struct deliver_rt *r = deliver_rts_at(t, t->n++);
     r->c = c;
+    r->sub = NULL;
     r->q = NULL;
     r->nq = 0;
     r->capq = DELIVER_RT_INLINE;
     return r;
 }
 
-static void deliver_rt_add(struct deliver_rts *t, struct conn *c, const struct sublist_qgroup *g)
+static void deliver_rt_add(struct deliver_rts *t, struct sub *sub, const struct sublist_qgroup *g)
 {
-    struct deliver_rt *r = deliver_rt_find(t, c);
+    struct deliver_rt *r = deliver_rt_find(t, sub->owner);
+    if (!r->sub)
+        r->sub = sub;
     if (!g)
         return;
     if (r->nq == r->capq) {
@@ -384,7 +391,7 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     for (size_t i = 0; i < r->npsubs; i++) {
         if (deliver_is_route(r->psubs[i])) {
             if (!from_route)
-                deliver_rt_add(&rts, r->psubs[i]->owner, NULL);
+                deliver_rt_add(&rts, r->psubs[i], NULL);
             continue;
         }
         struct csub *cs = csub_of(r->psubs[i]);
@@ -409,7 +416,7 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                     remote_member = true; /* only local members for a routed message */
                     continue;
                 }
-                deliver_rt_add(&rts, s->owner, g);
+                deliver_rt_add(&rts, s, g);
                 served = true;
                 continue;
             }
@@ -428,7 +435,7 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     }
     for (size_t i = 0; i < rts.n; i++) {
         struct deliver_rt *rt = deliver_rts_at(&rts, i);
-        if (route_forward(w, rt->c, acc, m, deliver_rt_queues(rt), rt->nq))
+        if (route_forward_sub(w, rt->c, rt->sub, acc, m, deliver_rt_queues(rt), rt->nq))
             delivered++;
         free(rt->q);
     }

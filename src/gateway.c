@@ -412,6 +412,8 @@ static int gw_register_in(struct conn *c, const struct proto_peer_info *pi)
     struct gw_conn *gd = gw_data(c);
     snprintf(gd->name, sizeof(gd->name), "%s", pi->gateway ? pi->gateway : "");
     snprintf(gd->remote_id, sizeof(gd->remote_id), "%s", pi->server_id ? pi->server_id : "");
+    snprintf(gd->remote_sname, sizeof(gd->remote_sname), "%s",
+             pi->server_name ? pi->server_name : "");
     char **urls = pi->gateway_urls;
     size_t nurls = pi->n_gateway_urls;
 
@@ -1084,6 +1086,7 @@ size_t gateway_conns(struct server *s, bool accs, const char *acc, struct gatewa
         e->cid = c->cid;
         snprintf(e->name, sizeof(e->name), "%s", gd->name);
         memcpy(e->remote_id, gd->remote_id, sizeof(e->remote_id));
+        snprintf(e->remote_name, sizeof(e->remote_name), "%s", gd->remote_sname);
         e->outbound = gd->outbound;
         e->configured = gd->outbound && gd->configured;
         if (gd->outbound && gd->gi) {

@@ -114,9 +114,10 @@ void gateway_info_from_route(struct server *s, const struct proto_peer_info *pi)
 struct gwint_acc_info;
 struct gateway_conn_info {
     uint64_t cid;
-    char name[64];      /* remote gateway name */
-    char remote_id[57]; /* remote server_id */
-    bool configured;    /* outbound to an explicit remote */
+    char name[64];         /* remote gateway name */
+    char remote_id[57];    /* remote server_id */
+    char remote_name[256]; /* remote server_name */
+    bool configured;       /* outbound to an explicit remote */
     bool outbound;
     uint32_t nsubs; /* outbound: stored remote subscriptions */
     /* Accounts (when asked for): outbound, the remote interest per account;

@@ -177,6 +177,12 @@ void server_reload_abort(struct server_reload *r);
  * while the workers run. */
 void server_reload(struct server *s, struct opts *next, struct server_reload *r);
 
+/* The cluster name the server has now into buf: the routes' (negotiated)
+ * one, else the configured one (a gateway's name stands for it without a
+ * cluster block, as in nats-server). Returns false when there is none. Any
+ * thread. */
+bool server_cluster_name(struct server *s, char *buf, size_t size);
+
 /* The client INFO line for connection c into out (sbuf). */
 struct sbuf;
 void server_client_info(struct server *s, const struct conn *c, struct sbuf *out);

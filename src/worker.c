@@ -82,6 +82,12 @@ void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur)
 
 void worker_acc_flush(struct worker *w)
 {
+    if (w->st_peer_msgs) {
+        struct account *g = w->s->gacc;
+        atomic_fetch_add_explicit(&g->in_msgs, w->st_peer_msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g->in_bytes, w->st_peer_bytes, memory_order_relaxed);
+        w->st_peer_msgs = w->st_peer_bytes = 0;
+    }
     struct account *a = w->st_acc;
     if (!a)
         return;

@@ -98,6 +98,9 @@ struct worker {
      * comes up or the turn ends (worker_acc_flush). */
     struct account *st_acc;
     uint64_t st_in_msgs, st_in_bytes, st_out_msgs, st_out_bytes;
+    /* Messages that came in on routes and gateways, which nats-server
+     * counts as received by the global account; added to it per turn. */
+    uint64_t st_peer_msgs, st_peer_bytes;
     struct sbuf line;    /* scratch for the MSG line pieces of one message */
     void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
     /* deliver.c's room for one message's queue groups past what its records
@@ -188,6 +191,13 @@ static inline void worker_acc_in(struct worker *w, struct account *acc, uint64_t
     }
     w->st_in_msgs++;
     w->st_in_bytes += bytes;
+}
+
+/* A message of bytes came in on a route or an inbound gateway. */
+static inline void worker_acc_peer_in(struct worker *w, uint64_t bytes)
+{
+    w->st_peer_msgs++;
+    w->st_peer_bytes += bytes;
 }
 
 /* A message of bytes published in acc was delivered n times. */
