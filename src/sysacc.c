@@ -641,6 +641,7 @@ int sysacc_start(struct server *s)
     proto_connect_defaults(&c->opts);
     c->opts.echo = false;
     c->headers = true;
+    pthread_mutex_init(&c->out_mu, NULL); /* never taken on the message path */
     sa->conn = c;
     s->sys = sa;
 
@@ -690,6 +691,7 @@ void sysacc_free(struct server *s)
         sublist_remove(sa->acc->sl, &sa->subs[i]->sub);
         free(sa->subs[i]);
     }
+    pthread_mutex_destroy(&sa->conn->out_mu);
     free(sa->conn);
     pthread_mutex_destroy(&sa->mu);
     pthread_cond_destroy(&sa->cv);
