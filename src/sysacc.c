@@ -562,7 +562,9 @@ bool sysacc_deliver(struct worker *w, struct csub *cs, const struct deliver_msg 
     const char *sid = csub_sid(cs);
     for (uint32_t i = 0; i < cs->sid_len; i++)
         svc = svc * 10 + (size_t)(sid[i] - '0');
-    if (svc >= sa->nsubs)
+    /* against the table, not nsubs: the main thread counts a subscription
+     * after inserting it, and a worker may match it in between */
+    if (svc >= SYSACC_NSUBS)
         return false;
     struct sysacc_job *j = xcalloc(1, sizeof(*j));
     j->svc = svc;
