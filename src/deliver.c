@@ -243,6 +243,7 @@ static void deliver_served_add(struct deliver_served *sv, const struct sublist_q
         sv->q[sv->n++] = (struct parser_slice){g->queue, g->queue_len};
 }
 
+/* NOLINTNEXTLINE(readability-function-size): the fan-out of one message in one place */
 size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                        const struct deliver_msg *m, struct deliver_served *sv)
 {

@@ -361,6 +361,7 @@ static void log_put_line(enum log_level level, const struct timeval *tv, const c
     }
     const char *label = log_out.colors ? log_color_labels[level] : log_labels[level];
     size_t ll = strlen(label);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a length-counted prefix */
     memcpy(head + hn, label, ll);
     hn += ll;
     size_t n = hn + msglen + 1;
@@ -584,7 +585,7 @@ static void log_start_locked(void)
     log_q.stop = false;
     if (!atexit_done) {
         atexit_done = true;
-        atexit(log_atexit);
+        (void)atexit(log_atexit); /* without it, exit() may lose queued lines */
     }
 }
 

@@ -224,6 +224,7 @@ static void server_write_ports_file(struct server *s)
     sbuf_free(&b);
 }
 
+/* NOLINTNEXTLINE(readability-function-size): the server's construction in order, kept whole */
 struct server *server_new(const struct opts *o)
 {
     struct server *s = xcalloc(1, sizeof(*s));
