@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dial.h"
 #include "hmap.h"
 #include "loop.h"
 #include "net.h"
@@ -53,14 +54,13 @@ struct gw_remote {
     /* dial pass in progress */
     size_t *order;
     size_t norder, pos;
-    struct loop_watch dial; /* fd >= 0 while a connect is in progress */
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    char dial_hostport[NET_ADDR_STRLEN];
-    size_t dial_url;
-    struct loop_timer timer;      /* next pass, reconnect */
-    struct loop_timer dial_timer; /* 1 s connect deadline */
-    struct conn *c;               /* its outbound connection, while open */
+    /* one URL at a time: its host looked up off the loop, then a connect
+     * with a 1 s deadline; busy while either is in progress */
+    struct dial dial;
+    char *dial_hostport;     /* the URL being dialled, for logs */
+    size_t dial_url;         /* its index once connected (credentials) */
+    struct loop_timer timer; /* next pass, reconnect */
+    struct conn *c;          /* its outbound connection, while open */
 };
 
 /* A plain subject or queue group of the local cluster's interest:
@@ -79,19 +79,13 @@ struct gw_curl {
     int refs;
 };
 
-/* A recently created plain subscription (reply mapping). */
-struct gw_recent {
-    const void *acc;
-    uint64_t expires_ns;
-    uint32_t len;
-    char subject[];
-};
-
 /* Outbound connections in RTT order, published for the senders. */
 struct gw_outs {
     size_t n;
     struct conn *v[];
 };
+
+struct gwrecent;
 
 struct gw_state {
     struct server *s;
@@ -128,10 +122,7 @@ struct gw_state {
      * outs snapshot: senders' cached decisions are valid while it holds */
     _Atomic uint64_t igen;
 
-    pthread_mutex_t rmu; /* recent subscriptions */
-    struct gw_recent **recent;
-    size_t nrecent, caprecent;
-    atomic_size_t nrecent_any;
+    struct gwrecent *recent; /* subscriptions of the last 2 s (reply mapping) */
 };
 
 /* Kind state of a gateway connection (conn.kdata). */
@@ -203,6 +194,7 @@ struct gwint_acc_info;
  * markers. Under gs->mu. */
 size_t gw_inbound_accounts(struct server *s, const struct gw_conn *gd, const char *acc,
                            struct gwint_acc_info **out);
+struct gwrecent *gw_recent_new(void);
 void gw_recent_free_all(struct gw_state *gs);
 /* A message on an inbound connection c (RMSG/HMSG parsed into m). Worker 0. */
 struct deliver_msg;

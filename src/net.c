@@ -220,6 +220,12 @@ int net_first_nonlocal_ip(char *buf, size_t size)
     return 0;
 }
 
+bool net_host_is_ip(const char *host)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return host && (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1);
+}
+
 bool net_host_is_any(const char *host)
 {
     struct in6_addr a6;

@@ -53,6 +53,9 @@ size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max);
  * buf. Returns 0, or -1 when there is none. */
 int net_first_nonlocal_ip(char *buf, size_t size);
 
+/* Whether host is a numeric IPv4 or IPv6 address (no brackets). Any thread. */
+bool net_host_is_ip(const char *host);
+
 /* Whether host is a numeric unspecified address ("0.0.0.0", "::", ...). */
 bool net_host_is_any(const char *host);
 

@@ -1391,8 +1391,8 @@ int route_init(struct server *s)
                       "verified. DO NOT USE IN PRODUCTION!");
     }
     for (size_t i = 0; i < o->cluster.routes.n; i++) {
-        struct route_remote *r = route_remote_new(s, o->cluster.routes.v[i], true, true);
-        if (r && !rt->tls_name && !route_host_is_ip(r->host))
+        struct route_remote *r = route_remote_new(s, o->cluster.routes.v[i], true);
+        if (r && !rt->tls_name && !net_host_is_ip(r->host))
             rt->tls_name = xstrdup(r->host);
     }
     return 0;

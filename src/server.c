@@ -15,6 +15,7 @@
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "dial.h"
 #include "gateway.h"
 #include "log.h"
 #include "mem.h"
@@ -288,6 +289,8 @@ struct server *server_new(const struct opts *o)
         server_free(s);
         return NULL;
     }
+    if (o->cluster.port != 0 || o->gateway.port != 0)
+        s->resolver = dial_resolver_new(DIAL_RESOLVER_THREADS, NULL);
     if (gateway_init(s) != 0) {
         server_free(s);
         return NULL;
@@ -523,6 +526,10 @@ void server_free(struct server *s)
     monitor_free(s);
     route_free(s); /* its solicit timers and watches are on worker 0's loop */
     gateway_free(s);
+    /* every dial is cancelled: no lookup answer is posted after this, and
+     * those already posted are dropped by worker_free */
+    dial_resolver_stop(s->resolver);
+    s->resolver = NULL;
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);

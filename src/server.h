@@ -16,6 +16,7 @@ struct opts;
 struct worker;
 struct account;
 struct account_table;
+struct dial_resolver;
 struct conn;
 struct monitor;
 struct tls_ctx;
@@ -96,6 +97,10 @@ struct server {
 
     /* Gateways (gateway.c); NULL without a gateway port. */
     struct gw_state *gw;
+
+    /* The resolver threads of route and gateway dials (dial.c); NULL
+     * without a cluster or gateway port. */
+    struct dial_resolver *resolver;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,

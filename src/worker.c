@@ -22,6 +22,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -247,6 +248,41 @@ void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
     pthread_mutex_unlock(&w->inbox_mu);
 }
 
+void worker_post(struct worker *w, void (*fn)(void *arg), void *arg)
+{
+    struct worker_post *p = xmalloc(sizeof(*p));
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&w->inbox_mu);
+    p->next = w->inbox_posts;
+    w->inbox_posts = p;
+    pthread_mutex_unlock(&w->inbox_mu);
+    loop_wake(w->loop);
+}
+
+void worker_post_to(void *w, void (*fn)(void *arg), void *arg)
+{
+    worker_post(w, fn, arg);
+}
+
+/* Run posts in the order they were posted (the list is newest first). */
+static void worker_run_posts(struct worker_post *p)
+{
+    struct worker_post *rev = NULL;
+    while (p) {
+        struct worker_post *next = p->next;
+        p->next = rev;
+        rev = p;
+        p = next;
+    }
+    while (rev) {
+        struct worker_post *next = rev->next;
+        rev->fn(rev->arg);
+        free(rev);
+        rev = next;
+    }
+}
+
 static void worker_run_tasks(struct worker *w, struct worker_task *t)
 {
     while (t) {
@@ -274,9 +310,12 @@ static void worker_before_sleep(struct loop *l, void *arg)
     w->inbox_flush = NULL;
     struct worker_task *tasks = w->inbox_tasks;
     w->inbox_tasks = NULL;
+    struct worker_post *posts = w->inbox_posts;
+    w->inbox_posts = NULL;
     pthread_mutex_unlock(&w->inbox_mu);
 
     worker_run_tasks(w, tasks);
+    worker_run_posts(posts);
 
     for (size_t i = 0; i < nnew; i++)
         worker_adopt(w, news[i].fd, &news[i].peer);
@@ -391,6 +430,8 @@ void worker_free(struct worker *w)
     for (size_t i = 0; i < w->n_inbox_new; i++)
         close(w->inbox_new[i].fd);
     free(w->inbox_new);
+    worker_run_posts(w->inbox_posts);
+    w->inbox_posts = NULL;
     for (size_t i = 0; i < w->nretired; i++)
         w->retired[i].free_fn(w->retired[i].p);
     free(w->retired);

@@ -39,6 +39,13 @@ struct worker_task {
     bool done; /* under the worker's inbox_mu */
 };
 
+/* A function posted to a worker without waiting (worker_post). */
+struct worker_post {
+    void (*fn)(void *arg);
+    void *arg;
+    struct worker_post *next;
+};
+
 /* An accepted socket handed to a worker. */
 struct worker_newconn {
     int fd;
@@ -57,6 +64,7 @@ struct worker {
     struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
     struct worker_newconn *inbox_new; /* accepted fds to adopt */
     struct worker_task *inbox_tasks;  /* functions to run, then signal */
+    struct worker_post *inbox_posts;  /* functions to run, newest first */
     pthread_cond_t tasks_cv;
     size_t n_inbox_new, cap_inbox_new;
 
@@ -123,6 +131,16 @@ void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *p
  * Not from w's own thread (it would wait for itself). Returns after fn ran, or
  * at once when w is not running (fn is then run here). */
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
+
+/* Run fn(arg) on w's own thread at the end of its current turn, without
+ * waiting (the answers of name lookups come back this way). Any thread,
+ * also w's own. Posts still queued when w stops are run by worker_free(),
+ * on the freeing thread: their owners must have made them harmless by then
+ * (a cancelled dial only frees its request). */
+void worker_post(struct worker *w, void (*fn)(void *arg), void *arg);
+
+/* worker_post() with the worker as a void pointer (a dial_post_fn). */
+void worker_post_to(void *w, void (*fn)(void *arg), void *arg);
 
 /* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
 void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur);
