@@ -564,7 +564,11 @@ static bool log_wait_written(int ms, bool until_end)
 
 static void log_atexit(void)
 {
-    log_wait_written(LOG_FLUSH_WAIT_MS, false);
+    pthread_mutex_lock(&log_q.mu);
+    bool closed = log_q.closed;
+    pthread_mutex_unlock(&log_q.mu);
+    if (!closed) /* log_shutdown has waited already */
+        log_wait_written(LOG_FLUSH_WAIT_MS, false);
 }
 
 /* Start the logger thread. Under q.mu. Its signals are all blocked: a

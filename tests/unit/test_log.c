@@ -376,3 +376,21 @@ Test(log, logging_threads_never_wait_for_a_stalled_writer, .init = setup, .fini 
         pthread_join(t[i], NULL);
     cr_assert_gt(log_dropped(), 0);
 }
+
+/* A fatal line is usually the last before the process gives up: log_write
+ * returns only once it is written (no flush here). */
+Test(log, fatal_line_is_written_before_log_write_returns, .init = setup, .fini = teardown)
+{
+    configure(false, false, false, 0);
+    for (int i = 0; i < 1000; i++)
+        NLOG_INFO("before %d", i);
+    NLOG_FATAL("giving up");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(buf, "[INF] before 999\n") != NULL);
+    cr_assert(strstr(buf, "[FTL] giving up\n") != NULL);
+}
