@@ -24,6 +24,8 @@ void rbuf_reserve(struct rbuf *b, size_t want)
         cap *= 2;
     char *nb = xmalloc(cap);
     if (unparsed)
+        /* unparsed > 0 implies a buffer */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
         memcpy(nb, b->base + b->pos, unparsed);
     free(b->base);
     b->base = nb;
@@ -138,6 +140,8 @@ void outq_consume(struct outq *q, size_t n)
     q->pending -= n;
     while (n > 0) {
         struct outq_chunk *c = q->head;
+        /* n <= pending, so a chunk is queued */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         size_t avail = c->len - q->head_off;
         if (n < avail) {
             q->head_off += n;

@@ -367,10 +367,16 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
             return 0;
         }
         /* As parser.go does at the end of each read: an over-long argument
-         * is refused before its line ends, so it cannot grow without bound. */
+         * is refused before its line ends, so it cannot grow without bound.
+         * The length counted is what the line will at least measure once its
+         * LF arrives: with a CR anywhere in it, the byte before the LF is
+         * dropped (below), so one byte less. Counting the CR's own byte
+         * only when it ends the read would refuse "a\rbc" split before its
+         * LF and accept it whole: the same bytes framed two ways. The scan
+         * runs only once the limit is passed, which ends the line soon. */
         if (p->kind->check_max_control_line) {
             size_t alen = n - arg_off;
-            if (alen > 0 && b[n - 1] == '\r')
+            if (alen > p->max_control_line && memchr(b + arg_off, '\r', alen) != NULL)
                 alen--;
             if (alen > p->max_control_line) {
                 *bad = arg_off;

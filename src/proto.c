@@ -93,6 +93,7 @@ void proto_base64(const unsigned char *p, size_t n, struct sbuf *out)
     }
     if (i < n) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0);
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a base64 digit or '=' */
         char q[4] = {tbl[v >> 18], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=', '='};
         sbuf_add(out, q, 4);
     }
@@ -641,6 +642,8 @@ static int proto_dec_strs(struct proto_dec *d, const cJSON *v, const char *path,
     char **out = n ? xcalloc(n, sizeof(*out)) : NULL;
     cJSON_ArrayForEach(e, v)
     {
+        /* n is the array's size: no element when 0 */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         out[k++] = xstrdup(cJSON_IsString(e) ? e->valuestring : "");
     }
     proto_strs_free(*dst, *ndst);

@@ -736,6 +736,19 @@ Test(parser, max_control_line_boundaries)
     expect_n(ROUTE, 8, "RS+ $G foo.bar.baz\r\n", 20, "OP RS+ [$G] [foo.bar.baz]\n" END0);
 }
 
+/* A CR inside a control line makes the byte before its LF drop, so a partial
+ * line is measured one byte shorter: it must not be refused before its LF
+ * when the whole line fits (found by fuzz/fuzz_parser; the input is kept in
+ * fuzz/corpus/parser/). */
+Test(parser, max_control_line_cr_inside_line)
+{
+    static const char fz[] = "PUB f\x08H5 B\roa\n\x99";
+    expect_n(CLIENT, 8, fz, sizeof(fz) - 1, "ERR size @9\n");
+    expect_n(CLIENT, 8, "SUB a\rbcdefgh\n", 14, "OP SUB [a] [bcdefg]\n" END0);
+    expect_n(CLIENT, 8, "SUB a\rbcdefghi\n", 15, "ERR mcl @4\n");
+    expect_n(CLIENT, 8, "SUB a\rbcdefgh", 13, "END tail=13 need=14\n");
+}
+
 Test(parser, max_control_line_default)
 {
     char line[PARSER_MAX_CONTROL_LINE + 64];
