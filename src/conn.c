@@ -90,8 +90,12 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     c->kops = kops;
     c->cid = atomic_fetch_add(&s->next_cid, 1) + 1;
     pthread_mutex_init(&c->out_mu, NULL);
-    c->max_pending = server_opts(s)->max_pending;
-    parser_init(&c->parser, kops->pkind, (uint32_t)server_opts(s)->max_control_line);
+    const struct opts *o = server_opts(s);
+    c->max_pending = o->max_pending;
+    c->peer_max_payload = o->max_payload;
+    uint32_t mcl = kind == CONN_KIND_CLIENT ? (uint32_t)o->max_control_line
+                                            : conn_peer_max_control_line(o->max_control_line);
+    parser_init(&c->parser, kops->pkind, mcl);
     proto_connect_defaults(&c->opts);
     if (peer) {
         net_ip_str(peer, c->ip, sizeof(c->ip));
@@ -694,6 +698,33 @@ void conn_got_pong(struct conn *c)
         if (c->rtt_ns == 0)
             c->rtt_ns = 1;
     }
+}
+
+uint32_t conn_peer_max_control_line(int32_t mcl)
+{
+    int64_t m = mcl > 0 ? (int64_t)mcl * 16 : 0;
+    if (m < CONN_PEER_CONTROL_LINE_MIN)
+        m = CONN_PEER_CONTROL_LINE_MIN;
+    return m > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+}
+
+void conn_peer_set_max_payload(struct conn *c, int32_t advertised)
+{
+    int64_t m = server_opts(c->s)->max_payload;
+    int64_t a = advertised < CONN_PEER_PAYLOAD_MAX ? advertised : CONN_PEER_PAYLOAD_MAX;
+    c->peer_max_payload = a > m ? a : m;
+}
+
+bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd)
+{
+    if ((int64_t)cmd->total_len <= c->peer_max_payload)
+        return false;
+    /* maxPayloadViolation's log line, -ERR and close reason */
+    CONN_LOG(LOG_LEVEL_ERROR, c, "maximum payload exceeded: %zu vs %lld", cmd->total_len,
+             (long long)c->peer_max_payload);
+    conn_send_err(c, PROTO_ERR_MAX_PAYLOAD);
+    conn_close(c, "Maximum Message Payload Exceeded");
+    return true;
 }
 
 void conn_trace_in(struct conn *c, const struct parser_cmd *cmd)

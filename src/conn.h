@@ -150,6 +150,9 @@ struct conn {
     bool owner_writing; /* the owner is in a writev without out_mu */
     bool hook_due;      /* kind work is posted for the owner's on_flush */
     int64_t max_pending;
+    /* Routes and gateways: the largest message (RMSG/HMSG size) accepted
+     * from the peer (conn_peer_set_max_payload). Owner only. */
+    int64_t peer_max_payload;
     uint64_t out_msgs;
     uint64_t out_bytes;
 
@@ -279,6 +282,31 @@ bool conn_send_ping(struct conn *c);
 /* A PONG arrived: nothing is outstanding any more, and the RTT is measured
  * when a PING of ours started it. Owner thread. */
 void conn_got_pong(struct conn *c);
+
+/* Floor of the control-line limit of routes and gateways (see
+ * conn_peer_max_control_line). */
+#define CONN_PEER_CONTROL_LINE_MIN (1024 * 1024)
+/* Ceiling of what a peer's INFO may raise its message limit to: the most a
+ * route or gateway queues for one peer (its max_pending). */
+#define CONN_PEER_PAYLOAD_MAX ((int64_t)64 * 1024 * 1024)
+
+/* The control-line limit of a route or gateway connection under mcl (the
+ * max_control_line option): a peer's lines carry what its clients sent
+ * (bounded by mcl) plus accounts, queue lists and URL lists, so the limit is
+ * the larger of CONN_PEER_CONTROL_LINE_MIN and 16 x mcl. nats-server sets no
+ * limit there; natsd does, so a peer cannot grow a line without end. */
+uint32_t conn_peer_max_control_line(int32_t mcl);
+
+/* The peer's INFO advertised max_payload: messages from it may be as large as
+ * the larger of that (at most CONN_PEER_PAYLOAD_MAX) and our own max_payload,
+ * which is the limit until its INFO arrives. Owner thread. */
+void conn_peer_set_max_payload(struct conn *c, int32_t advertised);
+
+/* On a route or gateway, the control line of a message op announces
+ * cmd->total_len bytes: when that is over c->peer_max_payload, log it, send
+ * -ERR 'Maximum Payload Violation', close c and return true (the caller stops
+ * parsing). Checked before any of the payload is buffered. Owner thread. */
+bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd);
 
 /* Trace an op received from a route or gateway peer ("<<- [OP args]").
  * Owner thread; the caller checks LOG_ENABLED(LOG_LEVEL_TRACE). */
