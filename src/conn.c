@@ -450,8 +450,12 @@ static void conn_read(struct conn *c)
         loop_timer_arm(c->w->loop, &c->read_timer, 0); /* more decrypted input waits */
     if (c->flags & CONN_F_IO_WANT_WRITE)
         conn_update_events(c);
-    /* nothing left half-parsed: an idle connection keeps no read buffer */
-    rbuf_release_if_idle(rb);
+    /* nothing left half-parsed: an idle connection keeps no read buffer; a
+     * busy one gives back what a large message grew it to */
+    if (rbuf_unparsed(rb) == 0)
+        rbuf_release_if_idle(rb);
+    else
+        rbuf_shrink(rb, need, CONN_READ_MAX);
 }
 
 /* Drive the transport handshake one step; when it completes, write what
