@@ -179,6 +179,7 @@ struct route_remote *route_remote_new(struct server *s, const char *url, bool co
     struct util_url u;
     if (util_url_parse(url, &u) != 0 || !u.host || !u.host[0] || !u.port) {
         NLOG_ERROR("Error parsing URL from INFO: %s", url);
+        util_url_free(&u); /* a URL that parsed without a host or port has parts */
         return NULL;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

@@ -200,3 +200,25 @@ def test_read_buffer_shrinks_while_streaming(server_factory):
     assert now < base + 6 * MB, "read buffer still holds %d MB" % ((now - base) // MB)
     c.send(b" 1\r\nx\r\n")
     c.ping_pong()
+
+
+def test_peer_urls_without_a_port_are_dropped(server_factory):
+    """Gossip naming a server without a port (a route INFO's ip, an inbound
+    gateway's gateway_urls) is refused without leaking what was parsed of it
+    (found by fuzz_peer; the sanitizer builds report the leak at exit)."""
+    s = server_factory("natsd", conf=conf(),
+                       expect_errors=LOGGED + [r"Error parsing URL from INFO"])
+    p = RoutePeer(s.ports["CLUSTER"])
+    p.handshake()
+    p.send_line("INFO " + dumps({"server_id": "NOTHERSERVER", "cluster": "A",
+                                 "ip": "nats-route://127.0.0.1/"}))
+    p.ping()
+    g = RawClient(s.ports["GW"])
+    g.read_info()
+    g.send_line("CONNECT " + dumps(connect_body("X")))
+    g.send_line("INFO " + dumps(peer_info("X", urls=["127.0.0.1"])))
+    g.send(b"PING\r\n")
+    while g.read_line() != "PONG":
+        pass
+    client(s).ping_pong()
+    s.stop()
