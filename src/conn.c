@@ -455,7 +455,7 @@ static void conn_read(struct conn *c)
     if (rbuf_unparsed(rb) == 0)
         rbuf_release_if_idle(rb);
     else
-        rbuf_shrink(rb, need, CONN_READ_MAX);
+        rbuf_shrink(rb, need, (size_t)CONN_READ_MAX);
 }
 
 /* Drive the transport handshake one step; when it completes, write what

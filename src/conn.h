@@ -285,7 +285,7 @@ void conn_got_pong(struct conn *c);
 
 /* Floor of the control-line limit of routes and gateways (see
  * conn_peer_max_control_line). */
-#define CONN_PEER_CONTROL_LINE_MIN (1024 * 1024)
+#define CONN_PEER_CONTROL_LINE_MIN ((int64_t)1024 * 1024)
 /* Ceiling of what a peer's INFO may raise its message limit to: the most a
  * route or gateway queues for one peer (its max_pending). */
 #define CONN_PEER_PAYLOAD_MAX ((int64_t)64 * 1024 * 1024)
