@@ -66,6 +66,9 @@ WORKLOADS = [
     ("gateway interest 10,000 subs", "gwsubs", dict(n=10_000), None),
     ("req/rep raw", "rr", dict(size=16, n=10_000), None),
     ("req/rep libnats", "rr", dict(size=16, n=5_000, libnats=True), None),
+    # SUB / PUB / UNSUB of 16,000 subjects and sids chosen to collide under an unkeyed
+    # FNV-1a (bench/flood_keys.h), against as many that do not: colliding / random times.
+    ("hash flood 16,000 subs", "flood", dict(n=16_000), None),
     ("RSS per idle conn (10,000)", "conns", dict(n=10_000), ("abs<=", 4096)),
     ("RSS per sub (100,000)", "subs", dict(n=100_000), ("abs<=", 250)),
     # Three clusters of N servers (routes inside, gateways between), round 1 only; main()
@@ -512,7 +515,8 @@ class Supercluster:
 class Tools:
     def __init__(self, bench_dir):
         self.dir = bench_dir
-        for t in ("bench_pub", "bench_sub", "bench_rr", "bench_conns", "bench_interest"):
+        for t in ("bench_pub", "bench_sub", "bench_rr", "bench_conns", "bench_interest",
+                  "bench_flood"):
             p = os.path.join(bench_dir, t)
             if not os.access(p, os.X_OK):
                 sys.exit("run.py: %s is missing: run `make bench-build` first" % p)
@@ -643,6 +647,15 @@ def w_interest(tools, sc, p):
     return res
 
 
+def w_flood(tools, srv, p):
+    """bench_flood on srv: the colliding / random ratio of each phase (1.0: no effect)."""
+    r = run_tool([tools.path("bench_flood"), "-s", srv.url, "-n", str(p["n"]), "-r", "3"],
+                 timeout=600)
+    return {k: float(r[k]) for k in ("insert_ratio", "match_ratio", "remove_ratio",
+                                     "insert_coll_ms", "insert_rand_ms", "match_coll_ms",
+                                     "match_rand_ms")}
+
+
 def w_gwsize(kind, binary, conf, work, p):
     """A fresh supercluster of p["clusters"] clusters of p["per"] servers: how long it takes
     to form, its gateway and route connections (sockets in /proc/net/tcp, and what
@@ -757,6 +770,8 @@ def run_workload(tools, kind, srv, p):
         return w_interest(tools, srv, p)
     if kind == "rr":
         return w_rr(tools, srv, p)
+    if kind == "flood":
+        return w_flood(tools, srv, p)
     return w_mem(tools, srv, p, kind)
 
 
@@ -783,6 +798,8 @@ def fmt(v, unit):
         return "%.1f ms" % v
     if unit == "s":
         return "%.1f s" % v
+    if unit == "x":
+        return "%.2fx" % v
     if unit == "conns":
         return "{:,.0f}".format(v)
     if v >= 10 * 2**20:
@@ -826,6 +843,9 @@ def subrows_of(name, kind, p, target):
         return [("%s %s" % (name, lab), key, unit, t) for lab, key, unit, t in GWRR_ROWS]
     if kind == "gwsubs":
         return [(name, "value", "ms", target)]
+    if kind == "flood":
+        return [("%s: %s, colliding / random" % (name, ph), "%s_ratio" % ph, "x", target)
+                for ph in ("insert", "match", "remove")]
     if kind == "gwsize":
         c, n = p["clusters"], p["per"]
         return [("%s: gateway connections" % name, "gw_conns", "conns", ("abs==", c * (c - 1) * n)),

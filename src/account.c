@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "common.h"
+#include "hash.h"
 #include "mem.h"
 #include "opts.h"
 #include "subject.h"
@@ -21,6 +22,7 @@ struct account *account_new(const char *name)
 {
     struct account *acc = xcalloc(1, sizeof(*acc));
     acc->name = xstrdup(name);
+    acc->name_len = strlen(name);
     acc->sl = sublist_new();
     pthread_mutex_init(&acc->resp_mu, NULL);
     return acc;
@@ -178,14 +180,34 @@ int account_map_apply(const struct account_map *m, const char *subj, size_t len,
     return (int)n;
 }
 
-/* Any account of t called name, removed or not. */
+/* Any account of t called (name, len), removed or not: a probe of the name
+ * index, which is never full (see account.h). */
+static struct account *account_table_lookup_n(const struct account_table *t, const char *name,
+                                              size_t len)
+{
+    if (t->idx == NULL)
+        return NULL;
+    for (size_t i = (size_t)hash_bytes(name, len) & t->idx_mask;; i = (i + 1) & t->idx_mask) {
+        struct account *a = atomic_load_explicit(&t->idx[i], memory_order_acquire);
+        if (a == NULL)
+            return NULL;
+        if (a->name_len == len && memcmp(a->name, name, len) == 0)
+            return a;
+    }
+}
+
 static struct account *account_table_lookup(const struct account_table *t, const char *name)
 {
-    size_t n = t->n; /* seq_cst: the entries below it are published */
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t->v[i]->name, name) == 0)
-            return t->v[i];
-    return NULL;
+    return account_table_lookup_n(t, name, strlen(name));
+}
+
+/* Put a (new to t) into the name index. The table's writer only. */
+static void account_table_index(struct account_table *t, struct account *a)
+{
+    size_t i = (size_t)hash_bytes(a->name, a->name_len) & t->idx_mask;
+    while (atomic_load_explicit(&t->idx[i], memory_order_relaxed) != NULL)
+        i = (i + 1) & t->idx_mask;
+    atomic_store_explicit(&t->idx[i], a, memory_order_release);
 }
 
 struct account *account_table_find(const struct account_table *t, const char *name)
@@ -199,12 +221,8 @@ struct account *account_table_find_n(const struct account_table *t, const char *
     /* the global account, named on nearly every routed message */
     if (len == 2 && name[0] == '$' && name[1] == 'G' && t->gacc)
         return t->gacc;
-    char buf[256];
-    if (len >= sizeof(buf))
-        return NULL;
-    memcpy(buf, name, len);
-    buf[len] = '\0';
-    return account_table_find(t, buf);
+    struct account *a = account_table_lookup_n(t, name, len);
+    return a && !account_is_removed(a) ? a : NULL;
 }
 
 /* A new account at the end of t (capacity checked by the caller). */
@@ -228,6 +246,7 @@ static struct account *account_table_add(struct account_table *t, const char *na
     NASSERT(n < t->cap);
     t->v[n] = a;
     atomic_store_explicit(&t->n, n + 1, memory_order_release);
+    account_table_index(t, a);
     return a;
 }
 
@@ -342,6 +361,11 @@ void account_table_build(struct account_table *t, const struct opts *o)
     size_t want = 4 * (2 + o->n_accounts);
     t->cap = want > ACCOUNT_TABLE_MIN_CAP ? want : ACCOUNT_TABLE_MIN_CAP;
     t->v = xcalloc(t->cap, sizeof(*t->v));
+    size_t slots = 1;
+    while (slots < 2 * t->cap)
+        slots *= 2;
+    t->idx = xcalloc(slots, sizeof(*t->idx));
+    t->idx_mask = slots - 1;
     t->gacc = account_table_add(t, ACCOUNT_GLOBAL);
     for (size_t i = 0; i < o->n_accounts; i++)
         if (!account_table_find(t, o->accounts[i].name))
@@ -409,5 +433,6 @@ void account_table_free(struct account_table *t)
     for (size_t i = 0; i < n; i++)
         account_free(t->v[i]);
     free(t->v);
+    free((void *)t->idx);
     memset(t, 0, sizeof(*t));
 }

@@ -71,6 +71,7 @@ struct account_imports {
 
 struct account {
     char *name;
+    size_t name_len;
     struct sublist *sl;  /* owned */
     atomic_int nclients; /* client connections bound to it */
 
@@ -98,11 +99,21 @@ struct account {
 /* All accounts of a server. The array has a fixed capacity and only grows
  * at its end: an entry is written before n is published (release) and never
  * changes afterwards, so readers on any thread walk v[0..n) without a lock
- * (they may see removed accounts: test account_is_removed). */
+ * (they may see removed accounts: test account_is_removed).
+ *
+ * Lookups by name (every RMSG/HMSG and RS+ outside $G names its account) go
+ * through idx, an open-addressing table of the same accounts hashed by name
+ * (hash.h), linear probing, with at least twice cap slots: it is never more
+ * than half full and never resized. Its only writer is the table's (the
+ * main thread) and a slot, once set, never changes (accounts are flagged
+ * removed, never taken out), so readers on any thread probe it with acquire
+ * loads and no lock. */
 struct account_table {
     struct account **v; /* $G first; cap entries allocated */
     atomic_size_t n;
     size_t cap;
+    _Atomic(struct account *) *idx; /* idx_mask + 1 slots, NULL: free */
+    size_t idx_mask;
     struct account *gacc;   /* $G */
     struct account *sysacc; /* NULL with no_system_account */
 };
@@ -165,8 +176,8 @@ void account_imports_free(void *imp);
 
 /* The configured (not removed) account called name, or NULL. Any thread. */
 struct account *account_table_find(const struct account_table *t, const char *name);
-/* The same for a name of len bytes, not NUL-terminated (a protocol argument;
- * names of 256 bytes or more are never found). */
+/* The same for a name of len bytes, not NUL-terminated (a protocol
+ * argument). Any thread, no lock: one probe of the name index. */
 struct account *account_table_find_n(const struct account_table *t, const char *name, size_t len);
 
 /* Free every account. */

@@ -79,19 +79,13 @@ struct gw_curl {
     int refs;
 };
 
-/* A recently created plain subscription (reply mapping). */
-struct gw_recent {
-    const void *acc;
-    uint64_t expires_ns;
-    uint32_t len;
-    char subject[];
-};
-
 /* Outbound connections in RTT order, published for the senders. */
 struct gw_outs {
     size_t n;
     struct conn *v[];
 };
+
+struct gwrecent;
 
 struct gw_state {
     struct server *s;
@@ -128,10 +122,7 @@ struct gw_state {
      * outs snapshot: senders' cached decisions are valid while it holds */
     _Atomic uint64_t igen;
 
-    pthread_mutex_t rmu; /* recent subscriptions */
-    struct gw_recent **recent;
-    size_t nrecent, caprecent;
-    atomic_size_t nrecent_any;
+    struct gwrecent *recent; /* subscriptions of the last 2 s (reply mapping) */
 };
 
 /* Kind state of a gateway connection (conn.kdata). */
@@ -203,6 +194,7 @@ struct gwint_acc_info;
  * markers. Under gs->mu. */
 size_t gw_inbound_accounts(struct server *s, const struct gw_conn *gd, const char *acc,
                            struct gwint_acc_info **out);
+struct gwrecent *gw_recent_new(void);
 void gw_recent_free_all(struct gw_state *gs);
 /* A message on an inbound connection c (RMSG/HMSG parsed into m). Worker 0. */
 struct deliver_msg;

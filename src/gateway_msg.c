@@ -15,6 +15,8 @@
 #include "gateway.h"
 #include "gateway_int.h"
 #include "gwint.h"
+#include "gwrecent.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "parser.h"
@@ -52,58 +54,19 @@ static void gw_lint_line(struct sbuf *b, const struct gw_lint *l, bool add)
     sbuf_adds(b, "\r\n");
 }
 
-static void gw_recent_add(struct gw_state *gs, const struct account *acc, const struct sub *sub)
-{
-    uint64_t now = loop_clock_ns();
-    pthread_mutex_lock(&gs->rmu);
-    /* drop the expired ones from the front (they expire in order) */
-    size_t k = 0;
-    while (k < gs->nrecent && gs->recent[k]->expires_ns <= now)
-        free(gs->recent[k++]);
-    if (k) {
-        memmove(gs->recent, gs->recent + k, (gs->nrecent - k) * sizeof(*gs->recent));
-        gs->nrecent -= k;
-    }
-    if (gs->nrecent == gs->caprecent) {
-        gs->caprecent = gs->caprecent ? 2 * gs->caprecent : 16;
-        gs->recent = xrealloc(gs->recent, gs->caprecent * sizeof(*gs->recent));
-    }
-    struct gw_recent *r = xmalloc(sizeof(*r) + sub->subject_len);
-    r->acc = acc;
-    r->expires_ns = now + GW_RECENT_NS;
-    r->len = sub->subject_len;
-    memcpy(r->subject, sub->subject, sub->subject_len);
-    gs->recent[gs->nrecent++] = r;
-    atomic_store(&gs->nrecent_any, gs->nrecent);
-    pthread_mutex_unlock(&gs->rmu);
-}
+/* Distinct recent subscriptions held (about 200 bytes each with the
+ * subject): past it every reply is mapped for a window (gwrecent.h). */
+#define GW_RECENT_MAX (1u << 17)
 
-/* Does acc have a subscription made in the last 2 s that matches reply? */
-static bool gw_recent_match(struct gw_state *gs, const struct account *acc, const char *reply,
-                            size_t len)
+struct gwrecent *gw_recent_new(void)
 {
-    if (atomic_load_explicit(&gs->nrecent_any, memory_order_relaxed) == 0)
-        return false;
-    uint64_t now = loop_clock_ns();
-    bool found = false;
-    pthread_mutex_lock(&gs->rmu);
-    for (size_t i = gs->nrecent; i-- > 0 && !found;) {
-        const struct gw_recent *r = gs->recent[i];
-        if (r->expires_ns <= now)
-            break;
-        found = r->acc == acc && subject_matches(r->subject, r->len, reply, len);
-    }
-    pthread_mutex_unlock(&gs->rmu);
-    return found;
+    return gwrecent_new(GW_RECENT_NS, GW_RECENT_MAX);
 }
 
 void gw_recent_free_all(struct gw_state *gs)
 {
-    for (size_t i = 0; i < gs->nrecent; i++)
-        free(gs->recent[i]);
-    free(gs->recent);
+    gwrecent_free(gs->recent);
     gs->recent = NULL;
-    gs->nrecent = gs->caprecent = 0;
 }
 
 void gateway_sub_changed(struct server *s, struct account *acc, const struct sub *sub, int delta)
@@ -123,7 +86,7 @@ void gateway_sub_changed(struct server *s, struct account *acc, const struct sub
         memcpy(key + alen + 2 + sub->subject_len, sub->queue, sub->queue_len);
     }
     if (delta > 0 && !sub->queue)
-        gw_recent_add(gs, acc, sub);
+        gwrecent_add(gs->recent, acc, sub->subject, sub->subject_len, loop_clock_ns());
     struct sbuf line = {0};
     pthread_mutex_lock(&gs->mu);
     struct gw_lint *l = hmap_get(&gs->lint, &gw_lint_ops, key, keylen);
@@ -552,7 +515,7 @@ static struct gw_sc_slot *gw_sc_slot(struct worker *w, const struct account *acc
     struct gw_sc_slot *t = w->gw_send_cache;
     if (!t)
         t = w->gw_send_cache = xcalloc(GW_SC_SLOTS, sizeof(*t));
-    uint32_t h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)acc >> 4) * 0x9e3779b1u);
+    uint32_t h = (uint32_t)hash_bytes(subj, len) ^ (uint32_t)(((uintptr_t)acc >> 4) * 0x9e3779b1u);
     return &t[h & (GW_SC_SLOTS - 1)];
 }
 
@@ -573,7 +536,8 @@ static void gw_send_to(struct worker *w, struct gw_state *gs, struct conn *oc,
     struct deliver_msg m2 = *m;
     if (m->reply && m->reply_len) {
         if (rm->state == 0)
-            rm->state = gw_recent_match(gs, acc, m->reply, m->reply_len) ? 1 : 2;
+            rm->state =
+                gwrecent_match(gs->recent, acc, m->reply, m->reply_len, loop_clock_ns()) ? 1 : 2;
         if (rm->state == 1) {
             rm->len =
                 gw_map_reply(gs, gd->peer_nrp, m->reply, m->reply_len, rm->buf, sizeof(rm->buf));

@@ -574,7 +574,7 @@ int gateway_init(struct server *s)
     gs->w = s->workers[0];
     gs->listen_fd = -1;
     pthread_mutex_init(&gs->mu, NULL);
-    pthread_mutex_init(&gs->rmu, NULL);
+    gs->recent = gw_recent_new();
     gs->name = xstrdup(o->gateway.name);
     gateway_hash6(gs->name, strlen(gs->name), gs->hash);
     gw_oldhash(gs->name, strlen(gs->name), gs->oldhash);
@@ -651,7 +651,6 @@ void gateway_free(struct server *s)
     free(atomic_load(&gs->outs));
     tls_ctx_free(gs->tls_server); /* tls_client is the same context */
     pthread_mutex_destroy(&gs->mu);
-    pthread_mutex_destroy(&gs->rmu);
     free(gs->name);
     free(gs);
     s->gw = NULL;

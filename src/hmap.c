@@ -8,20 +8,16 @@
 #include <string.h>
 
 #include "common.h"
+#include "hash.h"
 #include "mem.h"
 
 static char hmap_tomb_marker;
 #define HMAP_TOMB ((void *)&hmap_tomb_marker)
 
-/* FNV-1a: keys are short (sids are usually a few digits). */
+/* Keyed (hash.h): the keys of most maps come from clients and peers. */
 static size_t hmap_hash(const char *k, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 16777619u;
-    }
-    return h;
+    return (size_t)hash_bytes(k, len);
 }
 
 static bool hmap_live(const void *v)

@@ -14,17 +14,6 @@
 #define SUBJECT_PWC '*' /* partial wildcard: exactly one token */
 #define SUBJECT_FWC '>' /* full wildcard: one or more tokens, last only */
 
-/* FNV-1a of n bytes at p: the hash of subjects and tokens in lookups. */
-static inline uint32_t subject_hash(const char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 /* True when the token (p, n) is the whole-token partial wildcard `*`. A `*`
  * inside a longer token (`foo*`) is an ordinary character. */
 static inline bool subject_tok_is_pwc(const char *p, size_t n)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "hash.h"
 #include "mem.h"
 #include "subject.h"
 
@@ -133,6 +134,13 @@ static void sublist_bump_genid(struct sublist *sl)
     atomic_store_explicit(&sl->genid, g, memory_order_release);
 }
 
+/* The hash of a token in the children tables: keyed (hash.h), since the
+ * tokens come from clients and peers. */
+static inline uint32_t sublist_tok_hash(const char *tok, size_t n)
+{
+    return (uint32_t)hash_bytes(tok, n);
+}
+
 static struct sublist_node *sublist_node_new(struct sublist *sl, const char *tok, size_t n)
 {
     struct sublist_node *node = sublist_alloc(sl, sizeof(*node) + n);
@@ -140,7 +148,7 @@ static struct sublist_node *sublist_node_new(struct sublist *sl, const char *tok
     memset(node, 0, sizeof(*node));
     memcpy(node->tok, tok, n);
     node->toklen = (uint32_t)n;
-    node->hash = subject_hash(tok, n);
+    node->hash = sublist_tok_hash(tok, n);
     return node;
 }
 
@@ -268,7 +276,7 @@ static struct sublist_node *sublist_child(const struct sublist_node *node, const
         return k->pwc;
     if (subject_tok_is_fwc(tok, n))
         return k->fwc;
-    return sublist_kids_find(k, tok, n, subject_hash(tok, n));
+    return sublist_kids_find(k, tok, n, sublist_tok_hash(tok, n));
 }
 
 static struct sublist_node *sublist_child_add(struct sublist *sl, struct sublist_node *node,
@@ -679,11 +687,32 @@ static void sublist_res_add_qset(struct sublist_result *res, const struct sublis
     }
 }
 
-/* Add n's subs to res; with res NULL just say whether n holds any sub. */
-static bool sublist_visit(const struct sublist_node *n, struct sublist_result *res)
+/* A predicate a match stops at (sublist_any_match). */
+struct sublist_any {
+    sublist_pred_cb *pred;
+    void *arg;
+};
+
+/* Whether a sub of n satisfies any->pred. */
+static bool sublist_visit_any(const struct sublist_node *n, const struct sublist_any *any)
+{
+    for (uint32_t i = 0; i < n->nps; i++)
+        if (any->pred(sublist_node_psub(n, i), any->arg))
+            return true;
+    for (uint32_t i = 0; n->q != NULL && i < n->q->n; i++)
+        for (uint32_t j = 0; j < n->q->g[i].n; j++)
+            if (any->pred(n->q->g[i].m[j], any->arg))
+                return true;
+    return false;
+}
+
+/* Add n's subs to res; with res NULL just say whether n holds any sub (that
+ * satisfies any, when given). */
+static bool sublist_visit(const struct sublist_node *n, struct sublist_result *res,
+                          const struct sublist_any *any)
 {
     if (res == NULL)
-        return n->nps > 0 || n->q != NULL;
+        return any ? sublist_visit_any(n, any) : n->nps > 0 || n->q != NULL;
     for (uint32_t i = 0; i < n->nps; i++)
         sublist_res_add_psub(res, sublist_node_psub(n, i));
     if (n->q != NULL)
@@ -693,9 +722,11 @@ static bool sublist_visit(const struct sublist_node *n, struct sublist_result *r
 }
 
 /* Visit every node matching subj (no empty token). With res NULL, stops and
- * returns true at the first node holding a sub. Read lock held. */
+ * returns true at the first node holding a sub (that satisfies any, when
+ * given). Read lock held. */
 static bool sublist_walk_trie(const struct sublist *sl, const char *subj, size_t len,
-                              struct sublist_result *res, struct sublist_stack *st)
+                              struct sublist_result *res, const struct sublist_any *any,
+                              struct sublist_stack *st)
 {
     sublist_stack_push(st, sl->root, 0);
     while (st->top > 0) {
@@ -709,7 +740,7 @@ static bool sublist_walk_trie(const struct sublist *sl, const char *subj, size_t
             size_t tl;
 
             if (pos > len) {
-                if (sublist_visit(n, res))
+                if (sublist_visit(n, res, any))
                     return true;
                 break;
             }
@@ -719,13 +750,13 @@ static bool sublist_walk_trie(const struct sublist *sl, const char *subj, size_t
             dot = memchr(tok, SUBJECT_SEP, len - pos);
             tl = dot ? (size_t)(dot - tok) : len - pos;
             /* `>` here takes this token and all the rest. */
-            if (k->fwc != NULL && sublist_visit(k->fwc, res))
+            if (k->fwc != NULL && sublist_visit(k->fwc, res, any))
                 return true;
             if (k->pwc != NULL)
                 sublist_stack_push(st, k->pwc, pos + tl + 1);
             if (k->n == 0)
                 break;
-            n = sublist_kids_find(k, tok, tl, subject_hash(tok, tl));
+            n = sublist_kids_find(k, tok, tl, sublist_tok_hash(tok, tl));
             if (n == NULL)
                 break;
             pos += tl + 1;
@@ -756,7 +787,7 @@ void sublist_match(struct sublist *sl, const char *subj, size_t len, struct subl
     pthread_rwlock_rdlock(&sl->lock);
     res->genid = atomic_load_explicit(&sl->genid, memory_order_acquire);
     if (!subject_has_empty_token(subj, len))
-        sublist_walk_trie(sl, subj, len, res, &st);
+        sublist_walk_trie(sl, subj, len, res, NULL, &st);
     pthread_rwlock_unlock(&sl->lock);
     res->walk = st.w;
     res->walkcap = st.cap;
@@ -772,7 +803,25 @@ bool sublist_has_interest(struct sublist *sl, const char *subj, size_t len)
     if (subject_has_empty_token(subj, len))
         return false;
     pthread_rwlock_rdlock(&sl->lock);
-    found = sublist_walk_trie(sl, subj, len, NULL, &st);
+    found = sublist_walk_trie(sl, subj, len, NULL, NULL, &st);
+    pthread_rwlock_unlock(&sl->lock);
+    if (st.heap)
+        free(st.w);
+    return found;
+}
+
+bool sublist_any_match(struct sublist *sl, const char *subj, size_t len, sublist_pred_cb *pred,
+                       void *arg)
+{
+    struct sublist_walk local[SUBLIST_WALK_LOCAL];
+    struct sublist_stack st = {local, SUBLIST_WALK_LOCAL, 0, false};
+    struct sublist_any any = {pred, arg};
+    bool found = false;
+
+    if (subject_has_empty_token(subj, len))
+        return false;
+    pthread_rwlock_rdlock(&sl->lock);
+    found = sublist_walk_trie(sl, subj, len, NULL, &any, &st);
     pthread_rwlock_unlock(&sl->lock);
     if (st.heap)
         free(st.w);
@@ -965,7 +1014,7 @@ const struct sublist_result *sublist_cache_match(struct sublist_cache *c, struct
         sublist_match(sl, subj, len, &c->scratch);
         return &c->scratch;
     }
-    h = subject_hash(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
+    h = (uint32_t)hash_bytes(subj, len) ^ (uint32_t)(((uintptr_t)sl >> 4) * 0x9e3779b1u);
     set = &c->e[(h & (c->nsets - 1)) * SUBLIST_CACHE_WAYS];
     victim = &set[0];
     for (size_t w = 0; w < SUBLIST_CACHE_WAYS; w++) {

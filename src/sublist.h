@@ -122,6 +122,16 @@ void sublist_match(struct sublist *sl, const char *subj, size_t len, struct subl
 /* True when at least one sub (plain or queue) matches subj. Any thread. */
 bool sublist_has_interest(struct sublist *sl, const char *subj, size_t len);
 
+/* True when some sub (plain or queue) matching subj satisfies pred, which is
+ * called under the read lock for the matching subs, one by one, until it
+ * returns true: it must not call into sl, and it may read what a remover
+ * frees only after sublist_remove returns (the lock orders the two). For a
+ * set whose members carry their own validity (an expiry) and are freed by
+ * their remover at once. Any thread (read lock). */
+typedef bool sublist_pred_cb(const struct sub *sub, void *arg);
+bool sublist_any_match(struct sublist *sl, const char *subj, size_t len, sublist_pred_cb *pred,
+                       void *arg);
+
 /* Visit every sub under the read lock. cb must not insert into or remove from
  * sl (it would deadlock) and must not keep the pointers past the sub's
  * removal. Order is unspecified. Any thread. */

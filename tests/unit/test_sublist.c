@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../bench/flood_keys.h"
 #include "subject.h"
 #include "sublist.h"
 #include "sublist_mt.h"
@@ -1061,4 +1062,90 @@ Test(sublist, memory_per_sub, .timeout = 120)
     sublist_free(sl);
     free(subs);
     free(names);
+}
+
+/* 16,000 subscriptions whose last tokens collide under FNV-1a (low 16 bits
+ * zero: one probe run in the "flood" node's children table with that hash)
+ * beside wildcards on the same level: every one is found, matches, and goes
+ * away, and the table shrinks back. The keyed hash keeps this fast too
+ * (bench_flood); here it is the correctness under such keys. */
+Test(sublist, colliding_tokens)
+{
+    enum { N = 16000 };
+    struct sublist *sl = sublist_new();
+    char *raw = malloc((size_t)(N + 1) * FLOOD_TOK_LEN);
+    flood_keys(raw, N + 1); /* the last one is never subscribed */
+    struct sub *subs[N];
+    char subj[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(subj, sizeof(subj), "flood.%.*s", (int)FLOOD_TOK_LEN, raw + i * FLOOD_TOK_LEN);
+        subs[i] = tsub_ins(sl, subj, NULL);
+    }
+    struct sub *pwc = tsub_ins(sl, "flood.*", NULL);
+    struct sub *fwc = tsub_ins(sl, "flood.>", NULL);
+    cr_assert_eq(sublist_count(sl), N + 2);
+    for (int i = 0; i < N; i++) {
+        match(sl, subs[i]->subject);
+        cr_assert_eq(R.npsubs, 3, "%s", subs[i]->subject);
+        cr_assert(has_psub(&R, subs[i]) && has_psub(&R, pwc) && has_psub(&R, fwc));
+    }
+    /* a colliding token nobody subscribed to meets only the wildcards */
+    snprintf(subj, sizeof(subj), "flood.%.*s", (int)FLOOD_TOK_LEN, raw + N * FLOOD_TOK_LEN);
+    match(sl, subj);
+    cr_assert_eq(R.npsubs, 2);
+    for (int i = 0; i < N; i += 2)
+        cr_assert_eq(sublist_remove(sl, subs[i]), 0);
+    for (int i = 0; i < N; i++) {
+        match(sl, subs[i]->subject);
+        cr_assert_eq(R.npsubs, i % 2 ? 3u : 2u, "%s", subs[i]->subject);
+    }
+    for (int i = 1; i < N; i += 2)
+        cr_assert_eq(sublist_remove(sl, subs[i]), 0);
+    cr_assert_eq(sublist_remove(sl, pwc), 0);
+    cr_assert_eq(sublist_remove(sl, fwc), 0);
+    cr_assert_eq(sublist_count(sl), 0);
+    for (int i = 0; i < N; i++)
+        tsub_free(subs[i]);
+    tsub_free(pwc);
+    tsub_free(fwc);
+    free(raw);
+    sublist_free(sl);
+}
+
+static bool pred_is(const struct sub *sub, void *arg)
+{
+    return sub == arg;
+}
+
+static bool pred_never(const struct sub *sub, void *arg)
+{
+    (void)sub;
+    (void)arg;
+    return false;
+}
+
+/* sublist_any_match asks the predicate about the matching subs only, plain
+ * and queue members alike, and says whether one passed. */
+Test(sublist, any_match_predicate)
+{
+    struct sublist *sl = sublist_new();
+    struct sub *a = tsub_ins(sl, "a.b", NULL);
+    struct sub *w = tsub_ins(sl, "a.*", NULL);
+    struct sub *q = tsub_ins(sl, "a.>", "grp");
+    struct sub *x = tsub_ins(sl, "x.y", NULL);
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, a));
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, w));
+    cr_assert(sublist_any_match(sl, "a.b", 3, pred_is, q));
+    cr_assert_not(sublist_any_match(sl, "a.b", 3, pred_is, x));
+    cr_assert_not(sublist_any_match(sl, "a.c", 3, pred_is, a));
+    cr_assert(sublist_any_match(sl, "a.c.d", 5, pred_is, q));
+    cr_assert_not(sublist_any_match(sl, "a.c.d", 5, pred_is, w));
+    cr_assert_not(sublist_any_match(sl, "a.b", 3, pred_never, NULL));
+    cr_assert_not(sublist_any_match(sl, "a..b", 4, pred_is, q), "empty token");
+    struct sub *all[] = {a, w, q, x};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(sublist_remove(sl, all[i]), 0);
+        tsub_free(all[i]);
+    }
+    sublist_free(sl);
 }
