@@ -222,3 +222,16 @@ def test_peer_urls_without_a_port_are_dropped(server_factory):
         pass
     client(s).ping_pong()
     s.stop()
+
+
+@pytest.mark.parametrize("op", ["A+", "A-"])
+def test_account_interest_on_inbound_gateway(server_factory, op):
+    """Only the side that connected may send A+/A- (nats-server panics on
+    them from an inbound: natsd says why and closes)."""
+    s = server_factory("natsd", conf=conf(),
+                       expect_errors=[r"Received A[+-] from gateway on inbound connection"])
+    g = gw_handshake(s)
+    g.send_line(op + " $G")
+    rest = g.expect_closed(timeout=10)
+    assert b"-ERR 'Received %s from gateway on inbound connection'" % op.encode() in rest
+    client(s).ping_pong()
