@@ -92,7 +92,6 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     pthread_mutex_init(&c->out_mu, NULL);
     const struct opts *o = server_opts(s);
     c->max_pending = o->max_pending;
-    c->peer_max_payload = o->max_payload;
     uint32_t mcl = kind == CONN_KIND_CLIENT ? (uint32_t)o->max_control_line
                                             : conn_peer_max_control_line(o->max_control_line);
     parser_init(&c->parser, kops->pkind, mcl);
@@ -714,18 +713,21 @@ uint32_t conn_peer_max_control_line(int32_t mcl)
 
 void conn_peer_set_max_payload(struct conn *c, int32_t advertised)
 {
-    int64_t m = server_opts(c->s)->max_payload;
-    int64_t a = advertised < CONN_PEER_PAYLOAD_MAX ? advertised : CONN_PEER_PAYLOAD_MAX;
-    c->peer_max_payload = a > m ? a : m;
+    if (advertised > 0)
+        c->peer_max_payload =
+            advertised < CONN_PEER_PAYLOAD_MAX ? advertised : CONN_PEER_PAYLOAD_MAX;
 }
 
 bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd)
 {
-    if ((int64_t)cmd->total_len <= c->peer_max_payload)
+    int64_t max = server_opts(c->s)->max_payload;
+    if (c->peer_max_payload > max)
+        max = c->peer_max_payload;
+    if ((int64_t)cmd->total_len <= max)
         return false;
     /* maxPayloadViolation's log line, -ERR and close reason */
     CONN_LOG(LOG_LEVEL_ERROR, c, "maximum payload exceeded: %zu vs %lld", cmd->total_len,
-             (long long)c->peer_max_payload);
+             (long long)max);
     conn_send_err(c, PROTO_ERR_MAX_PAYLOAD);
     conn_close(c, "Maximum Message Payload Exceeded");
     return true;

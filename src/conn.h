@@ -150,8 +150,9 @@ struct conn {
     bool owner_writing; /* the owner is in a writev without out_mu */
     bool hook_due;      /* kind work is posted for the owner's on_flush */
     int64_t max_pending;
-    /* Routes and gateways: the largest message (RMSG/HMSG size) accepted
-     * from the peer (conn_peer_set_max_payload). Owner only. */
+    /* Routes and gateways: the max_payload of the peer's INFO, at most
+     * CONN_PEER_PAYLOAD_MAX; 0 until it arrives (conn_peer_msg_too_big).
+     * Owner only. */
     int64_t peer_max_payload;
     uint64_t out_msgs;
     uint64_t out_bytes;
@@ -297,15 +298,16 @@ void conn_got_pong(struct conn *c);
  * limit there; natsd does, so a peer cannot grow a line without end. */
 uint32_t conn_peer_max_control_line(int32_t mcl);
 
-/* The peer's INFO advertised max_payload: messages from it may be as large as
- * the larger of that (at most CONN_PEER_PAYLOAD_MAX) and our own max_payload,
- * which is the limit until its INFO arrives. Owner thread. */
+/* An INFO of the peer itself advertised max_payload (0 or less: none): its
+ * clients publish up to that. Owner thread. */
 void conn_peer_set_max_payload(struct conn *c, int32_t advertised);
 
 /* On a route or gateway, the control line of a message op announces
- * cmd->total_len bytes: when that is over c->peer_max_payload, log it, send
- * -ERR 'Maximum Payload Violation', close c and return true (the caller stops
- * parsing). Checked before any of the payload is buffered. Owner thread. */
+ * cmd->total_len bytes: when that is over both our max_payload (as now in
+ * force, reloads included) and the peer's latest advertised one (at most
+ * CONN_PEER_PAYLOAD_MAX), log it, send -ERR 'Maximum Payload Violation',
+ * close c and return true (the caller stops parsing). Checked before any of
+ * the payload is buffered. Owner thread. */
 bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd);
 
 /* Trace an op received from a route or gateway peer ("<<- [OP args]").

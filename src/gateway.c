@@ -775,10 +775,11 @@ static int gw_info(struct conn *c, const struct parser_cmd *cmd)
             conn_close(c, "Duplicate Server Name");
             rc = GW_STOP;
         } else {
-            conn_peer_set_max_payload(c, pi.max_payload);
             rc = gw_register_in(c, &pi);
         }
     }
+    if (!gd->outbound && rc == 0)
+        conn_peer_set_max_payload(c, pi.max_payload); /* the first INFO, or a later one */
     /* any later INFO on an inbound is ignored */
     proto_peer_info_free(&pi);
     return rc;

@@ -854,6 +854,8 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
     if (proto_peer_info_parse(cmd->args[0].p, cmd->args[0].len, &pi, err, sizeof(err)) != 0)
         return route_bad_json(c, err);
     if (rd->registered || rd->gossip) {
+        if (strcmp(pi.server_id, rd->remote_id) == 0)
+            conn_peer_set_max_payload(c, pi.max_payload); /* the peer's own, e.g. reloaded */
         route_info_async(c, &pi);
         proto_peer_info_free(&pi);
         return 0;

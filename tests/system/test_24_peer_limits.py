@@ -10,6 +10,7 @@ against natsd only. Memory is asserted as bounds on the growth of the
 server's resident size (/proc/<pid>/status), far from the measured figures.
 """
 
+import signal
 import time
 
 import pytest
@@ -125,6 +126,38 @@ def test_peer_advertised_max_payload(server_factory, kind):
     assert m.subject == "big" and m.payload == body
     p.send(b"RMSG $G big %d\r\n" % (4 * MB + 1))
     assert ERR_PAYLOAD in p.expect_closed(timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["route", "gateway"])
+def test_peer_max_payload_follows_reloads_and_later_infos(server_factory, kind):
+    """The limit is taken when a message comes: our max_payload as a reload
+    left it, the peer's as its latest INFO says (a cluster raising
+    max_payload by reload keeps its routes)."""
+    s = start(server_factory)
+    c = client(s)
+    c.sub("big", 1)
+    c.ping_pong()
+    if kind == "route":
+        p = RoutePeer(s.ports["CLUSTER"])
+        p.handshake()
+    else:
+        p = gw_handshake(s)
+    text = open(s.conf_path).read()
+    with open(s.conf_path, "w") as f:
+        f.write("max_payload: 3145728\n" + text)
+    s.send_signal(signal.SIGHUP)
+    s.wait_log(r"Reloaded server configuration")
+    body = b"r" * (2 * MB)
+    p.send(b"RMSG $G big %d\r\n" % len(body) + body + b"\r\n")
+    assert c.read_msg(timeout=10).payload == body
+    # the peer's own later INFO raises its limit past ours
+    if kind == "route":
+        p.send_line("INFO " + dumps(p.info_body(max_payload=6 * MB)))
+    else:
+        p.send_line("INFO " + dumps(peer_info("X", max_payload=6 * MB)))
+    body = b"s" * (5 * MB)
+    p.send(b"RMSG $G big %d\r\n" % len(body) + body + b"\r\n")
+    assert c.read_msg(timeout=10).payload == body
 
 
 @pytest.mark.parametrize("port", ["CLUSTER", "GW"])
