@@ -17,7 +17,8 @@ BENCH_DIR     := build/bench
 BENCH_CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g -pthread -Wall -Wextra -Werror -Wshadow \
                  -Wstrict-prototypes -Wmissing-prototypes -Wvla
 BENCH_LDLIBS  := -lnats -pthread
-BENCH_TOOLS   := bench_pub bench_sub bench_rr bench_conns bench_interest bench_flood
+BENCH_TOOLS   := bench_pub bench_sub bench_rr bench_conns bench_interest bench_flood \
+                 bench_authstall
 BENCH_BINS    := $(addprefix $(BENCH_DIR)/,$(BENCH_TOOLS))
 BENCH_ARGS    ?=
 BENCH_NATSD   ?= build/release/natsd

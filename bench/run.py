@@ -66,6 +66,10 @@ WORKLOADS = [
     ("gateway interest 10,000 subs", "gwsubs", dict(n=10_000), None),
     ("req/rep raw", "rr", dict(size=16, n=10_000), None),
     ("req/rep libnats", "rr", dict(size=16, n=5_000, libnats=True), None),
+    # A fresh server of each kind with a bcrypt user (cost 11) and one worker thread:
+    # an authenticated client's PING round trips while 2 connections loop CONNECTs
+    # with a wrong password for that user (bench_authstall).
+    ("PING during bcrypt CONNECTs", "authstall", dict(n=20_000, loopers=2, secs=5), None),
     # SUB / PUB / UNSUB of 16,000 subjects and sids chosen to collide under an unkeyed
     # FNV-1a (bench/flood_keys.h), against as many that do not: colliding / random times.
     ("hash flood 16,000 subs", "flood", dict(n=16_000), None),
@@ -81,6 +85,10 @@ RR_ROWS = [("p50", "p50_us", None), ("p99", "p99_us", T_P99), ("p99.9", "p999_us
 # Sequential requests: the rate is 1 / mean latency.
 GWRR_ROWS = [("p50", "p50_us", "us", None), ("p99", "p99_us", "us", T_P99),
              ("rate", "rate", "req/s", None)]
+# bcrypt("s3cr3t") at cost 11, for the authstall rows.
+BCRYPT_COST11 = "$2b$11$natsdBcryptPoolTestSae1rpJZ6xQ0WsvH40EPUDkBhL4wAhmB5."
+AUTHSTALL_CONF = ('authorization { users: [ {user: a, password: a}, '
+                  '{user: bc, password: "%s"} ] }\n' % BCRYPT_COST11)
 # Kinds that run on the long-lived 3x1 supercluster.
 GW_KINDS = ("gw", "gwrr", "gwsubs")
 
@@ -619,6 +627,21 @@ def w_rr(tools, srv, p, sc=None):
     return res
 
 
+def w_authstall(tools, srv, p):
+    """Fresh server with a bcrypt user: PING round trips while wrong CONNECTs loop."""
+    srv.start()
+    try:
+        r = run_tool([tools.path("bench_authstall"), "-s", srv.url, "-c", str(p["loopers"]),
+                      "-n", str(p["n"]), "-d", str(p["secs"])], timeout=120)
+        if not srv.alive():
+            raise RuntimeError("%s died under bcrypt CONNECTs" % srv.kind)
+        res = {k: float(r[k]) for k in ("p50_us", "p99_us", "p999_us")}
+        res["connects"] = int(r["connects"])
+        return res
+    finally:
+        srv.stop()
+
+
 def w_interest(tools, sc, p):
     """p["n"] subscriptions on B; the time until a publisher on A reaches the last one, then
     a check that it reaches every one (bench_interest)."""
@@ -770,6 +793,8 @@ def run_workload(tools, kind, srv, p):
         return w_interest(tools, srv, p)
     if kind == "rr":
         return w_rr(tools, srv, p)
+    if kind == "authstall":
+        return w_authstall(tools, srv, p)
     if kind == "flood":
         return w_flood(tools, srv, p)
     return w_mem(tools, srv, p, kind)
@@ -839,6 +864,8 @@ def subrows_of(name, kind, p, target):
     """The table rows one workload makes: (row name, metric key, unit, target)."""
     if kind == "rr":
         return [("%s %s" % (name, lab), key, "us", t) for lab, key, t in RR_ROWS]
+    if kind == "authstall":
+        return [("%s %s" % (name, lab), key, "us", None) for lab, key, _t in RR_ROWS]
     if kind == "gwrr":
         return [("%s %s" % (name, lab), key, unit, t) for lab, key, unit, t in GWRR_ROWS]
     if kind == "gwsubs":
@@ -1085,6 +1112,13 @@ def main():
         log("run.py: %s is not natsd (%s); its side runs without `threads:`"
             % (args.natsd, version_of(args.natsd)))
 
+    # the bcrypt rows: natsd with one worker (the stall shows best there)
+    authstall_confs = {}
+    for kind, threads in (("natsd", natsd_is_natsd), ("nats-server", False)):
+        authstall_confs[kind] = os.path.join(work, "%s-bcrypt.conf" % kind)
+        with open(authstall_confs[kind], "w") as f:
+            f.write(("threads: 1\n" if threads else "") + AUTHSTALL_CONF)
+
     def on_signal(signum, _frame):
         Server.stop_all()
         sys.exit(128 + signum)
@@ -1168,6 +1202,9 @@ def main():
                             continue
                     elif kind in ("conns", "subs"):
                         srv = Server(srv_kind + "-mem", *servers[srv_kind], work)
+                    elif kind == "authstall":
+                        srv = Server(srv_kind + "-bcrypt", servers[srv_kind][0],
+                                     authstall_confs[srv_kind], work)
                     elif kind == "route":
                         srv = clusters[srv_kind]
                         if not srv.alive():
@@ -1186,7 +1223,7 @@ def main():
                     except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError,
                             KeyError) as e:
                         r = {"error": str(e)[-300:]}
-                    if kind not in ("conns", "subs") and not srv.alive():
+                    if kind not in ("conns", "subs", "authstall") and not srv.alive():
                         r.setdefault("error", "")
                         r["error"] += " %s crashed: %s" % (srv_kind, srv.tail())
                     results.setdefault(name, {}).setdefault(srv_kind, []).append(r)

@@ -11,6 +11,7 @@ packages=(
     libcriterion-dev libnats-dev nats-server
     python3 python3-pytest python3-pytest-xdist
     procps iproute2
+    prometheus
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "account.h"
+#include "authpool.h"
 #include "common.h"
 #include "conn.h"
 #include "log.h"
@@ -117,32 +118,39 @@ static bool auth_conn_type_allowed(const struct opts_user *u)
     return false;
 }
 
-static bool auth_check_credentials(struct server *s, struct conn *c, const struct opts_user **user);
-
-bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user)
+/* A password check: at once on this thread, or (async, a bcrypt hash) by
+ * the password pool, which may leave it pending. */
+static enum auth_result auth_pw(struct conn *c, bool async, const char *configured,
+                                const char *given)
 {
-    if (!auth_check_credentials(s, c, user))
-        return false;
-    if (*user && !auth_conn_type_allowed(*user)) {
-        CONN_LOG(LOG_LEVEL_DEBUG, c, "Connection type not allowed");
-        *user = NULL;
-        return false;
+    struct authpool *pool = c->s->authpool;
+    if (!async || !pool || !configured || !auth_is_bcrypt(configured))
+        return auth_password_ok(configured, given) ? AUTH_OK : AUTH_FAIL;
+    switch (authpool_check(pool, c, configured, given)) {
+    case AUTHPOOL_OK:
+        return AUTH_OK;
+    case AUTHPOOL_PENDING:
+        return AUTH_PENDING;
+    case AUTHPOOL_BAD:
+    default:
+        return AUTH_FAIL;
     }
-    return true;
 }
 
-static bool auth_check_credentials(struct server *s, struct conn *c, const struct opts_user **user)
+static enum auth_result auth_check_credentials(struct server *s, struct conn *c,
+                                               const struct opts_user **user, bool async)
 {
     const struct opts *o = server_opts(s);
     const struct proto_connect *co = &c->opts;
     bool no_creds = !co->user && !co->auth_token && !co->nkey && !co->jwt;
     *user = NULL;
     if (o->tls.verify_and_map && o->n_users > 0 && !co->nkey)
-        return auth_tls_map_user(s, c, user); /* the certificate names the user */
+        /* the certificate names the user */
+        return auth_tls_map_user(s, c, user) ? AUTH_OK : AUTH_FAIL;
     if (no_creds && o->no_auth_user) {
         /* bound to the no_auth_user, which must exist (checked at start) */
         *user = auth_find_user(o, o->no_auth_user);
-        return *user != NULL;
+        return *user ? AUTH_OK : AUTH_FAIL;
     }
     if (co->nkey && auth_nonce_required(o)) {
         /* the client signed the nonce of our INFO with its key
@@ -150,21 +158,54 @@ static bool auth_check_credentials(struct server *s, struct conn *c, const struc
         const struct opts_user *u = auth_find_nkey(o, co->nkey);
         if (!u || !co->sig || !c->nonce[0] ||
             !nkey_verify(co->nkey, c->nonce, strlen(c->nonce), co->sig))
-            return false;
+            return AUTH_FAIL;
         *user = u;
-        return true;
+        return AUTH_OK;
     }
     if (o->token)
-        return co->auth_token && auth_equal(o->token, co->auth_token);
-    if (o->username)
-        return co->user && auth_equal(o->username, co->user) &&
-               auth_password_ok(o->password, co->pass);
-    const struct opts_user *u = auth_find_user(o, co->user);
-    if (u && auth_password_ok(u->password, co->pass)) {
-        *user = u;
-        return true;
+        return co->auth_token && auth_equal(o->token, co->auth_token) ? AUTH_OK : AUTH_FAIL;
+    if (o->username) {
+        if (!co->user || !auth_equal(o->username, co->user))
+            return AUTH_FAIL;
+        return auth_pw(c, async, o->password, co->pass);
     }
-    return false;
+    const struct opts_user *u = auth_find_user(o, co->user);
+    if (!u)
+        return AUTH_FAIL;
+    enum auth_result r = auth_pw(c, async, u->password, co->pass);
+    if (r == AUTH_OK)
+        *user = u;
+    return r;
+}
+
+static enum auth_result auth_check_user(struct server *s, struct conn *c,
+                                        const struct opts_user **user, bool async)
+{
+    enum auth_result r = auth_check_credentials(s, c, user, async);
+    if (r != AUTH_OK)
+        return r;
+    if (*user && !auth_conn_type_allowed(*user)) {
+        CONN_LOG(LOG_LEVEL_DEBUG, c, "Connection type not allowed");
+        *user = NULL;
+        return AUTH_FAIL;
+    }
+    return AUTH_OK;
+}
+
+bool auth_check_client_user(struct server *s, struct conn *c, const struct opts_user **user)
+{
+    return auth_check_user(s, c, user, false) == AUTH_OK;
+}
+
+enum auth_result auth_connect_client(struct server *s, struct conn *c,
+                                     const struct opts_user **user)
+{
+    return auth_check_user(s, c, user, true);
+}
+
+enum auth_result auth_connect_password(struct conn *c, const char *configured, const char *given)
+{
+    return auth_pw(c, true, configured, given);
 }
 
 bool auth_check_client(struct server *s, struct conn *c)

@@ -29,7 +29,30 @@ bool auth_required(const struct opts *o);
  * when TLS is configured), as nats-server. */
 double auth_timeout_secs(const struct server *s);
 
-/* Check c's CONNECT credentials against the options. Owner thread. */
+/* What checking a CONNECT's credentials decided. */
+enum auth_result {
+    AUTH_FAIL = 0,
+    AUTH_OK,
+    AUTH_PENDING, /* a bcrypt password went to the password pool (authpool.h) */
+};
+
+/* Check c's CONNECT credentials against the options, as
+ * auth_check_client_user, except that a bcrypt password is verified by the
+ * server's password pool, off the loops: AUTH_PENDING then, and the caller's
+ * on_op returns PARSER_PAUSE, which parks c until the verdict is in; the
+ * CONNECT is then parsed again, and the same call returns the verdict (or
+ * queues another job when a reload changed the hash meanwhile). Owner
+ * thread, from c's on_op. */
+enum auth_result auth_connect_client(struct server *s, struct conn *c,
+                                     const struct opts_user **user);
+
+/* A route's or gateway's CONNECT password against the configured one, as
+ * auth_password_ok; a bcrypt hash goes to the password pool as for
+ * auth_connect_client. Owner thread, from c's on_op. */
+enum auth_result auth_connect_password(struct conn *c, const char *configured, const char *given);
+
+/* Check c's CONNECT credentials against the options, bcrypt on this thread
+ * (a reload's check of connected clients). Owner thread. */
 bool auth_check_client(struct server *s, struct conn *c);
 
 /* The same, and the user of the users list (or of an account) the client

@@ -92,6 +92,10 @@ static struct client_data *client_data(struct conn *c)
 
 static void client_trace_in(struct conn *c, const struct parser_cmd *cmd)
 {
+    if (c->flags & CONN_F_REPLAY) {
+        c->flags &= ~CONN_F_REPLAY; /* a parked CONNECT, traced when it came */
+        return;
+    }
     if (cmd->line.len)
         CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
                  cmd->line.p);
@@ -136,9 +140,15 @@ static void client_on_ping_timer(struct loop *l, struct loop_timer *t)
     const struct opts *o = server_opts(c->s);
     uint64_t now = loop_now(l);
     uint64_t interval = (uint64_t)o->ping_interval_ns;
-    bool need_rtt = c->rtt_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
-    if (!need_rtt && now - c->last_activity_ns < interval) {
-        /* traffic within the interval proves the client alive */
+    /* the CONNECT's estimate is no measurement: the first PING goes out */
+    bool need_rtt =
+        c->rtt_ns == 0 || c->rtt_start_ns == 0 || now - c->rtt_start_ns > CLIENT_RTT_MAX_AGE_NS;
+    conn_lock_out(c);
+    uint64_t last = c->last_out_ns > c->last_activity_ns ? c->last_out_ns : c->last_activity_ns;
+    conn_unlock_out(c);
+    if (!need_rtt && (now - last < interval || now - c->ping_in_ns < interval)) {
+        /* traffic or a PING of its own within the interval proves the
+         * client alive (processPingTimer) */
         client_arm_ping(c, interval);
         return;
     }
@@ -353,7 +363,10 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
     }
     if (!(c->flags & CONN_F_CONNECTED) && s->auth_required) {
         const struct opts_user *u = NULL;
-        if (!auth_check_client_user(s, c, &u) || client_bind_user(c, u) != 0) {
+        enum auth_result ar = auth_connect_client(s, c, &u);
+        if (ar == AUTH_PENDING)
+            return PARSER_PAUSE; /* parked: this CONNECT runs again with the verdict */
+        if (ar != AUTH_OK || client_bind_user(c, u) != 0) {
             auth_log_violation(s, c);
             return client_fail(c, PROTO_ERR_AUTH_VIOLATION, "Authentication Failure");
         }
@@ -376,6 +389,11 @@ static int client_connect(struct conn *c, const struct parser_cmd *cmd)
     c->parser.await_connect = false;
     loop_timer_disarm(c->w->loop, &c->auth_timer);
     client_send_ok(c);
+    /* a CONNECT is activity, and the time it took from the accept is the
+     * first RTT estimate until a PONG measures one (processConnect) */
+    uint64_t now = loop_clock_ns();
+    c->last_activity_ns = now;
+    c->rtt_ns = now > c->start_ns ? now - c->start_ns : 1;
     if (first) {
         /* the first ping comes early, to measure the RTT (setFirstPingTimer) */
         uint64_t d = CLIENT_FIRST_PING_NS;
@@ -504,12 +522,17 @@ static int client_unsub(struct conn *c, const struct parser_cmd *cmd)
     struct csub *cs =
         hmap_get(&client_data(c)->subs, &client_sid_ops, cmd->args[0].p, cmd->args[0].len);
     if (cs) {
+        /* Decided under out_mu: a delivery on another worker may be reaching
+         * the max at this moment, and exactly one side removes it. */
         conn_lock_out(c);
-        bool now = cs->done || max == 0 || max <= cs->delivered;
-        if (!now)
+        bool remove = !cs->done && (max == 0 || max <= cs->delivered);
+        if (remove)
+            cs->done = true; /* claimed here: no delivery finishes it any more */
+        else if (!cs->done)
             cs->max = max;
         conn_unlock_out(c);
-        if (now && !cs->done)
+        /* done by a delivery: it is on the finished list, removed from there */
+        if (remove)
             client_remove_sub(c, cs);
     }
     c->last_activity_ns = loop_now(c->w->loop);
@@ -555,7 +578,7 @@ static int client_on_op(void *ctx, const struct parser_cmd *cmd)
         conn_send(c, "PONG\r\n", 6);
         CONN_LOG(LOG_LEVEL_TRACE, c, "->> [PONG]");
         c->flags |= CONN_F_PONG_SENT;
-        c->last_activity_ns = loop_now(c->w->loop);
+        c->ping_in_ns = loop_now(c->w->loop);
         return 0;
     case PARSER_OP_PONG:
         conn_got_pong(c);
@@ -777,9 +800,10 @@ static void client_prune_subs(struct conn *c)
              perms_can_subscribe(pc, sb->subject, sb->subject_len, sb->queue, sb->queue_len)))
             continue;
         conn_lock_out(c);
-        bool done = cs->done; /* reached its max: already on its way out */
+        bool mine = !cs->done; /* else a delivery reached its max: on its way out */
+        cs->done = true;
         conn_unlock_out(c);
-        if (done)
+        if (!mine)
             continue;
         sbuf_reset(&e);
         sbuf_adds(&e, "Permissions Violation for Subscription to ");

@@ -17,12 +17,18 @@ struct worker;
 
 /* A client subscription: the sublist's view (first), its connection, its sid,
  * and the auto-unsubscribe count. One allocation holds the struct and the
- * subject, queue and sid bytes. delivered and max are read and written under
- * the owning connection's out_mu (deliveries come from any worker). */
+ * subject, queue and sid bytes. done, delivered and max are read and written
+ * under the owning connection's out_mu (deliveries come from any worker).
+ *
+ * done claims the removal, and is set exactly once: by the delivery that
+ * reaches max (which puts the subscription on the connection's finished list,
+ * for the owner to remove), or by the owner when it removes the subscription
+ * itself (UNSUB, a reload's permissions). Whoever sets it removes it; a
+ * delivery finding it set delivers nothing. */
 struct csub {
     struct sub sub; /* sub.owner is the connection */
     uint32_t sid_len;
-    bool done;    /* max reached: no more deliveries, removal pending */
+    bool done;    /* removal claimed: no more deliveries */
     uint64_t max; /* 0: no limit */
     uint64_t delivered;
     struct csub *done_next; /* on the connection's list of finished subs */

@@ -11,6 +11,7 @@
 
 #include "account.h"
 #include "auth.h"
+#include "authpool.h"
 #include "common.h"
 #include "log.h"
 #include "mem.h"
@@ -116,8 +117,9 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
  * the socket refused bytes. */
 static void conn_update_events(struct conn *c)
 {
-    unsigned want = (c->flags & CONN_F_STALLED) ? 0 : LOOP_READ;
-    if (c->flags & (CONN_F_HANDSHAKE | CONN_F_IO_WANT_READ))
+    unsigned want = (c->flags & (CONN_F_STALLED | CONN_F_PARKED)) ? 0 : LOOP_READ;
+    /* parked, nothing is read at all: a TLS write that needs a read waits */
+    if ((c->flags & (CONN_F_HANDSHAKE | CONN_F_IO_WANT_READ)) && !(c->flags & CONN_F_PARKED))
         want |= LOOP_READ;
     if (c->flags & (CONN_F_WANT_WRITE | CONN_F_IO_WANT_WRITE))
         want |= LOOP_WRITE;
@@ -391,10 +393,53 @@ static void conn_parse_error(struct conn *c, const struct parser_res *res)
     conn_close(c, "Protocol Violation");
 }
 
+/* Parse what the read buffer holds. Returns false when c stopped: it is
+ * closing, parked (an op waits for a verdict) or stalled (a target of its
+ * messages is full); *need is what the parser asks for next. */
+static bool conn_parse(struct conn *c, size_t *need)
+{
+    struct rbuf *rb = &c->rb;
+    c->w->stall = false;
+    struct parser_res res =
+        parser_feed(&c->parser, rb->base + rb->pos, rb->last - rb->pos, c->kops->pcb, c);
+    if (res.rc == PARSER_PAUSE) {
+        /* the op stays unconsumed; it runs again from conn_unpark */
+        rb->pos += res.consumed;
+        c->flags |= CONN_F_PARKED;
+        conn_update_events(c);
+        return false;
+    }
+    if (res.rc != 0) {
+        /* a callback that stops parsing has closed the connection itself */
+        if (!(c->flags & CONN_F_CLOSING))
+            conn_parse_error(c, &res);
+        return false;
+    }
+    rb->pos += res.consumed;
+    *need = res.need;
+    if (c->flags & CONN_F_CLOSING)
+        return false;
+    if (c->w->stall && c->kind == CONN_KIND_CLIENT) {
+        /* pause this publisher until its targets' owners have written */
+        c->w->stall = false;
+        c->stall_ns = c->stall_ns ? c->stall_ns * 2 : CONN_STALL_MIN_NS;
+        if (c->stall_ns > CONN_STALL_MAX_NS)
+            c->stall_ns = CONN_STALL_MAX_NS;
+        c->flags |= CONN_F_STALLED;
+        conn_update_events(c);
+        loop_timer_arm(c->w->loop, &c->stall_timer, c->stall_ns);
+        return false;
+    }
+    c->stall_ns = 0;
+    return true;
+}
+
 static void conn_read(struct conn *c)
 {
     struct rbuf *rb = &c->rb;
     size_t need = 0;
+    if (c->flags & CONN_F_PARKED)
+        return; /* what comes now waits in the socket */
     for (int round = 0; round < CONN_READS_PER_EVENT; round++) {
         size_t unparsed = rbuf_unparsed(rb);
         size_t want = CONN_READ_MIN;
@@ -416,32 +461,8 @@ static void conn_read(struct conn *c)
             return;
         }
         rb->last += (size_t)n;
-        c->last_activity_ns = loop_now(c->w->loop);
-        c->w->stall = false;
-        struct parser_res res =
-            parser_feed(&c->parser, rb->base + rb->pos, rb->last - rb->pos, c->kops->pcb, c);
-        if (res.rc != 0) {
-            /* a callback that stops parsing has closed the connection itself */
-            if (!(c->flags & CONN_F_CLOSING))
-                conn_parse_error(c, &res);
+        if (!conn_parse(c, &need))
             return;
-        }
-        rb->pos += res.consumed;
-        need = res.need;
-        if (c->flags & CONN_F_CLOSING)
-            return;
-        if (c->w->stall && c->kind == CONN_KIND_CLIENT) {
-            /* pause this publisher until its targets' owners have written */
-            c->w->stall = false;
-            c->stall_ns = c->stall_ns ? c->stall_ns * 2 : CONN_STALL_MIN_NS;
-            if (c->stall_ns > CONN_STALL_MAX_NS)
-                c->stall_ns = CONN_STALL_MAX_NS;
-            c->flags |= CONN_F_STALLED;
-            conn_update_events(c);
-            loop_timer_arm(c->w->loop, &c->stall_timer, c->stall_ns);
-            return;
-        }
-        c->stall_ns = 0;
         if ((size_t)n < room)
             break; /* the socket is drained */
     }
@@ -455,6 +476,24 @@ static void conn_read(struct conn *c)
         rbuf_release_if_idle(rb);
     else
         rbuf_shrink(rb, need, (size_t)CONN_READ_MAX);
+}
+
+void conn_unpark(struct conn *c)
+{
+    NASSERT((c->flags & CONN_F_PARKED) && !(c->flags & CONN_F_CLOSING));
+    c->flags &= ~CONN_F_PARKED;
+    c->flags |= CONN_F_REPLAY;
+    size_t need = 0;
+    bool go = conn_parse(c, &need); /* the parked op first, then what followed it */
+    c->flags &= ~CONN_F_REPLAY;
+    if (!(c->flags & CONN_F_PARKED))
+        authpool_conn_release(c); /* the verdict was used (or is stale) */
+    if (!go)
+        return;
+    conn_update_events(c); /* read again */
+    if (c->tops->pending && c->tops->pending(c))
+        loop_timer_arm(c->w->loop, &c->read_timer, 0);
+    rbuf_release_if_idle(&c->rb);
 }
 
 /* Drive the transport handshake one step; when it completes, write what
@@ -593,6 +632,15 @@ static void conn_on_io(struct loop *l, struct loop_watch *wt, unsigned events)
 {
     struct conn *c = wt->arg;
     (void)l;
+    if (c->flags & CONN_F_PARKED) {
+        /* nothing is read while parked; a hang-up or a reset (reported
+         * whatever was asked for) means no verdict can reach the peer */
+        if (events & LOOP_ERROR)
+            conn_close(c, "Client Closed");
+        else if (events & LOOP_WRITE)
+            conn_write_out(c);
+        return;
+    }
     if (c->flags & CONN_F_HANDSHAKE) {
         conn_handshake(c);
         return;
@@ -624,6 +672,7 @@ void conn_close(struct conn *c, const char *reason)
         return;
     c->flags |= CONN_F_CLOSING;
     c->close_reason = reason;
+    authpool_conn_release(c); /* a verification in flight is discarded */
     struct worker *w = c->w;
     loop_watch_del(w->loop, &c->watch);
     loop_timer_disarm(w->loop, &c->ping_timer);
@@ -735,6 +784,10 @@ bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd)
 
 void conn_trace_in(struct conn *c, const struct parser_cmd *cmd)
 {
+    if (c->flags & CONN_F_REPLAY) {
+        c->flags &= ~CONN_F_REPLAY; /* traced when it first came */
+        return;
+    }
     if (cmd->line.len)
         CONN_LOG(LOG_LEVEL_TRACE, c, "<<- [%s %.*s]", parser_op_name(cmd->op), (int)cmd->line.len,
                  cmd->line.p);

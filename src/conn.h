@@ -36,6 +36,7 @@ struct perms_conn;
 struct tls_ctx;
 struct tls_conn;
 struct gw_rmap;
+struct authpool_job;
 
 /* How a connection moves bytes: plain sockets, or TLS over the socket (tls.c).
  * A connection starts plain and swaps its ops pointer when it upgrades after
@@ -103,6 +104,8 @@ struct conn_kind_ops {
 #define CONN_F_IO_WANT_WRITE 0x80u  /* the transport needs writability to read/handshake */
 #define CONN_F_IO_WANT_READ  0x100u /* the transport needs readability to write */
 #define CONN_F_TLS_OPTIONAL  0x200u /* allow_non_tls: plaintext unless the peer starts TLS */
+#define CONN_F_PARKED        0x400u /* waiting for a password verdict: nothing read or parsed */
+#define CONN_F_REPLAY        0x800u /* the parked op runs again: its trace line is not repeated */
 
 struct conn {
     struct loop_watch watch; /* first: the loop hands it back */
@@ -156,12 +159,17 @@ struct conn {
     int64_t peer_max_payload;
     uint64_t out_msgs;
     uint64_t out_bytes;
+    uint64_t last_out_ns; /* last message queued here (loop clock), under out_mu */
 
     /* Owner-only counters and timers. */
     uint64_t in_msgs;
     uint64_t in_bytes;
     uint64_t start_ns;
+    /* What nats-server counts as activity: messages, subscriptions (and
+     * CONNECT) from the peer; messages queued to it are in last_out_ns.
+     * A PING is not, but it is remembered so as not to ping back soon. */
     uint64_t last_activity_ns;
+    uint64_t ping_in_ns;
     struct loop_timer ping_timer;
     struct loop_timer auth_timer;
     struct loop_timer write_timer; /* write_deadline while the socket is full */
@@ -184,6 +192,11 @@ struct conn {
      * (gateway.h), under out_mu; gwr_n readable without it. */
     struct gw_rmap *gwr;
     atomic_size_t gwr_n;
+
+    /* A password verification off the loops (authpool.h), in flight while
+     * CONN_F_PARKED is set, then its verdict until the op that asked for it
+     * has run again. Owner only. */
+    struct authpool_job *auth_job;
 
     /* Links on the owner's lists. */
     struct conn *flush_next;
@@ -268,6 +281,16 @@ void conn_flush(struct conn *c);
  * across workers. */
 void conn_flush_direct(struct conn *c, struct worker *cur, bool write);
 
+/* Parking. A kind's on_op that cannot decide an op now (a CONNECT whose
+ * bcrypt password is being verified by the password pool) returns
+ * PARSER_PAUSE: c is then parked, the op and everything after it stay in the
+ * read buffer, the socket is not read and nothing else of c's input is
+ * processed; its timers keep running and a close (the auth timer) may come
+ * meanwhile. conn_unpark() ends it: the op is parsed again (its on_op finds
+ * the verdict), then the input after it, in order, and reading resumes.
+ * Owner thread; never for a closing connection. */
+void conn_unpark(struct conn *c);
+
 /* Begin closing c with reason (nats-server's close reasons, e.g. "Client
  * Closed"): unregister, try one last flush of what is queued (an -ERR just
  * sent), tell the kind, shut the socket. Idempotent; memory is reclaimed later.
@@ -310,7 +333,8 @@ void conn_peer_set_max_payload(struct conn *c, int32_t advertised);
  * the payload is buffered. Owner thread. */
 bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd);
 
-/* Trace an op received from a route or gateway peer ("<<- [OP args]").
+/* Trace an op received from a route or gateway peer ("<<- [OP args]"),
+ * once: not again when a parked op runs again (CONN_F_REPLAY).
  * Owner thread; the caller checks LOG_ENABLED(LOG_LEVEL_TRACE). */
 void conn_trace_in(struct conn *c, const struct parser_cmd *cmd);
 

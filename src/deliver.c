@@ -20,6 +20,7 @@
 #include "common.h"
 #include "conn.h"
 #include "gateway.h"
+#include "hash.h"
 #include "imports.h"
 #include "loop.h"
 #include "mem.h"
@@ -124,6 +125,9 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
     bool ok = false;
     if (!cs->done) {
         ok = conn_append_locked(c, iov, 5, total, body_len);
+        /* a delivery is activity (flushClients) */
+        if (ok)
+            c->last_out_ns = loop_now(w->loop);
         /* allow_responses: the reply may now be published to (deliverMsg) */
         if (ok && pc && pc->resp && m->reply)
             perms_reply_track_locked(pc, x->lreply, x->lreply_len, loop_clock_ns());
@@ -156,6 +160,7 @@ static bool deliver_to(struct worker *w, struct deliver_ctx *x, struct csub *cs)
 
 struct deliver_rt {
     struct conn *c;
+    struct sub *sub;                           /* the first of its subscriptions matched */
     struct parser_slice qi[DELIVER_RT_INLINE]; /* the first queue names */
     struct parser_slice *q;                    /* NULL: qi holds them */
     size_t nq, capq;
@@ -193,15 +198,18 @@ static struct deliver_rt *deliver_rt_find(struct deliver_rts *t, struct conn *c)
     }
     struct deliver_rt *r = deliver_rts_at(t, t->n++);
     r->c = c;
+    r->sub = NULL;
     r->q = NULL;
     r->nq = 0;
     r->capq = DELIVER_RT_INLINE;
     return r;
 }
 
-static void deliver_rt_add(struct deliver_rts *t, struct conn *c, const struct sublist_qgroup *g)
+static void deliver_rt_add(struct deliver_rts *t, struct sub *sub, const struct sublist_qgroup *g)
 {
-    struct deliver_rt *r = deliver_rt_find(t, c);
+    struct deliver_rt *r = deliver_rt_find(t, sub->owner);
+    if (!r->sub)
+        r->sub = sub;
     if (!g)
         return;
     if (r->nq == r->capq) {
@@ -216,20 +224,139 @@ static void deliver_rt_add(struct deliver_rts *t, struct conn *c, const struct s
     deliver_rt_queues(r)[r->nq++] = (struct parser_slice){g->queue, g->queue_len};
 }
 
-/* A message from a route serves only the queue groups its line names. */
-static bool deliver_rqueue_named(const struct deliver_msg *m, const struct sublist_qgroup *g)
+/* --- sets of queue names: a hash index over an array of names, in one of
+ * the worker's tables (position + 1 per slot, 0 empty, linear probing) */
+
+#define DELIVER_QIDX_MIN 64
+
+/* An empty index for n names at most half full, in *slot (grown to *cap
+ * slots when short). Returns its mask. */
+static size_t deliver_qidx_reset(uint32_t **slot, size_t *cap, size_t n)
 {
-    for (size_t i = 0; i < m->nrqueues; i++)
-        if (m->rqueues[i].len == g->queue_len &&
-            memcmp(m->rqueues[i].p, g->queue, g->queue_len) == 0)
+    size_t want = DELIVER_QIDX_MIN;
+    while (want < 2 * n)
+        want *= 2;
+    if (*cap < want) {
+        free(*slot);
+        *slot = xmalloc(want * sizeof(**slot));
+        *cap = want;
+    }
+    memset(*slot, 0, want * sizeof(**slot));
+    return want - 1;
+}
+
+static void deliver_qidx_put(uint32_t *slot, size_t mask, const struct parser_slice *v, size_t i)
+{
+    size_t k = (size_t)hash_bytes(v[i].p, v[i].len) & mask;
+    while (slot[k])
+        k = (k + 1) & mask;
+    slot[k] = (uint32_t)i + 1;
+}
+
+static bool deliver_qidx_has(const uint32_t *slot, size_t mask, const struct parser_slice *v,
+                             const char *q, size_t len)
+{
+    for (size_t k = (size_t)hash_bytes(q, len) & mask; slot[k]; k = (k + 1) & mask) {
+        const struct parser_slice *e = &v[slot[k] - 1];
+        if (e->len == len && memcmp(e->p, q, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool deliver_qlist_has(const struct parser_slice *v, size_t n, const char *q, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].len == len && memcmp(v[i].p, q, len) == 0)
             return true;
     return false;
 }
 
-static bool deliver_queue_served(const struct deliver_msg *m, bool from_remote,
+/* --- served groups */
+
+void deliver_served_init(struct deliver_served *sv, struct worker *w)
+{
+    sv->w = w;
+    sv->q = sv->inl;
+    sv->n = 0;
+    sv->cap = DELIVER_SERVED_INLINE;
+    sv->nindexed = 0;
+    sv->imask = 0;
+}
+
+/* Past the inline room: into the worker's spill, which only this record
+ * uses until deliver_served_done. */
+static void deliver_served_grow(struct deliver_served *sv)
+{
+    struct worker *w = sv->w;
+    if (sv->q == sv->inl) {
+        NASSERT(!w->sv_spill_busy); /* one record at a time per worker */
+        w->sv_spill_busy = true;
+        if (w->sv_spill_cap < 2 * sv->cap) {
+            free(w->sv_spill);
+            w->sv_spill_cap = 2 * sv->cap;
+            w->sv_spill = xmalloc(w->sv_spill_cap * sizeof(*w->sv_spill));
+        }
+        memcpy(w->sv_spill, sv->inl, sv->n * sizeof(*sv->q));
+    } else {
+        w->sv_spill_cap *= 2;
+        w->sv_spill = xrealloc(w->sv_spill, w->sv_spill_cap * sizeof(*w->sv_spill));
+    }
+    sv->q = w->sv_spill;
+    sv->cap = w->sv_spill_cap;
+}
+
+/* Bring the worker's index up to q[0..n), in a larger table when it would
+ * be over half full. Only for a record in the spill (n past the inline
+ * room), so the index is this record's too. */
+static void deliver_served_index(struct deliver_served *sv)
+{
+    struct worker *w = sv->w;
+    if (sv->nindexed == 0 || 2 * sv->n > sv->imask + 1) {
+        sv->imask = deliver_qidx_reset(&w->sv_index, &w->sv_index_cap, sv->n);
+        sv->nindexed = 0;
+    }
+    for (; sv->nindexed < sv->n; sv->nindexed++)
+        deliver_qidx_put(w->sv_index, sv->imask, sv->q, sv->nindexed);
+}
+
+void deliver_served_add(struct deliver_served *sv, const char *q, size_t len)
+{
+    if (sv->n == sv->cap)
+        deliver_served_grow(sv);
+    sv->q[sv->n++] = (struct parser_slice){q, len};
+    if (sv->nindexed)
+        deliver_served_index(sv);
+}
+
+bool deliver_served_has(struct deliver_served *sv, const char *q, size_t len)
+{
+    if (sv->n <= DELIVER_SERVED_INLINE)
+        return deliver_qlist_has(sv->q, sv->n, q, len);
+    deliver_served_index(sv);
+    return deliver_qidx_has(sv->w->sv_index, sv->imask, sv->q, q, len);
+}
+
+void deliver_served_done(struct deliver_served *sv)
+{
+    if (sv->q != sv->inl)
+        sv->w->sv_spill_busy = false;
+}
+
+/* A message from a route serves only the queue groups its line names: a
+ * short list is scanned, a long one looked up in an index built on first
+ * use (*rqmask 0 until then). */
+static bool deliver_rqueue_named(struct worker *w, const struct deliver_msg *m, size_t *rqmask,
                                  const struct sublist_qgroup *g)
 {
-    return !from_remote || m->all_queues || deliver_rqueue_named(m, g);
+    if (m->nrqueues <= DELIVER_SERVED_INLINE)
+        return deliver_qlist_has(m->rqueues, m->nrqueues, g->queue, g->queue_len);
+    if (*rqmask == 0) {
+        *rqmask = deliver_qidx_reset(&w->rq_index, &w->rq_index_cap, m->nrqueues);
+        for (size_t i = 0; i < m->nrqueues; i++)
+            deliver_qidx_put(w->rq_index, *rqmask, m->rqueues, i);
+    }
+    return deliver_qidx_has(w->rq_index, *rqmask, m->rqueues, g->queue, g->queue_len);
 }
 
 static bool deliver_is_route(const struct sub *s)
@@ -237,17 +364,9 @@ static bool deliver_is_route(const struct sub *s)
     return ((const struct conn *)s->owner)->kind == CONN_KIND_ROUTE;
 }
 
-static void deliver_served_add(struct deliver_served *sv, const struct sublist_qgroup *g)
-{
-    if (sv && sv->n < DELIVER_SERVED_MAX)
-        sv->q[sv->n++] = (struct parser_slice){g->queue, g->queue_len};
-}
-
 size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                        const struct deliver_msg *m, struct deliver_served *sv)
 {
-    if (sv)
-        sv->n = 0;
     const struct sublist_result *r =
         sublist_cache_match(w->cache, acc->sl, m->subject, m->subject_len);
     if (r->npsubs == 0 && r->nqgroups == 0)
@@ -267,11 +386,12 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     rts.n = 0;
     rts.v = NULL;
     size_t delivered = 0;
+    size_t rqmask = 0;
 
     for (size_t i = 0; i < r->npsubs; i++) {
         if (deliver_is_route(r->psubs[i])) {
             if (!from_route)
-                deliver_rt_add(&rts, r->psubs[i]->owner, NULL);
+                deliver_rt_add(&rts, r->psubs[i], NULL);
             continue;
         }
         struct csub *cs = csub_of(r->psubs[i]);
@@ -284,7 +404,8 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         const struct sublist_qgroup *g = &r->qgroups[q];
         if (g->nsubs == 0)
             continue;
-        if (!deliver_queue_served(m, from_remote, g))
+        /* from a route or a gateway, only the queue groups the line names */
+        if (from_remote && !m->all_queues && !deliver_rqueue_named(w, m, &rqmask, g))
             continue;
         size_t start = sublist_qgroup_pick(g, worker_rand(w));
         bool served = false, remote_member = false;
@@ -295,7 +416,7 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                     remote_member = true; /* only local members for a routed message */
                     continue;
                 }
-                deliver_rt_add(&rts, s->owner, g);
+                deliver_rt_add(&rts, s, g);
                 served = true;
                 continue;
             }
@@ -309,12 +430,12 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
         }
         /* a routed message's group with a member on another server counts as
          * served in this cluster, as the route it came from decided */
-        if (served || remote_member)
-            deliver_served_add(sv, g);
+        if ((served || remote_member) && sv)
+            deliver_served_add(sv, g->queue, g->queue_len);
     }
     for (size_t i = 0; i < rts.n; i++) {
         struct deliver_rt *rt = deliver_rts_at(&rts, i);
-        if (route_forward(w, rt->c, acc, m, deliver_rt_queues(rt), rt->nq))
+        if (route_forward_sub(w, rt->c, rt->sub, acc, m, deliver_rt_queues(rt), rt->nq))
             delivered++;
         free(rt->q);
     }
@@ -341,5 +462,8 @@ size_t deliver_local(struct worker *w, struct conn *src, struct account *acc,
     if (!w->s->gw)
         return deliver_local_served(w, src, acc, m, NULL);
     struct deliver_served sv;
-    return deliver_local_served(w, src, acc, m, &sv);
+    deliver_served_init(&sv, w);
+    size_t n = deliver_local_served(w, src, acc, m, &sv);
+    deliver_served_done(&sv);
+    return n;
 }

@@ -412,6 +412,8 @@ static int gw_register_in(struct conn *c, const struct proto_peer_info *pi)
     struct gw_conn *gd = gw_data(c);
     snprintf(gd->name, sizeof(gd->name), "%s", pi->gateway ? pi->gateway : "");
     snprintf(gd->remote_id, sizeof(gd->remote_id), "%s", pi->server_id ? pi->server_id : "");
+    snprintf(gd->remote_sname, sizeof(gd->remote_sname), "%s",
+             pi->server_name ? pi->server_name : "");
     char **urls = pi->gateway_urls;
     size_t nurls = pi->n_gateway_urls;
 
@@ -474,9 +476,10 @@ static int gw_fail(struct conn *c, const char *err, const char *reason)
 }
 
 /* isGatewayAuthorized: the certificate with a tls map or known-URL check,
- * else the authorization block's user and password, if any. */
-static bool gw_connect_authorized(struct conn *c, const struct opts *o,
-                                  const struct proto_peer_connect *pc)
+ * else the authorization block's user and password, if any (a bcrypt one
+ * may leave it pending, auth.h). */
+static enum auth_result gw_connect_authorized(struct conn *c, const struct opts *o,
+                                              const struct proto_peer_connect *pc)
 {
     const struct opts_tls *t = &o->gateway.tls;
     if (t->verify_and_map || t->verify_cert_and_check_known_urls) {
@@ -486,12 +489,13 @@ static bool gw_connect_authorized(struct conn *c, const struct opts *o,
             lists[i] = &o->gateway.gateways[i].urls;
         bool ok = auth_tls_peer_ok(c, o->gateway.username, t->verify_and_map, lists, n);
         free(lists);
-        return ok;
+        return ok ? AUTH_OK : AUTH_FAIL;
     }
     if (!o->gateway.username || !o->gateway.username[0])
-        return true;
-    return strcmp(pc->user, o->gateway.username) == 0 && o->gateway.password &&
-           auth_password_ok(o->gateway.password, pc->pass);
+        return AUTH_OK;
+    if (strcmp(pc->user, o->gateway.username) != 0 || !o->gateway.password)
+        return AUTH_FAIL;
+    return auth_connect_password(c, o->gateway.password, pc->pass);
 }
 
 static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
@@ -517,7 +521,13 @@ static int gw_connect(struct conn *c, const struct parser_cmd *cmd)
     }
     int rc = 0;
     const char *gw = pc.gateway;
-    if (pc.has_account || pc.new_account || !gw_connect_authorized(c, o, &pc)) {
+    enum auth_result ar =
+        pc.has_account || pc.new_account ? AUTH_FAIL : gw_connect_authorized(c, o, &pc);
+    if (ar == AUTH_PENDING) {
+        proto_peer_connect_free(&pc);
+        return PARSER_PAUSE; /* parked: this CONNECT runs again with the verdict */
+    }
+    if (ar != AUTH_OK) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error");
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");
@@ -1080,6 +1090,7 @@ size_t gateway_conns(struct server *s, bool accs, const char *acc, struct gatewa
         e->cid = c->cid;
         snprintf(e->name, sizeof(e->name), "%s", gd->name);
         memcpy(e->remote_id, gd->remote_id, sizeof(e->remote_id));
+        snprintf(e->remote_name, sizeof(e->remote_name), "%s", gd->remote_sname);
         e->outbound = gd->outbound;
         e->configured = gd->outbound && gd->configured;
         if (gd->outbound && gd->gi) {

@@ -61,10 +61,11 @@ void gateway_account_added(struct server *s, struct account *acc);
 /* Offer message m, published in acc by src (a client, or NULL for internal
  * publishers), to the remote clusters that want it, in RTT order, each queue
  * group once in the supercluster: the groups in sv, which the local delivery
- * served, are not offered. Returns the number of gateways it was sent to.
- * Worker thread w; call after the local delivery. */
+ * served, are not offered, and each group given to a gateway is added to sv.
+ * Returns the number of gateways it was sent to. Worker thread w; call after
+ * the local delivery. */
 size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
-                    const struct deliver_msg *m, const struct deliver_served *sv);
+                    const struct deliver_msg *m, struct deliver_served *sv);
 
 /* A message whose subject is a routed reply ("_GR_.<c>.<s>." or "$GR.<h>."),
  * received from a route (src) or a gateway: deliver it to the local client
@@ -113,9 +114,10 @@ void gateway_info_from_route(struct server *s, const struct proto_peer_info *pi)
 struct gwint_acc_info;
 struct gateway_conn_info {
     uint64_t cid;
-    char name[64];      /* remote gateway name */
-    char remote_id[57]; /* remote server_id */
-    bool configured;    /* outbound to an explicit remote */
+    char name[64];         /* remote gateway name */
+    char remote_id[57];    /* remote server_id */
+    char remote_name[256]; /* remote server_name */
+    bool configured;       /* outbound to an explicit remote */
     bool outbound;
     uint32_t nsubs; /* outbound: stored remote subscriptions */
     /* Accounts (when asked for): outbound, the remote interest per account;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dial.h"
 #include "hmap.h"
 #include "loop.h"
 #include "net.h"
@@ -53,14 +54,13 @@ struct gw_remote {
     /* dial pass in progress */
     size_t *order;
     size_t norder, pos;
-    struct loop_watch dial; /* fd >= 0 while a connect is in progress */
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    char dial_hostport[NET_ADDR_STRLEN];
-    size_t dial_url;
-    struct loop_timer timer;      /* next pass, reconnect */
-    struct loop_timer dial_timer; /* 1 s connect deadline */
-    struct conn *c;               /* its outbound connection, while open */
+    /* one URL at a time: its host looked up off the loop, then a connect
+     * with a 1 s deadline; busy while either is in progress */
+    struct dial dial;
+    char *dial_hostport;     /* the URL being dialled, for logs */
+    size_t dial_url;         /* its index once connected (credentials) */
+    struct loop_timer timer; /* next pass, reconnect */
+    struct conn *c;          /* its outbound connection, while open */
 };
 
 /* A plain subject or queue group of the local cluster's interest:

@@ -29,7 +29,6 @@
 #include "worker.h"
 
 #define GW_RECENT_NS   (2ull * GW_NS) /* reply mapping window and mapping TTL */
-#define GW_QUEUES_MAX  64             /* queue groups named in one message */
 #define GW_OLD_PREFIX  "$GR."
 #define GW_OLD_PRE_LEN 9
 #define GW_NEW_PREFIX  "_GR_."
@@ -90,7 +89,10 @@ void gateway_sub_changed(struct server *s, struct account *acc, const struct sub
     struct sbuf line = {0};
     pthread_mutex_lock(&gs->mu);
     struct gw_lint *l = hmap_get(&gs->lint, &gw_lint_ops, key, keylen);
-    if (!l && delta > 0) {
+    if (!l) {
+        /* a removal always follows its subscription's insertion: a count
+         * going below zero is a subscription removed twice */
+        NASSERT(delta > 0);
         l = xcalloc(1, sizeof(*l) + keylen);
         memcpy(l->key, key, keylen);
         l->keylen = (uint32_t)keylen;
@@ -98,24 +100,21 @@ void gateway_sub_changed(struct server *s, struct account *acc, const struct sub
         l->queue = sub->queue != NULL;
         hmap_put(&gs->lint, &gw_lint_ops, l);
     }
-    if (l) {
-        int32_t before = l->n;
-        l->n += delta;
-        if (l->n < 0)
-            l->n = 0;
-        if ((before == 0) != (l->n == 0) && gs->nin > 0) {
-            gw_lint_line(&line, l, l->n > 0);
-            for (size_t i = 0; i < gs->nin; i++) {
-                struct conn *c = gs->in[i];
-                conn_send(c, line.p, line.len);
-                if (LOG_ENABLED(LOG_LEVEL_TRACE))
-                    CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)line.len - 2, line.p);
-            }
+    int32_t before = l->n;
+    l->n += delta;
+    NASSERT(l->n >= 0);
+    if ((before == 0) != (l->n == 0) && gs->nin > 0) {
+        gw_lint_line(&line, l, l->n > 0);
+        for (size_t i = 0; i < gs->nin; i++) {
+            struct conn *c = gs->in[i];
+            conn_send(c, line.p, line.len);
+            if (LOG_ENABLED(LOG_LEVEL_TRACE))
+                CONN_LOG(LOG_LEVEL_TRACE, c, "->> [%.*s]", (int)line.len - 2, line.p);
         }
-        if (l->n == 0) {
-            hmap_del(&gs->lint, &gw_lint_ops, l->key, l->keylen);
-            free(l);
-        }
+    }
+    if (l->n == 0) {
+        hmap_del(&gs->lint, &gw_lint_ops, l->key, l->keylen);
+        free(l);
     }
     pthread_mutex_unlock(&gs->mu);
     sbuf_free(&line);
@@ -395,6 +394,7 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
     m2.rqueues = NULL;
     m2.nrqueues = 0;
     struct deliver_served sv;
+    deliver_served_init(&sv, w);
     deliver_local_served(w, src, acc, &m2, &sv);
     /* back in its origin cluster, the reply may still be wanted elsewhere:
      * offered to the gateways (the groups served here excluded), unless it
@@ -404,6 +404,7 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
         m2.all_queues = false;
         gateway_send(w, src, acc, &m2, &sv);
     }
+    deliver_served_done(&sv);
     return true;
 }
 
@@ -464,14 +465,6 @@ void gw_inbound_msg(struct conn *c, struct parser_slice a, const struct deliver_
 }
 
 /* --- messages sent on outbounds */
-
-static bool gw_queue_in(const struct parser_slice *v, size_t n, const char *q, size_t len)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i].len == len && memcmp(v[i].p, q, len) == 0)
-            return true;
-    return false;
-}
 
 /* Build the mapped reply "_GR_.<cluster>.<server>.<reply>" (or the old
  * "$GR.<hex4>.<reply>") into buf. Returns its length, 0 when it does not fit. */
@@ -551,8 +544,17 @@ static void gw_send_to(struct worker *w, struct gw_state *gs, struct conn *oc,
         (*sent)++;
 }
 
+/* gwint_match_each's callback: a group of the peer's not served yet is
+ * given to it, and counts as served from now on. */
+static void gw_queue_pick(void *arg, const char *queue, size_t len)
+{
+    struct deliver_served *sv = arg;
+    if (!deliver_served_has(sv, queue, len))
+        deliver_served_add(sv, queue, len);
+}
+
 size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
-                    const struct deliver_msg *m, const struct deliver_served *sv)
+                    const struct deliver_msg *m, struct deliver_served *sv)
 {
     (void)src;
     struct gw_state *gs = w->s->gw;
@@ -579,12 +581,6 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
         }
     }
     size_t alen = strlen(acc->name);
-    /* the queue groups served here (by the local delivery), and those
-     * given to a gateway earlier in the loop */
-    struct parser_slice served[GW_QUEUES_MAX];
-    size_t nserved = 0;
-    bool queues_known = false;
-    struct parser_slice q[GW_QUEUES_MAX], keep[GW_QUEUES_MAX];
     bool cacheable = slot != NULL;
     uint32_t want = 0;
     for (size_t i = 0; i < o->n; i++) {
@@ -592,32 +588,21 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
         struct gw_conn *gd = oc->kdata;
         bool plain = false;
         size_t nq = 0;
-        bool any = gwint_match(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len,
-                               &plain, q, GW_QUEUES_MAX, &nq);
+        /* the peer's groups not served yet (here, or by an earlier gateway
+         * of the loop) are added to sv: this gateway's are the new tail */
+        size_t first = sv->n;
+        bool any = gwint_match_each(gd->gi, w->cache, acc->name, alen, m->subject, m->subject_len,
+                                    &plain, gw_queue_pick, sv, &nq);
         if (nq > 0)
             cacheable = false;
         if (!any)
             continue;
-        if (nq > 0 && !queues_known) {
-            /* from the delivery's own match, never a second one (the names
-             * in q stay valid: they belong to the peer's subscriptions) */
-            nserved = sv->n < GW_QUEUES_MAX ? sv->n : GW_QUEUES_MAX;
-            memcpy(served, sv->q, nserved * sizeof(*served));
-            queues_known = true;
-        }
-        size_t nkeep = 0;
-        for (size_t k = 0; k < nq; k++) {
-            if (gw_queue_in(served, nserved, q[k].p, q[k].len))
-                continue;
-            keep[nkeep++] = q[k];
-            if (nserved < GW_QUEUES_MAX)
-                served[nserved++] = q[k];
-        }
+        size_t nkeep = sv->n - first;
         if (!plain && nkeep == 0)
             continue;
         if (plain && nq == 0)
             want |= 1u << i;
-        gw_send_to(w, gs, oc, acc, m, &rm, keep, nkeep, &sent);
+        gw_send_to(w, gs, oc, acc, m, &rm, sv->q + first, nkeep, &sent);
     }
     if (cacheable) {
         slot->acc = acc;

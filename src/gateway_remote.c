@@ -2,13 +2,13 @@
  * The GATEWAY kind, remote clusters: the configuration turned into remotes
  * (explicit ones, and our own name kept for /varz only), the URL set of each
  * remote (configured URLs plus what its servers announce), the dial loop
- * (one pass = every URL once in random order, 1 s connect deadline, 1 s
- * between passes, connect_retries for implicit remotes, reconnects after a
- * close), implicit remotes learned by gossip, and the listener's start-up
+ * (one pass = every URL once in random order, each one's host looked up
+ * off the loop at every attempt and connected with a 1 s deadline through
+ * dial.c, 1 s between passes, connect_retries for implicit remotes,
+ * reconnects after a close), implicit remotes learned by gossip, and the listener's start-up
  * (advertised address, TLS contexts). Worker 0 unless said otherwise. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +32,7 @@
 
 static void gw_dial_next(struct gw_remote *r);
 static void gw_pass_start(struct gw_remote *r);
+static void gw_on_dial(struct dial *d, enum dial_event ev, int fd);
 
 bool gw_curls_add(struct gw_state *gs, const char *url)
 {
@@ -133,9 +134,7 @@ static bool gw_url_add(struct gw_remote *r, const char *url, bool configured)
         }
     }
     /* remember a hostname for TLS verification of bare-IP URLs */
-    struct in6_addr a6;
-    if (!r->tls_name && inet_pton(AF_INET, u.host, &a6) != 1 &&
-        inet_pton(AF_INET6, u.host, &a6) != 1)
+    if (!r->tls_name && !net_host_is_ip(u.host))
         r->tls_name = xstrdup(u.host);
     util_url_free(&u);
     sbuf_free(&tmp);
@@ -167,28 +166,16 @@ static struct gw_remote *gw_remote_new(struct gw_state *gs, const char *name, bo
     r->gs = gs;
     r->name = xstrdup(name);
     r->configured = configured;
-    r->dial.fd = -1;
     r->tls = gs->tls_client;
     r->tls_timeout = gs->tls_timeout;
+    dial_init(&r->dial, gs->w->loop, gs->s->resolver, worker_post_to, gs->w, gw_on_dial, r);
     loop_timer_init(&r->timer, NULL, r);
-    loop_timer_init(&r->dial_timer, NULL, r);
     /* appended: /varz lists configured remotes in configuration order */
     struct gw_remote **pp = &gs->remotes;
     while (*pp)
         pp = &(*pp)->next;
     *pp = r;
     return r;
-}
-
-static void gw_dial_abort(struct gw_remote *r)
-{
-    struct gw_state *gs = r->gs;
-    loop_timer_disarm(gs->w->loop, &r->dial_timer);
-    if (r->dial.fd >= 0) {
-        loop_watch_del(gs->w->loop, &r->dial);
-        close(r->dial.fd);
-        r->dial.fd = -1;
-    }
 }
 
 /* Take r off the list and free it (an implicit remote given up). Worker 0,
@@ -205,7 +192,8 @@ static void gw_remote_drop(struct gw_remote *r)
     }
     pthread_mutex_unlock(&gs->mu);
     loop_timer_disarm(gs->w->loop, &r->timer);
-    gw_dial_abort(r);
+    dial_cancel(&r->dial); /* a lookup in flight is dropped when it answers */
+    free(r->dial_hostport);
     for (size_t i = 0; i < r->nurls; i++)
         gw_url_clear(&r->urls[i]);
     free(r->urls);
@@ -276,17 +264,8 @@ static const char *gw_kind(const struct gw_remote *r)
 static bool gw_should_report(const struct gw_remote *r)
 {
     const struct opts *o = server_opts(r->gs->s);
-    int every = r->reconnect ? o->reconnect_error_reports : o->connect_error_reports;
-    if (every <= 0)
-        every = 1;
-    return r->attempts == 1 || r->attempts % every == 0;
-}
-
-static void gw_go_error(int err, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", strerror(err));
-    if (buf[0] >= 'A' && buf[0] <= 'Z')
-        buf[0] = (char)(buf[0] - 'A' + 'a'); /* Go's syscall texts are lower case */
+    return dial_should_report(!r->reconnect, r->attempts, o->connect_error_reports,
+                              o->reconnect_error_reports);
 }
 
 static void gw_on_retry(struct loop *l, struct loop_timer *t)
@@ -323,75 +302,51 @@ static void gw_pass_failed(struct gw_remote *r)
 
 static void gw_dial_failed(struct gw_remote *r, const char *why)
 {
-    const struct gw_url *u = &r->urls[r->dial_url];
     if (gw_should_report(r))
         NLOG_ERROR("Error connecting to %s gateway \"%s\" (%s) at %s (attempt %d): %s", gw_kind(r),
-                   r->name, u->hostport, r->dial_hostport, r->attempts, why);
+                   r->name, r->dial_hostport, r->dial.addr, r->attempts, why);
     else
         NLOG_DEBUG("Error connecting to %s gateway \"%s\" (%s) at %s (attempt %d): %s", gw_kind(r),
-                   r->name, u->hostport, r->dial_hostport, r->attempts, why);
+                   r->name, r->dial_hostport, r->dial.addr, r->attempts, why);
     gw_dial_next(r);
 }
 
-static void gw_on_dial_timeout(struct loop *l, struct loop_timer *t)
+static void gw_on_dial(struct dial *d, enum dial_event ev, int fd)
 {
-    (void)l;
-    struct gw_remote *r = t->arg;
-    gw_dial_abort(r);
-    char why[NET_ADDR_STRLEN + 64];
-    snprintf(why, sizeof(why), "dial tcp %s: i/o timeout", r->dial_hostport);
-    gw_dial_failed(r, why);
-}
-
-static void gw_on_dial(struct loop *l, struct loop_watch *wt, unsigned events)
-{
-    (void)events;
-    struct gw_remote *r = wt->arg;
-    int fd = r->dial.fd;
-    loop_watch_del(l, &r->dial);
-    r->dial.fd = -1;
-    loop_timer_disarm(l, &r->dial_timer);
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
+    struct gw_remote *r = d->arg;
+    switch (ev) {
+    case DIAL_EV_CONNECTING:
+        if (gw_should_report(r))
+            NLOG_INFO("Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", gw_kind(r),
+                      r->name, r->dial_hostport, d->addr, r->attempts);
+        else
+            NLOG_DEBUG("Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", gw_kind(r),
+                       r->name, r->dial_hostport, d->addr, r->attempts);
+        return;
+    case DIAL_EV_LOOKUP_FAILED:
+        /* solicitGateway: this URL is skipped, the pass goes on */
+        NLOG_ERROR("Error getting IP for %s gateway \"%s\" (%s): %s", gw_kind(r), r->name,
+                   r->dial_hostport, d->err);
+        gw_dial_next(r);
+        return;
+    case DIAL_EV_CONNECT_FAILED:
+        gw_dial_failed(r, d->err);
+        return;
+    case DIAL_EV_CONNECTED:
+        break;
+    }
+    if (atomic_load(&r->gs->s->shutting_down)) {
         close(fd);
-        char e[128], why[NET_ADDR_STRLEN + 192];
-        gw_go_error(err, e, sizeof(e));
-        snprintf(why, sizeof(why), "dial tcp %s: connect: %s", r->dial_hostport, e);
-        gw_dial_failed(r, why);
         return;
     }
     r->attempts = 0;
-    if (!gw_create(r->gs->w, fd, &r->sa, r))
+    const struct gw_url *u = gw_url_find(r, r->dial_hostport);
+    r->dial_url = u ? (size_t)(u - r->urls) : SIZE_MAX;
+    if (!gw_create(r->gs->w, fd, &d->sa, r))
         gw_schedule(r, GW_CONNECT_DELAY_NS);
 }
 
-/* Resolve u to one address (a random one of the host's). */
-static int gw_resolve(struct gw_remote *r, const struct gw_url *u, char *err, size_t errsize)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(u->host, u->port, &hints, &ai);
-    if (rc != 0 || !ai) {
-        snprintf(err, errsize, "lookup %s: %s", u->host, gai_strerror(rc));
-        return -1;
-    }
-    size_t n = 0;
-    for (struct addrinfo *p = ai; p; p = p->ai_next)
-        n++;
-    size_t pick = (size_t)(worker_rand(r->gs->w) % n);
-    struct addrinfo *p = ai;
-    while (pick--)
-        p = p->ai_next;
-    memcpy(&r->sa, p->ai_addr, p->ai_addrlen);
-    r->salen = p->ai_addrlen;
-    freeaddrinfo(ai);
-    net_addr_str(&r->sa, r->dial_hostport, sizeof(r->dial_hostport));
-    return 0;
-}
-
+/* Dial the next URL of the pass; the pass failed when none is left. */
 static void gw_dial_next(struct gw_remote *r)
 {
     struct gw_state *gs = r->gs;
@@ -402,36 +357,11 @@ static void gw_dial_next(struct gw_remote *r)
         size_t idx = r->order[r->pos++];
         if (idx >= r->nurls)
             continue;
-        r->dial_url = idx;
+        /* a copy: the URL set may be rebuilt (an INFO) while this dials */
         const struct gw_url *u = &r->urls[idx];
-        char err[512];
-        if (gw_resolve(r, u, err, sizeof(err)) != 0) {
-            NLOG_ERROR("Error getting IP for %s gateway \"%s\" (%s): %s", gw_kind(r), r->name,
-                       u->hostport, err);
-            continue;
-        }
-        if (gw_should_report(r))
-            NLOG_INFO("Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", gw_kind(r),
-                      r->name, u->hostport, r->dial_hostport, r->attempts);
-        else
-            NLOG_DEBUG("Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", gw_kind(r),
-                       r->name, u->hostport, r->dial_hostport, r->attempts);
-        int fd = net_connect_start((const struct sockaddr *)&r->sa, r->salen);
-        if (fd < 0) {
-            char e[128], why[NET_ADDR_STRLEN + 192];
-            gw_go_error(errno, e, sizeof(e));
-            snprintf(why, sizeof(why), "dial tcp %s: connect: %s", r->dial_hostport, e);
-            gw_dial_failed(r, why);
-            return;
-        }
-        r->dial = (struct loop_watch){.fd = fd, .cb = gw_on_dial, .arg = r};
-        if (loop_watch_add(gs->w->loop, &r->dial, LOOP_WRITE) != 0) {
-            close(fd);
-            r->dial.fd = -1;
-            continue;
-        }
-        r->dial_timer.cb = gw_on_dial_timeout;
-        loop_timer_arm(gs->w->loop, &r->dial_timer, GW_DIAL_TIMEOUT_NS);
+        free(r->dial_hostport);
+        r->dial_hostport = xstrdup(u->hostport);
+        (void)dial_start(&r->dial, u->host, u->port, GW_DIAL_TIMEOUT_NS, worker_rand(gs->w));
         return;
     }
     gw_pass_failed(r);
@@ -441,7 +371,7 @@ static void gw_dial_next(struct gw_remote *r)
 static void gw_pass_start(struct gw_remote *r)
 {
     struct gw_state *gs = r->gs;
-    if (atomic_load(&gs->s->shutting_down) || r->c || r->dial.fd >= 0 || r->own)
+    if (atomic_load(&gs->s->shutting_down) || r->c || dial_busy(&r->dial) || r->own)
         return;
     pthread_mutex_lock(&gs->mu);
     free(r->order);

@@ -467,9 +467,9 @@ void gwint_all_subs_complete(struct gwint *g, const char *acc, size_t acc_len)
 }
 
 /* nats-server gatewayInterest. */
-bool gwint_match(struct gwint *g, struct sublist_cache *cache, const char *acc, size_t acc_len,
-                 const char *subj, size_t subj_len, bool *plain, struct parser_slice *q,
-                 size_t qcap, size_t *nq)
+bool gwint_match_each(struct gwint *g, struct sublist_cache *cache, const char *acc, size_t acc_len,
+                      const char *subj, size_t subj_len, bool *plain, gwint_queue_fn *fn, void *arg,
+                      size_t *nq)
 {
     struct sublist *sl = NULL;
     bool p;
@@ -488,23 +488,41 @@ bool gwint_match(struct gwint *g, struct sublist_cache *cache, const char *acc, 
     }
     pthread_mutex_unlock(&g->mu);
 
-    bool any = false;
     if (sl) {
         const struct sublist_result *r = sublist_cache_match(cache, sl, subj, subj_len);
         if (r->npsubs > 0)
             p = true;
         /* one group per distinct queue name, each borrowed from a member */
-        for (size_t i = 0; i < r->nqgroups; i++) {
-            any = true;
-            if (*nq < qcap) {
-                q[*nq].p = r->qgroups[i].queue;
-                q[*nq].len = r->qgroups[i].queue_len;
-                (*nq)++;
-            }
-        }
+        for (size_t i = 0; i < r->nqgroups; i++)
+            fn(arg, r->qgroups[i].queue, r->qgroups[i].queue_len);
+        *nq = r->nqgroups;
     }
     *plain = p;
-    return p || any;
+    return p || *nq > 0;
+}
+
+struct gwint_qcopy {
+    struct parser_slice *q;
+    size_t qcap, n;
+};
+
+static void gwint_qcopy_one(void *arg, const char *queue, size_t len)
+{
+    struct gwint_qcopy *c = arg;
+    if (c->n < c->qcap)
+        c->q[c->n++] = (struct parser_slice){queue, len};
+}
+
+bool gwint_match(struct gwint *g, struct sublist_cache *cache, const char *acc, size_t acc_len,
+                 const char *subj, size_t subj_len, bool *plain, struct parser_slice *q,
+                 size_t qcap, size_t *nq)
+{
+    struct gwint_qcopy c = {q, qcap, 0};
+    size_t all;
+    bool any =
+        gwint_match_each(g, cache, acc, acc_len, subj, subj_len, plain, gwint_qcopy_one, &c, &all);
+    *nq = c.n;
+    return any;
 }
 
 bool gwint_has_queues(struct gwint *g, const char *acc, size_t acc_len)

@@ -73,6 +73,14 @@ bool gwint_match(struct gwint *g, struct sublist_cache *cache, const char *acc, 
                  const char *subj, size_t subj_len, bool *plain, struct parser_slice *q,
                  size_t qcap, size_t *nq);
 
+/* The same for any number of queue groups: fn(arg, name, len) is called
+ * once per matching group (the name borrowed as above), and *nq counts
+ * them. */
+typedef void gwint_queue_fn(void *arg, const char *queue, size_t len);
+bool gwint_match_each(struct gwint *g, struct sublist_cache *cache, const char *acc, size_t acc_len,
+                      const char *subj, size_t subj_len, bool *plain, gwint_queue_fn *fn, void *arg,
+                      size_t *nq);
+
 /* True when the peer holds queue subscriptions in acc (a sender only needs
  * to work out which local groups were served when it does). Any thread. */
 bool gwint_has_queues(struct gwint *g, const char *acc, size_t acc_len);

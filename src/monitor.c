@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
@@ -36,6 +38,7 @@
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
+#include "util.h"
 #include "version.h"
 #include "worker.h"
 
@@ -45,7 +48,11 @@
 /* Concurrent HTTP connections, and how long an idle keep-alive one stays. */
 #define MONITOR_CONN_LIMIT   16384
 #define MONITOR_CONN_TIMEOUT 120
-#define MONITOR_GO_FIELD     "natsd " NATSD_VERSION
+/* A request line and headers of up to Go's http.DefaultMaxHeaderBytes (1 MB)
+ * plus its 4 KB of slack, with room for the reply's headers: libmicrohttpd's
+ * per-connection pool (mapped, so only what a request uses is resident). */
+#define MONITOR_CONN_MEMORY (1024 * 1024 + 16 * 1024)
+#define MONITOR_GO_FIELD    "natsd " NATSD_VERSION
 
 typedef void monitor_handler(const struct monitor_req *rq, struct monitor_reply *r);
 
@@ -146,15 +153,45 @@ const char *monitor_arg(const struct monitor_req *rq, const char *name)
     return v ? v : "";
 }
 
+/* The value of parameter name and its decoded length, which is longer than
+ * strlen() when it holds a NUL ("%00"): Go's parsers see every byte and
+ * refuse it. "" and 0 when absent. */
+static const char *monitor_arg_n(const struct monitor_req *rq, const char *name, size_t *len)
+{
+    const char *v = NULL;
+    *len = 0;
+    if (MHD_lookup_connection_value_n(rq->mhd_conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      len) != MHD_YES ||
+        !v) {
+        *len = 0;
+        return "";
+    }
+    return v;
+}
+
 static void monitor_bad_arg(struct monitor_reply *r, const char *type, const char *name,
-                            const char *func, const char *val, const char *why)
+                            const char *func, const char *val, size_t len, const char *why)
 {
     struct sbuf b = {0};
     sbuf_addf(&b, "Error decoding %s for '%s': strconv.%s: parsing ", type, name, func);
-    monitor_go_quote(&b, val);
+    util_go_quote_sbuf(&b, val, len);
     sbuf_addf(&b, ": %s", why);
     monitor_reply_text(r, 400, b.p);
     sbuf_free(&b);
+}
+
+void monitor_reply_textf(struct monitor_reply *r, int status, const char *fmt, ...)
+{
+    /* no cut at a fixed size: nats-server echoes the whole value */
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        abort(); /* out of memory, as the mem.h wrappers */
+    monitor_reply_text(r, status, text);
+    free(text);
 }
 
 int monitor_arg_bool(const struct monitor_req *rq, const char *name, bool *out,
@@ -162,11 +199,12 @@ int monitor_arg_bool(const struct monitor_req *rq, const char *name, bool *out,
 {
     static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
     static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
-    const char *v = monitor_arg(rq, name);
+    size_t len;
+    const char *v = monitor_arg_n(rq, name, &len);
     *out = false;
-    if (!v[0])
+    if (len == 0)
         return 0;
-    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(yes) && strlen(v) == len; i++) {
         if (strcmp(v, yes[i]) == 0) {
             *out = true;
             return 0;
@@ -174,7 +212,7 @@ int monitor_arg_bool(const struct monitor_req *rq, const char *name, bool *out,
         if (strcmp(v, no[i]) == 0)
             return 0;
     }
-    monitor_bad_arg(r, "boolean", name, "ParseBool", v, "invalid syntax");
+    monitor_bad_arg(r, "boolean", name, "ParseBool", v, len, "invalid syntax");
     return -1;
 }
 
@@ -207,17 +245,18 @@ static int monitor_parse_dec(const char *v, bool sign_ok, bool *neg, uint64_t *m
 int monitor_arg_int(const struct monitor_req *rq, const char *name, int64_t *out,
                     struct monitor_reply *r)
 {
-    const char *v = monitor_arg(rq, name);
+    size_t len;
+    const char *v = monitor_arg_n(rq, name, &len);
     *out = 0;
-    if (!v[0])
+    if (len == 0)
         return 0;
     bool neg;
     uint64_t mag = 0;
-    int rc = monitor_parse_dec(v, true, &neg, &mag);
+    int rc = strlen(v) == len ? monitor_parse_dec(v, true, &neg, &mag) : -1;
     if (rc == 0 && mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
         rc = -2;
     if (rc != 0) {
-        monitor_bad_arg(r, "int", name, "Atoi", v,
+        monitor_bad_arg(r, "int", name, "Atoi", v, len,
                         rc == -1 ? "invalid syntax" : "value out of range");
         return -1;
     }
@@ -228,14 +267,15 @@ int monitor_arg_int(const struct monitor_req *rq, const char *name, int64_t *out
 int monitor_arg_u64(const struct monitor_req *rq, const char *name, uint64_t *out,
                     struct monitor_reply *r)
 {
-    const char *v = monitor_arg(rq, name);
+    size_t len;
+    const char *v = monitor_arg_n(rq, name, &len);
     *out = 0;
-    if (!v[0])
+    if (len == 0)
         return 0;
     bool neg;
-    int rc = monitor_parse_dec(v, false, &neg, out);
+    int rc = strlen(v) == len ? monitor_parse_dec(v, false, &neg, out) : -1;
     if (rc != 0) {
-        monitor_bad_arg(r, "uint64", name, "ParseUint", v,
+        monitor_bad_arg(r, "uint64", name, "ParseUint", v, len,
                         rc == -1 ? "invalid syntax" : "value out of range");
         *out = 0;
         return -1;
@@ -342,18 +382,23 @@ static cJSON *monitor_url_hosts(const struct strlist *urls)
     return a;
 }
 
-static cJSON *monitor_varz_cluster(const struct opts *o)
+/* As nats-server's ClusterOptsVarz: the cluster name the server has now
+ * (negotiated, or a gateway's name without a cluster block) and the bound
+ * port (a random one with -1). */
+static cJSON *monitor_varz_cluster(struct server *s, const struct opts *o)
 {
     const struct opts_cluster *c = &o->cluster;
     cJSON *j = cJSON_CreateObject();
+    char name[256];
+    if (server_cluster_name(s, name, sizeof(name)))
+        monitor_json_str(j, "name", name);
     if (c->port == 0)
         return j;
     bool tls = c->tls.set && c->tls.cert_file;
-    if (c->name && c->name[0])
-        monitor_json_str(j, "name", c->name);
     if (c->host && c->host[0])
         monitor_json_str(j, "addr", c->host);
-    monitor_json_i64(j, "cluster_port", c->port);
+    int port = route_listen_port(s);
+    monitor_json_i64(j, "cluster_port", port ? port : c->port);
     if (c->auth_timeout != 0)
         monitor_json_f64(j, "auth_timeout", c->auth_timeout);
     if (c->routes.n > 0)
@@ -455,6 +500,15 @@ static void monitor_varz_head(struct monitor *m, cJSON *v)
         if (o->tls.verify || o->tls.verify_and_map)
             monitor_json_bool(v, "tls_verify", true);
     }
+    /* the client URLs of the cluster, as the client INFO has them */
+    char **urls = NULL;
+    size_t nurls = route_client_urls(s, &urls);
+    if (nurls > 0) {
+        cJSON *a = cJSON_AddArrayToObject(v, "connect_urls");
+        for (size_t i = 0; i < nurls; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(urls[i]));
+    }
+    route_urls_free(urls, nurls);
     monitor_json_i64(v, "max_connections", o->max_connections);
     if (o->max_subs > 0)
         monitor_json_i64(v, "max_subscriptions", o->max_subs);
@@ -484,7 +538,7 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
 
     cJSON *v = cJSON_CreateObject();
     monitor_varz_head(m, v);
-    cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(o));
+    cJSON_AddItemToObject(v, "cluster", monitor_varz_cluster(s, o));
     cJSON_AddItemToObject(v, "gateway", monitor_varz_gateway(s, o));
     cJSON_AddObjectToObject(v, "leaf");
     cJSON_AddObjectToObject(v, "mqtt");
@@ -504,8 +558,9 @@ static void monitor_varz(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_json_f64(v, "cpu", pcpu);
     monitor_json_i64(v, "connections", t.connections);
     monitor_json_u64(v, "total_connections", t.total_connections);
-    monitor_json_i64(v, "routes", 0);
-    monitor_json_i64(v, "remotes", 0);
+    /* one route per remote server: routes and remotes are the same count */
+    monitor_json_i64(v, "routes", route_count(s));
+    monitor_json_i64(v, "remotes", route_count(s));
     monitor_json_i64(v, "leafnodes", 0);
     monitor_json_u64(v, "in_msgs", t.in_msgs);
     monitor_json_u64(v, "out_msgs", t.out_msgs);
@@ -617,9 +672,7 @@ static void monitor_accountz(const struct monitor_req *rq, struct monitor_reply 
         return;
     }
     cJSON_Delete(a);
-    char msg[512];
-    snprintf(msg, sizeof(msg), "Account %s does not exist", want);
-    monitor_reply_text(r, 400, msg);
+    monitor_reply_textf(r, 400, "Account %s does not exist", want);
 }
 
 /* --- endpoints for what natsd does not have yet: as nats-server answers
@@ -1003,7 +1056,8 @@ static const struct monitor_route *monitor_find(const struct monitor *m, const c
     return NULL;
 }
 
-static enum MHD_Result monitor_send(struct MHD_Connection *conn, struct monitor_reply *r)
+static enum MHD_Result monitor_send(struct MHD_Connection *conn, struct monitor_reply *r,
+                                    const char *version)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
@@ -1011,6 +1065,9 @@ static enum MHD_Result monitor_send(struct MHD_Connection *conn, struct monitor_
         free(r->body);
         return MHD_NO;
     }
+    /* Go answers a request in the version it came in (HTTP/1.0 too) */
+    if (version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+        MHD_set_response_options(resp, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     if (r->nosniff)
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -1043,7 +1100,6 @@ static enum MHD_Result monitor_on_request(void *cls, struct MHD_Connection *conn
 {
     struct monitor *m = cls;
     (void)method;
-    (void)version;
     (void)upload_data;
     /* The first call only announces the request (answering then would cost
      * the keep-alive); a body, which nobody sends, is read and ignored. */
@@ -1072,7 +1128,7 @@ static enum MHD_Result monitor_on_request(void *cls, struct MHD_Connection *conn
         if (rt->json)
             monitor_jsonp(&rq, &r);
     }
-    return monitor_send(conn, &r);
+    return monitor_send(conn, &r, version);
 }
 
 static void monitor_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1211,6 +1267,7 @@ int monitor_start(struct server *s)
         return -1;
     }
     m->port = net_local_port(m->listen_fd);
+    (void)net_local_addr(m->listen_fd, &m->bound);
     char hp[300];
     monitor_host_port(host, m->port, hp, sizeof(hp));
     NLOG_INFO("Starting %s monitor on %s", m->https ? "https" : "http", hp);
@@ -1237,6 +1294,7 @@ int monitor_run(struct server *s)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MONITOR_THREADS,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)MONITOR_CONN_LIMIT,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MONITOR_CONN_TIMEOUT,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MONITOR_CONN_MEMORY,
                             MHD_OPTION_ARRAY, m->https ? tls_opts : none, MHD_OPTION_END);
     if (!m->d) {
         NLOG_FATAL("Error starting monitor on %d: %s", m->port, strerror(errno));
@@ -1244,6 +1302,16 @@ int monitor_run(struct server *s)
     }
     m->listen_fd = -1; /* the daemon closes it */
     return 0;
+}
+
+bool monitor_listen_addr(struct server *s, struct sockaddr_storage *out, bool *https)
+{
+    const struct monitor *m = s->monitor;
+    if (!m)
+        return false;
+    *out = m->bound;
+    *https = m->https;
+    return true;
 }
 
 void monitor_stop(struct server *s)

@@ -8,6 +8,7 @@
 #ifndef NATSD_MONITOR_H
 #define NATSD_MONITOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct server;
@@ -26,6 +27,11 @@ int monitor_start(struct server *s);
  * run, so every snapshot can be taken through worker_call(). Returns 0 or -1
  * (logged). No-op without monitoring. Main thread. */
 int monitor_run(struct server *s);
+
+/* The monitoring listener's address into *out, and whether it serves HTTPS.
+ * Returns false without monitoring. Any thread after monitor_start(). */
+struct sockaddr_storage;
+bool monitor_listen_addr(struct server *s, struct sockaddr_storage *out, bool *https);
 
 /* Stop answering: close the listener and wait for requests in progress.
  * Idempotent; the workers must still run (requests wait on them). Main

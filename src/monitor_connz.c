@@ -122,6 +122,8 @@ static void monitor_conninfo_fill(struct monitor_conninfo *ci, struct conn *c, i
     ci->out_msgs = c->out_msgs;
     ci->out_bytes = c->out_bytes;
     ci->pending = c->oq.pending;
+    if (c->last_out_ns > c->last_activity_ns)
+        ci->last_ns = (int64_t)c->last_out_ns + off;
     conn_unlock_out(c);
     ci->name = monitor_dup(c->opts.name);
     ci->lang = monitor_dup(c->opts.lang);
@@ -200,9 +202,9 @@ static void monitor_sub_fill(struct monitor_sub *sd, struct sub *sub, const char
     conn_unlock_out(c);
 }
 
-/* Fill sd from a peer's interest held for route c: nats-server keeps no
- * delivery counts for these. */
-static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, const struct conn *c)
+/* Fill sd from a peer's interest held for route c, with the messages
+ * routed on it (under c's out_mu). */
+static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, struct conn *c)
 {
     const char *sid;
     size_t sid_len;
@@ -212,6 +214,9 @@ static void monitor_route_sub_fill(struct monitor_sub *sd, struct sub *sub, cons
     sd->queue = sub->queue ? monitor_dupn(sub->queue, sub->queue_len) : NULL;
     sd->sid = monitor_dupn(sid, sid_len);
     sd->cid = c->cid;
+    conn_lock_out(c);
+    sd->msgs = route_sub_msgs(sub);
+    conn_unlock_out(c);
 }
 
 struct monitor_count_walk {
@@ -516,9 +521,7 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
     } else if (strcasecmp(state, "any") == 0 || strcasecmp(state, "all") == 0) {
         o->state = 2;
     } else {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "Error decoding state for %s", state);
-        monitor_reply_text(r, 400, msg);
+        monitor_reply_textf(r, 400, "Error decoding state for %s", state);
         return -1;
     }
     o->user = monitor_arg(rq, "user");
@@ -534,9 +537,7 @@ static int monitor_connz_parse(const struct monitor_req *rq, struct monitor_conn
             if (strcmp(sort, monitor_sort_names[i]) == 0)
                 break;
         if (i == ARRAY_LEN(monitor_sort_names)) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "invalid sorting option: %s", sort);
-            monitor_reply_text(r, 400, msg);
+            monitor_reply_textf(r, 400, "invalid sorting option: %s", sort);
             return -1;
         }
         o->sort = (enum monitor_sort)i;
@@ -785,9 +786,8 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
         limit = MONITOR_DEFAULT_LIMIT;
     if (test[0] &&
         !(subject_is_valid(test, strlen(test)) && subject_is_literal(test, strlen(test)))) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "invalid test subject, must be valid publish subject: %s", test);
-        monitor_reply_text(r, 400, msg);
+        monitor_reply_textf(r, 400, "invalid test subject, must be valid publish subject: %s",
+                            test);
         return;
     }
     cJSON *stats = cJSON_CreateObject();

@@ -83,8 +83,9 @@ struct monitor_conninfo {
 struct monitor {
     struct server *s;
     struct MHD_Daemon *d;
-    int listen_fd; /* -1 once MHD owns it */
-    int port;      /* actual */
+    int listen_fd;                 /* -1 once MHD owns it */
+    int port;                      /* actual */
+    struct sockaddr_storage bound; /* the listener's address */
     bool https;
     char *tls_cert; /* PEM text, https only */
     char *tls_key;
@@ -138,6 +139,9 @@ int monitor_arg_u64(const struct monitor_req *rq, const char *name, uint64_t *ou
 
 /* Fill r with status and a plain-text message (copied). */
 void monitor_reply_text(struct monitor_reply *r, int status, const char *text);
+/* The same with a printf format, of any length. */
+void monitor_reply_textf(struct monitor_reply *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Fill r with root printed as Go's json.MarshalIndent(v, "", "  ") (or
  * json.Marshal when compact); frees root. */

@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "mem.h"
 #include "opts.h"
+#include "route.h"
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
@@ -73,33 +74,87 @@ static const struct gateway_conn_info *monitor_metric_gw(const struct gateway_co
     return NULL;
 }
 
-/* One family of per-link figures: name{rid="cid",ip="..",port=".."} v for
- * routes; gateways are labelled gid, gateway (remote name), direction
- * (outbound/inbound), ip and port, one row per registered connection. */
-static void monitor_metric_links(struct sbuf *b, const struct monitor_snap *snap,
-                                 enum conn_kind kind, const struct gateway_conn_info *gws,
-                                 size_t ngws, const char *name, const char *type, const char *help,
-                                 size_t field)
+/* The registered route cid in rts, or NULL. */
+static const struct route_peer *monitor_metric_rt(const struct route_peer *rts, size_t nrts,
+                                                  uint64_t cid)
+{
+    for (size_t i = 0; i < nrts; i++)
+        if (rts[i].cid == cid)
+            return &rts[i];
+    return NULL;
+}
+
+/* What the per-link families are built from. */
+struct monitor_links {
+    struct monitor_snap snap;
+    struct gateway_conn_info *gws;
+    size_t ngws;
+    struct route_peer *rts;
+    size_t nrts;
+};
+
+/* The labels of link ci: routes rid, remote_id, remote_name, ip, port;
+ * gateways gid, gateway (remote name), direction (outbound/inbound),
+ * configured, remote_id, remote_name, ip, port. Returns false for a link
+ * that is not registered (still in its handshake, or closed meanwhile). */
+static bool monitor_metric_link_labels(struct sbuf *b, const struct monitor_links *lk,
+                                       const struct monitor_conninfo *ci)
+{
+    const char *rid, *rname;
+    if (ci->kind == CONN_KIND_ROUTE) {
+        const struct route_peer *r = monitor_metric_rt(lk->rts, lk->nrts, ci->cid);
+        if (!r)
+            return false;
+        sbuf_addf(b, "{rid=\"%llu\"", (unsigned long long)ci->cid);
+        rid = r->remote_id;
+        rname = r->remote_name ? r->remote_name : "";
+    } else {
+        const struct gateway_conn_info *g = monitor_metric_gw(lk->gws, lk->ngws, ci->cid);
+        if (!g)
+            return false;
+        sbuf_addf(b, "{gid=\"%llu\",gateway=\"", (unsigned long long)ci->cid);
+        monitor_metric_label(b, g->name);
+        sbuf_addf(b, "\",direction=\"%s\",configured=\"%s\"", g->outbound ? "outbound" : "inbound",
+                  g->configured ? "true" : "false");
+        rid = g->remote_id;
+        rname = g->remote_name;
+    }
+    sbuf_adds(b, ",remote_id=\"");
+    monitor_metric_label(b, rid);
+    sbuf_adds(b, "\",remote_name=\"");
+    monitor_metric_label(b, rname);
+    sbuf_adds(b, "\",ip=\"");
+    monitor_metric_label(b, ci->ip);
+    sbuf_addf(b, "\",port=\"%d\"}", ci->port);
+    return true;
+}
+
+/* One family of per-link figures, one row per registered connection of
+ * kind; a field in ns is printed in seconds. */
+static void monitor_metric_links(struct sbuf *b, const struct monitor_links *lk,
+                                 enum conn_kind kind, const char *name, const char *type,
+                                 const char *help, size_t field, bool ns)
 {
     monitor_metric_head(b, name, type, help);
-    for (size_t i = 0; i < snap->n; i++) {
-        const struct monitor_conninfo *ci = &snap->v[i];
+    for (size_t i = 0; i < lk->snap.n; i++) {
+        const struct monitor_conninfo *ci = &lk->snap.v[i];
         if (ci->kind != kind)
             continue;
         uint64_t v;
         memcpy(&v, (const char *)ci + field, sizeof(v));
-        if (kind == CONN_KIND_ROUTE) {
-            sbuf_addf(b, "%s{rid=\"%llu\",ip=\"", name, (unsigned long long)ci->cid);
-        } else {
-            const struct gateway_conn_info *g = monitor_metric_gw(gws, ngws, ci->cid);
-            if (!g)
-                continue;
-            sbuf_addf(b, "%s{gid=\"%llu\",gateway=\"", name, (unsigned long long)ci->cid);
-            monitor_metric_label(b, g->name);
-            sbuf_addf(b, "\",direction=\"%s\",ip=\"", g->outbound ? "outbound" : "inbound");
+        size_t mark = b->len;
+        sbuf_adds(b, name);
+        if (!monitor_metric_link_labels(b, lk, ci)) {
+            b->len = mark;
+            continue;
         }
-        monitor_metric_label(b, ci->ip);
-        sbuf_addf(b, "\",port=\"%d\"} %llu\n", ci->port, (unsigned long long)v);
+        if (ns) {
+            char num[64];
+            monitor_go_float((double)v / 1e9, num, sizeof(num));
+            sbuf_addf(b, " %s\n", num);
+        } else {
+            sbuf_addf(b, " %llu\n", (unsigned long long)v);
+        }
     }
 }
 
@@ -108,30 +163,31 @@ static void monitor_metrics_links(struct monitor *m, struct sbuf *b)
     static const struct {
         const char *suffix, *type, *help;
         size_t field;
+        bool ns;
     } figs[] = {
         {"in_msgs_total", "counter", "Messages received on the link.",
-         offsetof(struct monitor_conninfo, in_msgs)},
+         offsetof(struct monitor_conninfo, in_msgs), false},
         {"out_msgs_total", "counter", "Messages sent on the link.",
-         offsetof(struct monitor_conninfo, out_msgs)},
+         offsetof(struct monitor_conninfo, out_msgs), false},
         {"in_bytes_total", "counter", "Payload bytes received on the link.",
-         offsetof(struct monitor_conninfo, in_bytes)},
+         offsetof(struct monitor_conninfo, in_bytes), false},
         {"out_bytes_total", "counter", "Payload bytes sent on the link.",
-         offsetof(struct monitor_conninfo, out_bytes)},
+         offsetof(struct monitor_conninfo, out_bytes), false},
         {"pending_bytes", "gauge", "Bytes queued for the link, not yet written.",
-         offsetof(struct monitor_conninfo, pending)},
-        {"rtt_nanoseconds", "gauge", "Last measured round-trip time of the link.",
-         offsetof(struct monitor_conninfo, rtt_ns)},
+         offsetof(struct monitor_conninfo, pending), false},
+        {"rtt_seconds", "gauge", "Last measured round-trip time of the link.",
+         offsetof(struct monitor_conninfo, rtt_ns), true},
     };
-    struct gateway_conn_info *gws;
-    size_t ngws = gateway_conns(m->s, false, NULL, &gws);
-    struct monitor_snap snap;
+    struct monitor_links lk;
+    lk.ngws = gateway_conns(m->s, false, NULL, &lk.gws);
+    lk.nrts = route_peers(m->s, &lk.rts);
     monitor_snapshot(m, (1u << CONN_KIND_ROUTE) | (1u << CONN_KIND_GATEWAY), 0, false, false,
-                     &snap);
+                     &lk.snap);
     size_t nroutes = 0, ngw_open = 0;
-    for (size_t i = 0; i < snap.n; i++) {
-        nroutes += snap.v[i].kind == CONN_KIND_ROUTE;
-        ngw_open += snap.v[i].kind == CONN_KIND_GATEWAY &&
-                    monitor_metric_gw(gws, ngws, snap.v[i].cid) != NULL;
+    for (size_t i = 0; i < lk.snap.n; i++) {
+        nroutes += lk.snap.v[i].kind == CONN_KIND_ROUTE;
+        ngw_open += lk.snap.v[i].kind == CONN_KIND_GATEWAY &&
+                    monitor_metric_gw(lk.gws, lk.ngws, lk.snap.v[i].cid) != NULL;
     }
     monitor_metric_u64(b, "natsd_routes", "gauge", "Route connections open now.", nroutes);
     monitor_metric_u64(b, "natsd_gateways", "gauge",
@@ -139,26 +195,71 @@ static void monitor_metrics_links(struct monitor *m, struct sbuf *b)
     char name[96];
     for (size_t i = 0; i < ARRAY_LEN(figs); i++) {
         snprintf(name, sizeof(name), "natsd_route_%s", figs[i].suffix);
-        monitor_metric_links(b, &snap, CONN_KIND_ROUTE, NULL, 0, name, figs[i].type, figs[i].help,
-                             figs[i].field);
+        monitor_metric_links(b, &lk, CONN_KIND_ROUTE, name, figs[i].type, figs[i].help,
+                             figs[i].field, figs[i].ns);
         snprintf(name, sizeof(name), "natsd_gateway_%s", figs[i].suffix);
-        monitor_metric_links(b, &snap, CONN_KIND_GATEWAY, gws, ngws, name, figs[i].type,
-                             figs[i].help, figs[i].field);
+        monitor_metric_links(b, &lk, CONN_KIND_GATEWAY, name, figs[i].type, figs[i].help,
+                             figs[i].field, figs[i].ns);
     }
     /* what each outbound holds of its remote cluster's interest */
     monitor_metric_head(b, "natsd_gateway_remote_subscriptions", "gauge",
                         "Subscriptions of the remote cluster stored for an outbound gateway.");
-    for (size_t i = 0; i < ngws; i++) {
-        const struct gateway_conn_info *g = &gws[i];
-        if (!g->outbound || !monitor_snap_find(&snap, g->cid))
+    for (size_t i = 0; i < lk.ngws; i++) {
+        const struct gateway_conn_info *g = &lk.gws[i];
+        if (!g->outbound || !monitor_snap_find(&lk.snap, g->cid))
             continue;
         sbuf_addf(b, "natsd_gateway_remote_subscriptions{gid=\"%llu\",gateway=\"",
                   (unsigned long long)g->cid);
         monitor_metric_label(b, g->name);
         sbuf_addf(b, "\"} %u\n", g->nsubs);
     }
-    monitor_snap_free(&snap);
-    gateway_conns_free(gws, ngws);
+    monitor_snap_free(&lk.snap);
+    gateway_conns_free(lk.gws, lk.ngws);
+    route_peers_free(lk.rts, lk.nrts);
+}
+
+/* Per account, as /accstatz (unused ones included, so a series does not
+ * come and go with its account's connections). */
+static void monitor_metrics_accounts(struct monitor *m, struct sbuf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t field; /* 0: connections */
+    } figs[] = {
+        {"natsd_account_connections", "gauge", "Client connections of the account.", 0},
+        {"natsd_account_received_msgs_total", "counter",
+         "Messages received in the account (its clients' publishes, and for the global account "
+         "what routes and gateways brought in).",
+         offsetof(struct account, in_msgs)},
+        {"natsd_account_received_bytes_total", "counter", "Payload bytes of those messages.",
+         offsetof(struct account, in_bytes)},
+        {"natsd_account_sent_msgs_total", "counter",
+         "Deliveries of messages published in the account.", offsetof(struct account, out_msgs)},
+        {"natsd_account_sent_bytes_total", "counter", "Payload bytes of those deliveries.",
+         offsetof(struct account, out_bytes)},
+        {"natsd_account_slow_consumers_total", "counter",
+         "Client connections of the account closed as slow consumers.",
+         offsetof(struct account, slow_consumers)},
+    };
+    struct account **accs;
+    size_t na = monitor_accounts(m->s, &accs);
+    for (size_t f = 0; f < ARRAY_LEN(figs); f++) {
+        monitor_metric_head(b, figs[f].name, figs[f].type, figs[f].help);
+        for (size_t i = 0; i < na; i++) {
+            uint64_t v;
+            if (figs[f].field == 0) {
+                int n = atomic_load(&accs[i]->nclients);
+                v = n > 0 ? (uint64_t)n : 0;
+            } else {
+                atomic_uint_fast64_t *p = (atomic_uint_fast64_t *)((char *)accs[i] + figs[f].field);
+                v = atomic_load_explicit(p, memory_order_relaxed);
+            }
+            sbuf_addf(b, "%s{account=\"", figs[f].name);
+            monitor_metric_label(b, accs[i]->name);
+            sbuf_addf(b, "\"} %llu\n", (unsigned long long)v);
+        }
+    }
+    free(accs);
 }
 
 static void monitor_metrics_sublist(struct monitor *m, struct sbuf *b)
@@ -226,8 +327,11 @@ void monitor_metrics(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_metric_label(&b, s->id);
     sbuf_adds(&b, "\",server_name=\"");
     monitor_metric_label(&b, s->name);
-    sbuf_addf(&b, "\",version=\"%s\",proto_version=\"%s\"} 1\n", NATSD_VERSION,
+    sbuf_addf(&b, "\",version=\"%s\",proto_version=\"%s\",cluster=\"", NATSD_VERSION,
               NATSD_PROTOCOL_VERSION);
+    char cluster[256];
+    monitor_metric_label(&b, server_cluster_name(s, cluster, sizeof(cluster)) ? cluster : "");
+    sbuf_adds(&b, "\"} 1\n");
     monitor_metric_f64(&b, "natsd_start_time_seconds", "gauge",
                        "Start time of the server, Unix seconds.", (double)s->start_unix_ns / 1e9);
     monitor_metric_f64(&b, "natsd_uptime_seconds", "gauge", "Seconds since the server started.",
@@ -262,6 +366,10 @@ void monitor_metrics(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_metrics_workers(m, &b);
 
     monitor_metrics_links(m, &b);
+    monitor_metrics_accounts(m, &b);
+    monitor_metric_u64(&b, "natsd_healthy", "gauge",
+                       "1 while /healthz answers ok, 0 once it answers error (shutting down).",
+                       atomic_load(&s->shutting_down) ? 0 : 1);
 
     monitor_metric_head(&b, "natsd_http_requests_total", "counter",
                         "Monitoring requests by endpoint, as /varz http_req_stats.");

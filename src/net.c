@@ -30,6 +30,29 @@ static void net_errno_text(int e, char *buf, size_t size)
         buf[0] = (char)(buf[0] - 'A' + 'a');
 }
 
+/* A dual-stack listener on [::]:port (IPV6_V6ONLY off), as Go's net.Listen
+ * opens one for a wildcard host: IPv4 clients arrive as mapped addresses.
+ * Returns the fd, or -1 with errno (EAFNOSUPPORT and the like where the
+ * machine has no IPv6: the caller falls back to IPv4). */
+static int net_listen_dual(int port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in6 sa = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, NET_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int net_listen(const char *host, int port, char *err, size_t errsize)
 {
     char portstr[16], et[128];
@@ -40,6 +63,18 @@ int net_listen(const char *host, int port, char *err, size_t errsize)
         return -1;
     }
     snprintf(portstr, sizeof(portstr), "%d", port < 0 ? 0 : port);
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+        int fd = net_listen_dual(port < 0 ? 0 : port);
+        if (fd >= 0)
+            return fd;
+        if (errno != EAFNOSUPPORT && errno != EPROTONOSUPPORT && errno != EADDRNOTAVAIL &&
+            errno != EINVAL) {
+            net_errno_text(errno, et, sizeof(et));
+            snprintf(err, errsize, "listen tcp %s:%s: bind: %s", h, portstr, et);
+            return -1;
+        }
+        /* no IPv6 here: IPv4 only, as below */
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
@@ -73,6 +108,22 @@ int net_listen(const char *host, int port, char *err, size_t errsize)
         snprintf(err, errsize, "listen tcp %s:%s: %s: %s", h, portstr, step, et);
     }
     return fd;
+}
+
+int net_local_addr(int fd, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof(*ss);
+    memset(ss, 0, sizeof(*ss));
+    return getsockname(fd, (struct sockaddr *)ss, &len) == 0 ? 0 : -1;
+}
+
+bool net_addr_is_any(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return false;
 }
 
 int net_local_port(int fd)
@@ -168,7 +219,10 @@ static bool net_is_global_unicast(const struct sockaddr *sa)
            (v4 >> 16) != 0xa9fe;
 }
 
-size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
+/* The addresses of every interface, interface by interface in index order,
+ * IPv4 before IPv6 within one (Go's net.Interfaces and Addrs order); with
+ * global_only, only the global unicast ones. */
+static size_t net_if_ips(char (*out)[NET_IP_STRLEN], size_t max, bool global_only)
 {
     struct ifaddrs *ifa = NULL;
     if (getifaddrs(&ifa) != 0)
@@ -179,7 +233,10 @@ size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
     } *v = NULL;
     size_t n = 0, cap = 0;
     for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
-        if (!p->ifa_addr || !net_is_global_unicast(p->ifa_addr))
+        if (!p->ifa_addr ||
+            (p->ifa_addr->sa_family != AF_INET && p->ifa_addr->sa_family != AF_INET6))
+            continue;
+        if (global_only && !net_is_global_unicast(p->ifa_addr))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
@@ -209,6 +266,16 @@ size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
     return n;
 }
 
+size_t net_nonlocal_ips(char (*out)[NET_IP_STRLEN], size_t max)
+{
+    return net_if_ips(out, max, true);
+}
+
+size_t net_all_ips(char (*out)[NET_IP_STRLEN], size_t max)
+{
+    return net_if_ips(out, max, false);
+}
+
 int net_first_nonlocal_ip(char *buf, size_t size)
 {
     char ip[1][NET_IP_STRLEN];
@@ -216,6 +283,12 @@ int net_first_nonlocal_ip(char *buf, size_t size)
         return -1;
     snprintf(buf, size, "%s", ip[0]);
     return 0;
+}
+
+bool net_host_is_ip(const char *host)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return host && (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1);
 }
 
 bool net_host_is_any(const char *host)

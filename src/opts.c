@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "mem.h"
@@ -32,10 +33,20 @@ enum opts_ktype {
 /* Which conf types an unsupported key may have (bit per enum conf_type). */
 #define OPTS_SHAPE(t) (1u << (t))
 
+/* ocsp's modes as far as natsd must tell them apart (must acts as auto). */
+enum opts_ocsp_mode {
+    OPTS_OCSP_AUTO = 0, /* only Must-Staple certificates */
+    OPTS_OCSP_ALWAYS,
+    OPTS_OCSP_NEVER,
+};
+
 struct opts_ctx {
     struct opts *o;
     struct opts_diag *d;
     bool tls_client; /* top-level tls: a client context for parseTLS */
+    /* the last ocsp key and its mode, decided once every tls block is known */
+    const struct conf_kv *ocsp_kv;
+    enum opts_ocsp_mode ocsp_mode;
 };
 
 struct opts_key;
@@ -53,6 +64,10 @@ struct opts_key {
     bool reloadable;
     const char *type_msg; /* replaces the Go type-assertion text when set */
     unsigned shapes;      /* OPTS_K_UNSUPPORTED: accepted conf types */
+    /* OPTS_K_UNSUPPORTED: why natsd cannot ignore the key (it would then not
+     * enforce what the key asks for), for the error that refuses it; NULL
+     * for a key that is only warned about */
+    const char *refuse;
     opts_hook_fn *hook;
 };
 
@@ -94,6 +109,19 @@ void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt,
     va_start(ap, fmt);
     opts_diag_vadd(&d->warnings, pos, fmt, ap);
     va_end(ap);
+}
+
+void opts_refuse(struct opts_diag *d, const struct conf_pos *pos, const char *what, const char *why)
+{
+    opts_err(d, pos, "%s is not supported by natsd and cannot be ignored: %s", what, why);
+}
+
+void opts_note_unsupported(struct opts *o, const char *key)
+{
+    for (size_t i = 0; i < o->unsupported.n; i++)
+        if (strcmp(o->unsupported.v[i], key) == 0)
+            return;
+    strlist_push(&o->unsupported, key);
 }
 
 /* The name Go's %T gives a configuration value. */
@@ -298,11 +326,14 @@ static int opts_apply_unsupported(struct opts_ctx *cx, const struct opts_key *k,
         }
         return -1;
     }
+    if (k->refuse != NULL) {
+        char what[320];
+        snprintf(what, sizeof(what), "option \"%s\"", kv->key);
+        opts_refuse(cx->d, &kv->pos, what, k->refuse);
+        return -1;
+    }
     /* recorded once, under the canonical name ("ws" as "websocket") */
-    for (size_t i = 0; i < cx->o->unsupported.n; i++)
-        if (strcmp(cx->o->unsupported.v[i], k->names[0]) == 0)
-            return 0;
-    strlist_push(&cx->o->unsupported, k->names[0]);
+    opts_note_unsupported(cx->o, k->names[0]);
     return 0;
 }
 
@@ -1087,6 +1118,95 @@ static int opts_hook_jetstream(struct opts_ctx *cx, void *base, const struct con
     return opts_apply_unsupported(cx, k, kv);
 }
 
+/* ocsp: a bool or a map whose mode is auto (the default), always, must or
+ * never (parseOCSP). What nats-server then does per certificate of a tls
+ * block (NewOCSPMonitor): with always, and with auto or must when the
+ * certificate is Must-Staple, even with no ocsp key at all, it staples the
+ * certificate's status, watches it (always and must shut the server down
+ * once it is revoked) and requires a valid staple from every route and
+ * gateway peer. natsd does none of that, so opts_check_ocsp() refuses those
+ * cases once every tls block is known; in the others OCSP does nothing and
+ * a given ocsp key is only noted. */
+static int opts_hook_ocsp(struct opts_ctx *cx, void *base, const struct conf_kv *kv,
+                          const struct opts_key *k)
+{
+    const struct conf_value *v = kv->val;
+    enum opts_ocsp_mode mode = OPTS_OCSP_AUTO;
+    (void)base;
+    if (v->type == CONF_BOOL) {
+        mode = v->u.b ? OPTS_OCSP_AUTO : OPTS_OCSP_NEVER;
+    } else if (v->type == CONF_MAP) {
+        for (size_t i = 0; i < v->u.map.n; i++) {
+            const struct conf_kv *e = &v->u.map.kv[i];
+            if (strcmp(e->key, "mode") != 0)
+                continue;
+            if (!opts_want_at(cx->d, &e->pos, e->val, CONF_STRING))
+                return -1;
+            const char *m = e->val->u.s.p;
+            if (strcasecmp(m, "never") == 0) {
+                mode = OPTS_OCSP_NEVER;
+            } else if (strcasecmp(m, "always") == 0) {
+                mode = OPTS_OCSP_ALWAYS;
+            } else if (strcasecmp(m, "must") == 0 || strcasecmp(m, "auto") == 0) {
+                mode = OPTS_OCSP_AUTO; /* the same to natsd: only Must-Staple counts */
+            } else {
+                /* nats-server formats the mode with %T */
+                opts_err(cx->d, &kv->pos,
+                         "error parsing ocsp config: unsupported ocsp mode string");
+                return -1;
+            }
+        }
+    } else {
+        opts_err(cx->d, &kv->pos, k->type_msg, opts_go_type(v->type));
+        return -1;
+    }
+    cx->ocsp_kv = kv;
+    cx->ocsp_mode = mode;
+    return 0;
+}
+
+#define OPTS_WHY_OCSP                                                                              \
+    "OCSP stapling is not implemented, so the certificate's revocation status would not be "       \
+    "checked and routes and gateways would not have to staple theirs (ocsp: false turns OCSP off)"
+
+/* The certificate of t, when nats-server would run OCSP for it in mode. */
+static const char *opts_ocsp_cert(const struct opts_tls *t, enum opts_ocsp_mode mode)
+{
+    if (!t->set || t->cert_file == NULL || t->cert_file[0] == '\0' || mode == OPTS_OCSP_NEVER)
+        return NULL;
+    if (mode == OPTS_OCSP_ALWAYS || opts_tls_must_staple(t->cert_file))
+        return t->cert_file;
+    return NULL;
+}
+
+/* After the whole file, with every tls block known: refuse OCSP natsd would
+ * have to do (see opts_hook_ocsp), else note a given ocsp key. */
+static void opts_check_ocsp(struct opts_ctx *cx)
+{
+    const struct opts *o = cx->o;
+    enum opts_ocsp_mode mode = cx->ocsp_kv ? cx->ocsp_mode : OPTS_OCSP_AUTO;
+    const char *cert = opts_ocsp_cert(&o->tls, mode);
+    if (cert == NULL)
+        cert = opts_ocsp_cert(&o->cluster.tls, mode);
+    if (cert == NULL)
+        cert = opts_ocsp_cert(&o->gateway.tls, mode);
+    for (size_t i = 0; cert == NULL && i < o->gateway.n_gateways; i++)
+        cert = opts_ocsp_cert(&o->gateway.gateways[i].tls, mode);
+    char what[1400];
+    if (cert != NULL && cx->ocsp_kv != NULL) {
+        snprintf(what, sizeof(what), "option \"%s\"", cx->ocsp_kv->key);
+        opts_refuse(cx->d, &cx->ocsp_kv->pos, what, OPTS_WHY_OCSP);
+    } else if (cert != NULL) {
+        /* no ocsp key: the certificate itself asks for stapling */
+        char q[1200];
+        util_go_quote(cert, strlen(cert), q, sizeof(q));
+        snprintf(what, sizeof(what), "the OCSP Must-Staple certificate %s", q);
+        opts_refuse(cx->d, NULL, what, OPTS_WHY_OCSP);
+    } else if (cx->ocsp_kv != NULL) {
+        opts_note_unsupported(cx->o, "ocsp");
+    }
+}
+
 #define OPTS_TOP_STR(f, rl, ...)                                                                   \
     {                                                                                              \
         .names = {__VA_ARGS__}, .type = OPTS_K_STRING, .off = offsetof(struct opts, f),            \
@@ -1108,6 +1228,18 @@ static int opts_hook_jetstream(struct opts_ctx *cx, void *base, const struct con
         .names = {__VA_ARGS__}, .type = OPTS_K_UNSUPPORTED, .shapes = sh, .type_msg = msg,         \
         .reloadable = rl                                                                           \
     }
+/* A key natsd does not implement and must not ignore: after nats-server's
+ * shape check, it is an error saying why. */
+#define OPTS_REFUSE(sh, msg, why, ...)                                                             \
+    {                                                                                              \
+        .names = {__VA_ARGS__}, .type = OPTS_K_UNSUPPORTED, .shapes = sh, .type_msg = msg,         \
+        .refuse = why                                                                              \
+    }
+
+/* Operator mode: every key of it asks for JWT authentication. */
+#define OPTS_WHY_OPERATOR                                                                          \
+    "operator mode (JWT accounts and users) is not implemented, and without it clients would "     \
+    "connect with no authentication"
 
 #define OPTS_S_MAP    OPTS_SHAPE(CONF_MAP)
 #define OPTS_S_STR    OPTS_SHAPE(CONF_STRING)
@@ -1133,7 +1265,10 @@ static const struct opts_key opts_top_keys[] = {
     OPTS_TOP_STR(http_base_path, false, "http_base_path"),
     OPTS_TOP_INT(OPTS_K_I32, max_payload, INT32_MIN, OPTS_I32_BIG, true, "max_payload"),
     OPTS_TOP_INT(OPTS_K_I64, max_pending, INT64_MIN, INT64_MAX, false, "max_pending"),
-    OPTS_TOP_INT(OPTS_K_I32, max_control_line, INT32_MIN, OPTS_I32_BIG, true, "max_control_line"),
+    /* nats-server 2.9.10 takes a negative max_control_line and then refuses
+     * every client's first control line; natsd refuses the value, with the
+     * text nats-server gives a negative max_sub_tokens */
+    OPTS_TOP_INT(OPTS_K_I32, max_control_line, 0, OPTS_I32_BIG, true, "max_control_line"),
     OPTS_TOP_INT(OPTS_K_INT, max_connections, INT_MIN, INT_MAX, true, "max_connections",
                  "max_conn"),
     OPTS_TOP_INT(OPTS_K_INT, max_subs, INT_MIN, INT_MAX, false, "max_subscriptions", "max_subs"),
@@ -1183,20 +1318,23 @@ static const struct opts_key opts_top_keys[] = {
     OPTS_UNSUP(OPTS_S_STR, NULL, false, "store_dir", "storedir"),
     OPTS_UNSUP(OPTS_S_MAP, "Expected websocket to be a map, got %s", false, "websocket", "ws"),
     OPTS_UNSUP(OPTS_S_MAP, "Expected mqtt to be a map, got %s", false, "mqtt"),
-    OPTS_UNSUP(OPTS_S_STR, "error parsing operators: unsupported type %s", false, "operator",
-               "operators", "roots", "root", "root_operators", "root_operator"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_MAP, "error parsing operator resolver, wrong type %s", true,
-               "resolver", "account_resolver", "accounts_resolver"),
-    OPTS_UNSUP(OPTS_S_MAP, NULL, true, "resolver_tls"),
-    OPTS_UNSUP(OPTS_S_MAP, "preload should be a map of account_public_key:account_jwt", false,
-               "resolver_preload"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_ARR,
-               "error parsing resolver_pinned_accounts: unsupported type %s", false,
-               "resolver_pinned_accounts"),
-    OPTS_UNSUP(OPTS_S_STR | OPTS_S_ARR, "error parsing trusted: unsupported type %s", false,
-               "trusted", "trusted_keys"),
-    OPTS_UNSUP(OPTS_S_BOOL | OPTS_S_MAP, "error parsing ocsp config: unsupported type %s", true,
-               "ocsp"),
+    OPTS_REFUSE(OPTS_S_STR, "error parsing operators: unsupported type %s", OPTS_WHY_OPERATOR,
+                "operator", "operators", "roots", "root", "root_operators", "root_operator"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_MAP, "error parsing operator resolver, wrong type %s",
+                OPTS_WHY_OPERATOR, "resolver", "account_resolver", "accounts_resolver"),
+    OPTS_REFUSE(OPTS_S_MAP, NULL, OPTS_WHY_OPERATOR, "resolver_tls"),
+    OPTS_REFUSE(OPTS_S_MAP, "preload should be a map of account_public_key:account_jwt",
+                OPTS_WHY_OPERATOR, "resolver_preload"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_ARR,
+                "error parsing resolver_pinned_accounts: unsupported type %s", OPTS_WHY_OPERATOR,
+                "resolver_pinned_accounts"),
+    OPTS_REFUSE(OPTS_S_STR | OPTS_S_ARR, "error parsing trusted: unsupported type %s",
+                OPTS_WHY_OPERATOR, "trusted", "trusted_keys"),
+    {.names = {"ocsp"},
+     .type = OPTS_K_HOOK,
+     .hook = opts_hook_ocsp,
+     .type_msg = "error parsing ocsp config: unsupported type %s",
+     .reloadable = true},
     OPTS_UNSUP(OPTS_S_MAP, "error default_js_domain config: unsupported type %s", false,
                "default_js_domain"),
     OPTS_UNSUP(OPTS_S_MAP, NULL, true, "mappings", "maps"),
@@ -1310,6 +1448,7 @@ int opts_apply_conf(struct opts *o, const struct conf_value *root, struct opts_d
         return d->errors.n > 0 ? -1 : 0;
     opts_apply_system_account(&cx, root);
     opts_apply_block(&cx, &opts_top_block, o, root);
+    opts_check_ocsp(&cx);
     return d->errors.n > 0 ? -1 : 0;
 }
 

@@ -1308,21 +1308,44 @@ static int opts_auth_limit(const struct conf_kv *kv, int64_t *dst, struct opts_d
     return OPTS_AUTH_OK;
 }
 
+/* An account limit natsd does not enforce: any value but -1 (no limit) would
+ * let the account's clients past a bound nats-server holds them to (its
+ * connections, subscriptions or payload size), so it refuses the file. */
+static int opts_auth_limit_refused(const struct opts_account *a, const struct conf_kv *kv,
+                                   int64_t *dst, struct opts_diag *d)
+{
+    int rc = opts_auth_limit(kv, dst, d);
+    if (rc != OPTS_AUTH_OK || *dst == -1)
+        return rc;
+    char what[600];
+    char *q = opts_auth_quoted(a->name);
+    snprintf(what, sizeof(what), "option \"%s\" in the limits of account %s", kv->key, q);
+    free(q);
+    opts_refuse(d, &kv->pos, what,
+                "account limits are not implemented, so the account's clients would not be held "
+                "to it");
+    return OPTS_AUTH_OK;
+}
+
 static int opts_auth_l_conn(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
-    return opts_auth_limit(kv, &((struct opts_account *)ctx)->max_connections, d);
+    struct opts_account *a = ctx;
+    return opts_auth_limit_refused(a, kv, &a->max_connections, d);
 }
 
 static int opts_auth_l_subs(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
-    return opts_auth_limit(kv, &((struct opts_account *)ctx)->max_subscriptions, d);
+    struct opts_account *a = ctx;
+    return opts_auth_limit_refused(a, kv, &a->max_subscriptions, d);
 }
 
 static int opts_auth_l_pay(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
-    return opts_auth_limit(kv, &((struct opts_account *)ctx)->max_payload, d);
+    struct opts_account *a = ctx;
+    return opts_auth_limit_refused(a, kv, &a->max_payload, d);
 }
 
+/* natsd has no leaf node connections, so no account can exceed this one. */
 static int opts_auth_l_leafs(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
     return opts_auth_limit(kv, &((struct opts_account *)ctx)->max_leafnodes, d);
@@ -1848,10 +1871,7 @@ static int opts_auth_c_jetstream(void *ctx, const struct conf_kv *kv, struct opt
     struct opts_auth_acc *c = ctx;
     (void)kv;
     (void)d;
-    for (size_t i = 0; i < c->o->unsupported.n; i++)
-        if (strcmp(c->o->unsupported.v[i], "jetstream") == 0)
-            return OPTS_AUTH_OK;
-    strlist_push(&c->o->unsupported, "jetstream");
+    opts_note_unsupported(c->o, "jetstream");
     return OPTS_AUTH_OK;
 }
 
@@ -1879,7 +1899,10 @@ static int opts_auth_c_perms(void *ctx, const struct conf_kv *kv, struct opts_di
 
 static int opts_auth_c_mappings(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
-    opts_auth_parse_mappings(kv->val, ((struct opts_auth_acc *)ctx)->acc, d);
+    struct opts_auth_acc *c = ctx;
+    opts_auth_parse_mappings(kv->val, c->acc, d);
+    /* checked as nats-server does, not applied: subjects are not remapped */
+    opts_note_unsupported(c->o, "mappings");
     return OPTS_AUTH_OK;
 }
 

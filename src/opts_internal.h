@@ -16,6 +16,18 @@ void opts_err(struct opts_diag *d, const struct conf_pos *pos, const char *fmt, 
 void opts_warn(struct opts_diag *d, const struct conf_pos *pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Refuse a key natsd does not implement and must not ignore, because it would
+ * then not enforce what the key asks for (authentication, authorization,
+ * TLS): appends "<what> is not supported by natsd and cannot be ignored:
+ * <why>" to d->errors, so that the server does not start, -t fails and a
+ * reload is refused. what names the option ("option \"operator\""). (opts.c) */
+void opts_refuse(struct opts_diag *d, const struct conf_pos *pos, const char *what,
+                 const char *why);
+
+/* Record key, once, in o->unsupported: natsd accepts it, does nothing with it,
+ * and says so with a warning at start. (opts.c) */
+void opts_note_unsupported(struct opts *o, const char *key);
+
 /* True when v has type t; otherwise appends nats-server's type error for v
  * ("interface conversion: interface {} is string, not int64") and returns
  * false. Implemented in opts.c. */
@@ -24,6 +36,11 @@ bool opts_want(struct opts_diag *d, const struct conf_value *v, enum conf_type t
 /* A configuration type as Go's %T names it for nats-server's interface{}
  * values ("map[string]interface {}", "int64", "time.Time", ...). (opts.c) */
 const char *opts_go_type(enum conf_type t);
+
+/* Whether the first certificate of cert_file asks for OCSP stapling (TLS
+ * Feature status_request, "Must-Staple"). false when the file cannot be read
+ * or parsed (the block's own checks report that). Reads the file. (opts_tls.c) */
+bool opts_tls_must_staple(const char *cert_file);
 
 /* Parse a tls {} block into t (opts.c). Returns 0, or -1 after appending. */
 int opts_parse_tls(const struct conf_value *v, struct opts_tls *t, struct opts_diag *d);

@@ -12,9 +12,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common.h"
 #include "mem.h"
+#include "opts_internal.h"
 
 /* Files larger than this are not certificates; refuse rather than read. */
 #define OPTS_TLS_MAX_FILE (16 * 1024 * 1024)
@@ -415,4 +417,33 @@ int opts_tls_check_files(const struct opts_tls *t, char *err, size_t errsize)
         }
     }
     return 0;
+}
+
+/* hasOCSPStatusRequest: the leaf (the file's first certificate) carries the
+ * TLS Feature extension with status_request (5), "OCSP Must-Staple". */
+bool opts_tls_must_staple(const char *cert_file)
+{
+    char *buf, err[64];
+    size_t len;
+    if (cert_file == NULL || cert_file[0] == '\0' ||
+        opts_tls_read(cert_file, &buf, &len, err, sizeof(err)) != 0)
+        return false;
+    struct opts_pem pem;
+    opts_pem_split(buf, len, &pem);
+    bool must = false;
+    for (size_t i = 0; i < pem.n; i++) {
+        if (strcmp(pem.b[i].type, "CERTIFICATE") != 0)
+            continue;
+        const unsigned char *p = pem.b[i].der;
+        X509 *x = d2i_X509(NULL, &p, (long)pem.b[i].len);
+        TLS_FEATURE *f = x ? X509_get_ext_d2i(x, NID_tlsfeature, NULL, NULL) : NULL;
+        for (int k = 0; f != NULL && k < sk_ASN1_INTEGER_num(f); k++)
+            must = must || ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, k)) == 5;
+        TLS_FEATURE_free(f);
+        X509_free(x);
+        break;
+    }
+    opts_pem_free(&pem);
+    free(buf);
+    return must;
 }

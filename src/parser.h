@@ -115,6 +115,14 @@ struct parser_cmd {
     struct parser_slice payload; /* on_msg only: total_len bytes (hdr + body) */
 };
 
+/* Returned by on_op, for an op other than PING, PONG and +OK, to stop before
+ * it: parser_feed returns it as res.rc with res.consumed at the start of the
+ * op, which is not consumed, and the parser stays idle at it. Unlike other
+ * codes the parser may be fed again, from that op: on_op is then called for
+ * it a second time (a connection parked until a password is verified off its
+ * loop, conn.h). Disjoint from the PARSER_ERR_* codes and from 1. */
+#define PARSER_PAUSE (-4000)
+
 /* Callbacks. Each returns 0 to go on, or a nonzero code (the connection is
  * closing, e.g. NERR_MAX_PAYLOAD) that stops parsing: parser_feed returns it
  * as res.rc. Any pointer may be NULL (the op is then accepted silently). */
@@ -186,7 +194,8 @@ void parser_init(struct parser *p, const struct parser_kind *kind, uint32_t max_
  * op when its line is; a PING/PONG/+OK line missing its LF is consumed as it
  * comes (its tail is ignored anyway). Partial input is re-examined on the
  * next call without repeating callbacks.
- * After rc != 0 the parser must not be fed again (parser_init resets it).
+ * After rc != 0 the parser must not be fed again (parser_init resets it),
+ * except after PARSER_PAUSE.
  * Never allocates. Owner thread only. */
 struct parser_res parser_feed(struct parser *p, const char *buf, size_t len,
                               const struct parser_cb *cb, void *ctx);

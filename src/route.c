@@ -44,6 +44,7 @@
 /* A peer's interest, inserted in the account's sublist with owner = route. */
 struct route_rsub {
     struct sub sub;
+    uint64_t msgs; /* messages routed on it (under the route's out_mu) */
     struct account *acc;
     uint32_t keylen;
     char key[]; /* "acc subject[ queue]" */
@@ -92,6 +93,16 @@ static void route_rsub_key(const void *val, const char **key, size_t *len)
 }
 
 static const struct hmap_ops route_rsub_ops = {.key = route_rsub_key};
+
+bool route_listen_addr(const struct server *s, struct sockaddr_storage *out)
+{
+    return s->rt && s->rt->listen_fd >= 0 && net_local_addr(s->rt->listen_fd, out) == 0;
+}
+
+int route_listen_port(const struct server *s)
+{
+    return s->rt ? s->rt->port : 0;
+}
 
 int route_count(const struct server *s)
 {
@@ -366,8 +377,9 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
     pthread_mutex_lock(&rt->mu);
     struct route_lint *l = hmap_get(&rt->interest, &route_lint_ops, key.p, key.len);
     if (!l) {
-        if (delta < 0)
-            goto out;
+        /* a removal always follows its subscription's insertion: a count
+         * going below zero is a subscription removed twice */
+        NASSERT(delta > 0);
         l = xcalloc(1, sizeof(*l) + key.len);
         memcpy(l->key, key.p, key.len);
         l->keylen = (uint32_t)key.len;
@@ -380,8 +392,7 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
     }
     int32_t before = l->n;
     l->n += delta;
-    if (l->n < 0)
-        l->n = 0;
+    NASSERT(l->n >= 0);
     bool send = l->queue ? before != l->n : (before == 0) != (l->n == 0);
     if (send && l->imported && rt->nregd > 0) {
         route_lint_line(&line, l);
@@ -395,7 +406,6 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
         hmap_del(&rt->interest, &route_lint_ops, l->key, l->keylen);
         free(l);
     }
-out:
     pthread_mutex_unlock(&rt->mu);
     sbuf_free(&key);
     sbuf_free(&line);
@@ -523,6 +533,7 @@ size_t route_peers(struct server *s, struct route_peer **out)
         struct route_data *rd = route_data(rt->regd[i]);
         v[i].cid = rt->regd[i]->cid;
         memcpy(v[i].remote_id, rd->remote_id, sizeof(v[i].remote_id));
+        v[i].remote_name = rd->remote_name ? xstrdup(rd->remote_name) : NULL;
         v[i].did_solicit = rd->solicited;
         v[i].is_configured = rd->configured;
         v[i].nsubs = atomic_load(&rd->nsubs);
@@ -537,6 +548,7 @@ size_t route_peers(struct server *s, struct route_peer **out)
 void route_peers_free(struct route_peer *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        free(v[i].remote_name);
         proto_perm_free(v[i].import);
         proto_perm_free(v[i].export);
     }
@@ -583,22 +595,26 @@ static bool route_cluster_ok(struct route_state *rt, const char *theirs, bool th
 }
 
 /* The CONNECT's credentials and account (isRouterAuthorized, then the
- * account designation every connection kind refuses). */
-static bool route_connect_authorized(struct conn *c, const struct opts *o,
-                                     const struct proto_peer_connect *pc)
+ * account designation every connection kind refuses); a bcrypt password
+ * may leave it pending (auth.h). */
+static enum auth_result route_connect_authorized(struct conn *c, const struct opts *o,
+                                                 const struct proto_peer_connect *pc)
 {
     if (pc->account[0] || pc->new_account)
-        return false;
+        return AUTH_FAIL;
     const struct opts_tls *t = &o->cluster.tls;
     if (t->verify_and_map || t->verify_cert_and_check_known_urls) {
         const struct strlist *routes = &o->cluster.routes;
         return auth_tls_peer_ok(c, o->cluster.username, t->verify_and_map, &routes,
-                                t->verify_cert_and_check_known_urls ? 1 : 0);
+                                t->verify_cert_and_check_known_urls ? 1 : 0)
+                   ? AUTH_OK
+                   : AUTH_FAIL;
     }
     if (!o->cluster.username || !o->cluster.username[0])
-        return true;
-    return strcmp(pc->user, o->cluster.username) == 0 &&
-           auth_password_ok(o->cluster.password ? o->cluster.password : "", pc->pass);
+        return AUTH_OK;
+    if (strcmp(pc->user, o->cluster.username) != 0)
+        return AUTH_FAIL;
+    return auth_connect_password(c, o->cluster.password ? o->cluster.password : "", pc->pass);
 }
 
 static int route_connect(struct conn *c, const struct parser_cmd *cmd)
@@ -612,7 +628,12 @@ static int route_connect(struct conn *c, const struct parser_cmd *cmd)
     if (prc == -1)
         return route_bad_json(c, err);
     int rc = 0;
-    if (!route_connect_authorized(c, o, &pc)) {
+    enum auth_result ar = route_connect_authorized(c, o, &pc);
+    if (ar == AUTH_PENDING) {
+        proto_peer_connect_free(&pc);
+        return PARSER_PAUSE; /* parked: this CONNECT runs again with the verdict */
+    }
+    if (ar != AUTH_OK) {
         CONN_LOG(LOG_LEVEL_ERROR, c, "authentication error - User \"%s\"", pc.user);
         conn_send_err(c, PROTO_ERR_AUTH_VIOLATION);
         conn_close(c, "Authentication Failure");
@@ -1117,8 +1138,13 @@ int route_msg_decode(struct conn *c, const struct parser_cmd *cmd, struct route_
     struct worker *w = c->w;
     c->in_msgs++;
     c->in_bytes += cmd->total_len;
+    c->last_activity_ns = loop_now(w->loop);
     w->n_in_msgs++;
     w->n_in_bytes += cmd->total_len;
+    /* nats-server's route and gateway connections belong to the global
+     * account: /accstatz counts what they bring in there, whatever the
+     * message's account */
+    worker_acc_peer_in(w, cmd->total_len);
     *m = (struct deliver_msg){
         .subject = ma->subj.p,
         .subject_len = ma->subj.len,
@@ -1175,6 +1201,23 @@ static int route_on_msg(void *ctx, const struct parser_cmd *cmd)
 bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
                    const struct deliver_msg *m, const struct parser_slice *q, size_t nq)
 {
+    return route_forward_sub(w, rc, NULL, acc, m, q, nq);
+}
+
+static struct route_rsub *route_rsub_of(const struct sub *sub)
+{
+    return (struct route_rsub *)((const char *)sub - offsetof(struct route_rsub, sub));
+}
+
+uint64_t route_sub_msgs(const struct sub *sub)
+{
+    return route_rsub_of(sub)->msgs;
+}
+
+bool route_forward_sub(struct worker *w, struct conn *rc, struct sub *sub,
+                       const struct account *acc, const struct deliver_msg *m,
+                       const struct parser_slice *q, size_t nq)
+{
     /* an export deny entry inside a wildcard interest of the peer
      * (checkDenySub on the route) */
     if (rc->perms && perms_deliver_denied(rc->perms, m->subject, m->subject_len))
@@ -1220,6 +1263,11 @@ bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
     struct iovec iov[3] = {{b->p + off, len}, {(void *)body, body_len}, {"\r\n", 2}};
     conn_lock_out(rc);
     bool ok = conn_append_locked(rc, iov, 3, len + body_len + 2, body_len);
+    if (ok) {
+        rc->last_out_ns = loop_now(w->loop);
+        if (sub)
+            route_rsub_of(sub)->msgs++;
+    }
     if (ok || rc->slow_consumer)
         conn_mark_flush_locked(rc, w);
     conn_unlock_out(rc);
@@ -1400,8 +1448,8 @@ int route_init(struct server *s)
                       "verified. DO NOT USE IN PRODUCTION!");
     }
     for (size_t i = 0; i < o->cluster.routes.n; i++) {
-        struct route_remote *r = route_remote_new(s, o->cluster.routes.v[i], true, true);
-        if (r && !rt->tls_name && !route_host_is_ip(r->host))
+        struct route_remote *r = route_remote_new(s, o->cluster.routes.v[i], true);
+        if (r && !rt->tls_name && !net_host_is_ip(r->host))
             rt->tls_name = xstrdup(r->host);
     }
     return 0;

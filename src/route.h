@@ -64,6 +64,18 @@ void route_sub_changed(struct server *s, struct account *acc, const struct sub *
 bool route_forward(struct worker *w, struct conn *rc, const struct account *acc,
                    const struct deliver_msg *m, const struct parser_slice *q, size_t nq);
 
+/* route_forward, counting the message on sub (the route's first interest
+ * the message matched, as nats-server's per-route target), which /routez
+ * shows. */
+struct sub;
+bool route_forward_sub(struct worker *w, struct conn *rc, struct sub *sub,
+                       const struct account *acc, const struct deliver_msg *m,
+                       const struct parser_slice *q, size_t nq);
+
+/* The messages routed on sub, a peer's interest held for a route. The
+ * caller holds that route's out_mu. */
+uint64_t route_sub_msgs(const struct sub *sub);
+
 /* The connect_urls of the client INFO: our own client URL first, then the
  * client URLs learned from route peers (none with no_advertise). *out is a
  * new array of new strings, freed with route_urls_free. Returns the count (0
@@ -75,6 +87,7 @@ void route_urls_free(char **v, size_t n);
 struct route_peer {
     uint64_t cid;
     char remote_id[57];
+    char *remote_name; /* the peer's server_name (copy; NULL: none) */
     bool did_solicit;
     bool is_configured;
     uint32_t nsubs; /* the peer's interest entries */
@@ -96,6 +109,15 @@ void route_sub_sid(const struct sub *sub, const char **p, size_t *len);
 /* The cluster name now (it may change by negotiation) into buf. Returns
  * false without a cluster. Any thread. */
 bool route_cluster(struct server *s, char *buf, size_t size);
+
+/* The route listener's address into *out. Returns false without a cluster.
+ * Any thread. */
+struct sockaddr_storage;
+bool route_listen_addr(const struct server *s, struct sockaddr_storage *out);
+
+/* The port the route listener is bound to (a random one for -1), 0 without
+ * a cluster. Any thread. */
+int route_listen_port(const struct server *s);
 
 /* The number of registered routes (lock-free). */
 int route_count(const struct server *s);

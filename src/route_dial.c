@@ -2,14 +2,12 @@
  * Solicited routes (nats-server's connectToRoute, reConnectToRoute and
  * processImplicitRoute, 2.9.10): one record per route to dial, configured
  * (explicit, retried for ever) or learned from a peer's gossip (implicit,
- * tried 1 + connect_retries times), non-blocking connects on worker 0, the
- * retry delays, and the throttling of dial error logs
+ * tried 1 + connect_retries times), dialled on worker 0 through dial.c (the
+ * host looked up at every attempt, off the loop; a 1 s connect deadline),
+ * the retry delays, and the throttling of dial error logs
  * (connect_error_reports / reconnect_error_reports). */
 #include "route_int.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,18 +25,12 @@
 #include "util.h"
 #include "worker.h"
 
-bool route_host_is_ip(const char *host)
-{
-    unsigned char a[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 /* The URL's host, or for an IP the first host name of the configured routes
  * when there is one (as nats-server, so that gossiped routes, known by IP,
  * verify too). */
 const char *route_tls_name(const struct route_state *rt, const struct route_remote *r)
 {
-    return route_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
+    return net_host_is_ip(r->host) && rt->tls_name ? rt->tls_name : r->host;
 }
 
 void route_remote_free(struct route_remote *r)
@@ -51,12 +43,11 @@ void route_remote_free(struct route_remote *r)
         }
     }
     loop_timer_disarm(rt->w->loop, &r->timer);
-    if (r->dial.fd >= 0) {
-        loop_watch_del(rt->w->loop, &r->dial);
-        close(r->dial.fd);
-    }
+    dial_cancel(&r->dial); /* a lookup in flight is dropped when it answers */
     free(r->url);
     free(r->host);
+    free(r->port);
+    free(r->hostport);
     free(r->user);
     free(r->pass);
     free(r);
@@ -84,31 +75,18 @@ struct conn *route_find_id(struct route_state *rt, const char *id)
     return found;
 }
 
-/* Whether this failed attempt is logged as an error (the others at debug
- * level): the first one, then every connect_error_reports-th of the first
- * dial loop, every reconnect_error_reports-th of a reconnect
- * (shouldReportConnectErr). */
-static bool route_report_err(const struct opts *o, const struct route_remote *r)
-{
-    int every = r->first_connect ? o->connect_error_reports : o->reconnect_error_reports;
-    return r->attempts == 1 || (every != 0 && r->attempts % every == 0);
-}
-
-static void route_dial_failed(struct route_remote *r, int err)
+/* A failed attempt (why: Go's error text), reported as an error or at debug
+ * level (shouldReportConnectErr), then retried or given up (connectToRoute). */
+static void route_dial_failed(struct route_remote *r, const char *why)
 {
     struct server *s = r->s;
     const struct opts *o = server_opts(s);
     r->attempts++;
-    char e[128];
-    snprintf(e, sizeof(e), "%s", strerror(err));
-    if (e[0] >= 'A' && e[0] <= 'Z')
-        e[0] = (char)(e[0] - 'A' + 'a'); /* Go's syscall error texts are lower case */
-    if (route_report_err(o, r))
-        NLOG_ERROR("Error trying to connect to route (attempt %d): dial tcp %s: connect: %s",
-                   r->attempts, r->hostport, e);
+    if (dial_should_report(r->first_connect, r->attempts, o->connect_error_reports,
+                           o->reconnect_error_reports))
+        NLOG_ERROR("Error trying to connect to route (attempt %d): %s", r->attempts, why);
     else
-        NLOG_DEBUG("Error trying to connect to route (attempt %d): dial tcp %s: connect: %s",
-                   r->attempts, r->hostport, e);
+        NLOG_DEBUG("Error trying to connect to route (attempt %d): %s", r->attempts, why);
     if (!r->configured && r->attempts > o->cluster.connect_retries) {
         route_remote_free(r);
         return;
@@ -116,24 +94,26 @@ static void route_dial_failed(struct route_remote *r, int err)
     route_schedule(r, ROUTE_CONNECT_DELAY_NS);
 }
 
-static void route_on_dial(struct loop *l, struct loop_watch *wt, unsigned events)
+static void route_on_dial(struct dial *d, enum dial_event ev, int fd)
 {
-    (void)events;
-    struct route_remote *r = wt->arg;
-    int fd = r->dial.fd;
-    loop_watch_del(l, &r->dial);
-    r->dial.fd = -1;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
+    struct route_remote *r = d->arg;
+    switch (ev) {
+    case DIAL_EV_CONNECTING:
+        NLOG_DEBUG("Trying to connect to route on %s (%s)", r->hostport, d->addr);
+        return;
+    case DIAL_EV_LOOKUP_FAILED:
+    case DIAL_EV_CONNECT_FAILED:
+        route_dial_failed(r, d->err);
+        return;
+    case DIAL_EV_CONNECTED:
+        break;
+    }
+    if (atomic_load(&r->s->shutting_down)) {
         close(fd);
-        route_dial_failed(r, err);
         return;
     }
     r->attempts = 0;
-    if (!route_create(r->s->rt->w, fd, &r->sa, r))
+    if (!route_create(r->s->rt->w, fd, &d->sa, r))
         route_schedule(r, ROUTE_CONNECT_DELAY_NS);
 }
 
@@ -141,7 +121,7 @@ void route_dial(struct route_remote *r)
 {
     struct server *s = r->s;
     struct route_state *rt = s->rt;
-    if (atomic_load(&s->shutting_down) || r->self || r->c || r->dial.fd >= 0)
+    if (atomic_load(&s->shutting_down) || r->self || r->c || dial_busy(&r->dial))
         return;
     if (r->remote_id[0]) {
         struct conn *c = route_find_id(rt, r->remote_id);
@@ -159,47 +139,35 @@ void route_dial(struct route_remote *r)
             return;
         }
     }
-    NLOG_DEBUG("Trying to connect to route on %s (%s)", r->hostport, r->hostport);
-    int fd = net_connect_start((const struct sockaddr *)&r->sa, r->salen);
-    if (fd < 0) {
-        route_dial_failed(r, errno);
-        return;
-    }
-    r->dial = (struct loop_watch){.fd = fd, .cb = route_on_dial, .arg = r};
-    if (loop_watch_add(rt->w->loop, &r->dial, LOOP_WRITE) != 0) {
-        close(fd);
-        r->dial.fd = -1;
-        route_dial_failed(r, errno);
-    }
+    (void)dial_start(&r->dial, r->host, r->port, ROUTE_DIAL_TIMEOUT_NS, worker_rand(rt->w));
 }
 
-struct route_remote *route_remote_new(struct server *s, const char *url, bool configured,
-                                      bool resolve)
+/* "host:port" as a URL's Host is written ("[v6]:port" for IPv6). */
+static char *route_join_hostport(const char *host, const char *port)
+{
+    struct sbuf b = {0};
+    sbuf_addf(&b, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+    sbuf_addc(&b, '\0');
+    return b.p;
+}
+
+struct route_remote *route_remote_new(struct server *s, const char *url, bool configured)
 {
     struct util_url u;
-    if (util_url_parse(url, &u) != 0 || !u.host || !u.host[0] || !u.port) {
+    bool parsed = util_url_parse(url, &u) == 0;
+    if (!parsed || !u.host || !u.host[0] || !u.port || !u.port[0]) {
         NLOG_ERROR("Error parsing URL from INFO: %s", url);
-        util_url_free(&u); /* a URL that parsed without a host or port has parts */
+        if (parsed)
+            util_url_free(&u);
         return NULL;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    if (!resolve)
-        hints.ai_flags = AI_NUMERICHOST;
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(u.host, u.port, &hints, &ai);
-    if (rc != 0 || !ai) {
-        NLOG_ERROR("Error resolving route %s: %s", url, gai_strerror(rc));
-        util_url_free(&u);
-        return NULL;
-    }
+    struct route_state *rt = s->rt;
     struct route_remote *r = xcalloc(1, sizeof(*r));
     r->s = s;
     r->url = xstrdup(url);
     r->host = xstrdup(u.host);
-    memcpy(&r->sa, ai->ai_addr, ai->ai_addrlen);
-    r->salen = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    net_addr_str(&r->sa, r->hostport, sizeof(r->hostport));
+    r->port = xstrdup(u.port);
+    r->hostport = route_join_hostport(u.host, u.port);
     if (u.user && u.user[0]) {
         r->user = xstrdup(u.user);
         r->pass = xstrdup(u.password ? u.password : "");
@@ -207,10 +175,10 @@ struct route_remote *route_remote_new(struct server *s, const char *url, bool co
     util_url_free(&u);
     r->configured = configured;
     r->first_connect = true;
-    r->dial.fd = -1;
+    dial_init(&r->dial, rt->w->loop, s->resolver, worker_post_to, rt->w, route_on_dial, r);
     loop_timer_init(&r->timer, route_on_retry, r);
-    r->next = s->rt->remotes;
-    s->rt->remotes = r;
+    r->next = rt->remotes;
+    rt->remotes = r;
     return r;
 }
 
@@ -253,12 +221,14 @@ void route_implicit(struct conn *c, const struct proto_peer_info *pi)
     struct util_url u;
     if (util_url_parse(ip, &u) != 0)
         return;
-    char hp[NET_ADDR_STRLEN];
-    snprintf(hp, sizeof(hp), "%s:%s", u.host ? u.host : "", u.port ? u.port : "");
+    char *hp = route_join_hostport(u.host ? u.host : "", u.port ? u.port : "");
     util_url_free(&u);
-    for (struct route_remote *r = rt->remotes; r; r = r->next)
-        if (strcmp(r->remote_id, id) == 0 || strcmp(r->hostport, hp) == 0)
+    for (struct route_remote *r = rt->remotes; r; r = r->next) {
+        if (strcmp(r->remote_id, id) == 0 || strcmp(r->hostport, hp) == 0) {
+            free(hp);
             return; /* configured or already being dialled (hasThisRouteConfigured) */
+        }
+    }
     struct sbuf url = {0};
     const struct opts *o = server_opts(s);
     if (pi->auth_required && o->cluster.username) {
@@ -271,11 +241,14 @@ void route_implicit(struct conn *c, const struct proto_peer_info *pi)
         sbuf_adds(&url, ip);
     }
     sbuf_addc(&url, '\0');
-    struct route_remote *r = route_remote_new(s, url.p, false, false);
+    struct route_remote *r = route_remote_new(s, url.p, false);
     sbuf_free(&url);
-    if (!r)
+    if (!r) {
+        free(hp);
         return;
+    }
     snprintf(r->remote_id, sizeof(r->remote_id), "%s", id);
     CONN_LOG(LOG_LEVEL_DEBUG, c, "Received INFO about implicit route %s", hp);
+    free(hp);
     route_dial(r);
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "dial.h"
 #include "hmap.h"
 #include "loop.h"
 #include "net.h"
@@ -30,29 +31,31 @@ struct proto_peer_info;
 #define ROUTE_CONNECT_DELAY_NS (1ull * ROUTE_NS) /* DEFAULT_ROUTE_CONNECT */
 #define ROUTE_RECONNECT_NS     (1ull * ROUTE_NS) /* DEFAULT_ROUTE_RECONNECT */
 #define ROUTE_JITTER_NS        (100ull * 1000000ull)
+#define ROUTE_DIAL_TIMEOUT_NS  (1ull * ROUTE_NS) /* DEFAULT_ROUTE_DIAL */
 /* An implicit route that drops this soon after it was made is retried (the
  * duplicate-route race of two servers dialling each other). */
 #define ROUTE_YOUNG_NS           (3ull * ROUTE_NS)
 #define ROUTE_IMPLICIT_MIN_TRIES 3
 
 /* A route to solicit: a configured URL (explicit, retried forever) or one a
- * peer told us about (implicit, tried 1 + connect_retries times). Worker 0. */
+ * peer told us about (implicit, tried 1 + connect_retries times). Its host
+ * is resolved at every dial, off the loop (dial.c), so a peer whose name
+ * moves to another address is reached there. Worker 0. */
 struct route_remote {
     struct server *s;
     struct route_remote *next;
-    char *url;  /* for logs */
-    char *host; /* the URL's host: the TLS server name */
-    char hostport[NET_ADDR_STRLEN];
+    char *url;      /* for logs */
+    char *host;     /* the URL's host: looked up, and the TLS server name */
+    char *port;     /* the URL's port */
+    char *hostport; /* "host:port" as the URL has it (rURL.Host) */
     char *user, *pass;
-    struct sockaddr_storage sa;
-    socklen_t salen;
     bool configured;
     bool self; /* it led back to this server: never again */
     /* the first dial loop (connect_error_reports) rather than a reconnect
      * after a route closed (reconnect_error_reports) */
     bool first_connect;
     int attempts;
-    struct loop_watch dial; /* fd >= 0 while a connect is in progress */
+    struct dial dial; /* busy while a lookup or a connect is in progress */
     struct loop_timer timer;
     struct conn *c;     /* the connection made for it, while open */
     char remote_id[57]; /* learned from the peer's INFO */
@@ -160,11 +163,11 @@ void route_own_urls(struct server *s, struct route_state *rt, const struct opts 
 
 /* route_dial.c; worker 0 unless said otherwise */
 
-/* A new solicit record for url, linked into rt->remotes (the host must be
- * numeric unless resolve: blocking name resolution, start-up only). Logs and
- * returns NULL when the URL is unusable. */
-struct route_remote *route_remote_new(struct server *s, const char *url, bool configured,
-                                      bool resolve);
+/* A new solicit record for url, linked into rt->remotes; its host (a name
+ * or an address) is not looked up here but at each dial. Logs and returns
+ * NULL when the URL is unusable. Worker 0, or the main thread before the
+ * workers run. */
+struct route_remote *route_remote_new(struct server *s, const char *url, bool configured);
 /* Unlink and free r (its timer and dial stopped). */
 void route_remote_free(struct route_remote *r);
 /* Dial r after delay_ns. */
@@ -181,7 +184,5 @@ struct conn *route_find_id(struct route_state *rt, const char *id);
 void route_implicit(struct conn *c, const struct proto_peer_info *pi);
 /* The TLS server name for dialling r. */
 const char *route_tls_name(const struct route_state *rt, const struct route_remote *r);
-/* Whether host is a numeric IPv4 or IPv6 address. Any thread. */
-bool route_host_is_ip(const char *host);
 
 #endif

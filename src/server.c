@@ -12,9 +12,11 @@
 
 #include "account.h"
 #include "auth.h"
+#include "authpool.h"
 #include "client.h"
 #include "common.h"
 #include "conn.h"
+#include "dial.h"
 #include "gateway.h"
 #include "log.h"
 #include "mem.h"
@@ -196,8 +198,8 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
     /* in a cluster: our client URL and those learned from routes */
     char **urls = NULL;
     size_t nurls = route_client_urls(s, &urls);
-    char cluster[64];
-    if (route_cluster(s, cluster, sizeof(cluster)))
+    char cluster[256];
+    if (server_cluster_name(s, cluster, sizeof(cluster)))
         in.cluster = cluster;
     in.connect_urls = (const char *const *)urls;
     in.n_connect_urls = nurls;
@@ -205,23 +207,110 @@ static void server_info(struct server *s, const struct conn *c, bool ldm, struct
     route_urls_free(urls, nurls);
 }
 
-/* <dir>/<exe>_<pid>.ports with the client URL, as nats-server's logPorts. */
+bool server_cluster_name(struct server *s, char *buf, size_t size)
+{
+    if (route_cluster(s, buf, size))
+        return true;
+    /* a gateway without a cluster block names the cluster (validateCluster
+     * copied its name into the options) */
+    const char *name = server_opts(s)->cluster.name;
+    if (!name || !name[0])
+        return false;
+    snprintf(buf, size, "%s", name);
+    return true;
+}
+
+/* An errno text as Go prints it: lower case ("no such file or directory"). */
+static void server_errno_text(int e, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
+/* nats-server's ports file: <dir>/<basename of argv[0]>_<pid>.ports, so
+ * that a launcher that started us as "nats-server" finds the file it waits
+ * for. */
+static void server_ports_path(const char *dir, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s_%d.ports", dir, program_invocation_short_name, (int)getpid());
+}
+
+/* One key of the ports file: the URLs a listener bound to ss is reached at,
+ * as nats-server's formatURL: its own address, or, bound to the unspecified
+ * address, every address of every interface. Nothing when there is none
+ * (Go's omitempty). */
+static void server_ports_urls(struct sbuf *b, const char *key, const char *scheme,
+                              const struct sockaddr_storage *ss)
+{
+    enum { SERVER_MAX_IPS = 256 };
+    char(*ips)[NET_IP_STRLEN] = xcalloc(SERVER_MAX_IPS, sizeof(*ips));
+    size_t n = 1;
+    if (net_addr_is_any(ss)) {
+        n = net_all_ips(ips, SERVER_MAX_IPS);
+        n = n < SERVER_MAX_IPS ? n : SERVER_MAX_IPS;
+    } else {
+        net_ip_str(ss, ips[0], sizeof(ips[0]));
+    }
+    if (n > 0) {
+        sbuf_addf(b, "%s\"%s\":[", b->len > 1 ? "," : "", key);
+        for (size_t i = 0; i < n; i++) {
+            bool v6 = strchr(ips[i], ':') != NULL;
+            sbuf_addf(b, "%s\"%s://%s%s%s:%d\"", i ? "," : "", scheme, v6 ? "[" : "", ips[i],
+                      v6 ? "]" : "", net_addr_port(ss));
+        }
+        sbuf_addf(b, "]");
+    }
+    free(ips);
+}
+
+/* Write the ports file with the client, monitoring and cluster URLs, once
+ * every listener is bound (nats-server's logPorts; natsd serves no profiler
+ * and no websocket, so their keys never appear). Main thread. */
 static void server_write_ports_file(struct server *s)
 {
     const struct opts *o = server_opts(s);
-    if (!o->ports_file_dir)
+    if (!o->ports_file_dir || !o->ports_file_dir[0])
         return;
     char path[4096];
-    snprintf(path, sizeof(path), "%s/natsd_%d.ports", o->ports_file_dir, (int)getpid());
-    const char *host = o->host && strcmp(o->host, "0.0.0.0") != 0 ? o->host : "127.0.0.1";
+    server_ports_path(o->ports_file_dir, path, sizeof(path));
     struct sbuf b = {0};
-    sbuf_addf(&b, "{\"nats\":[\"nats://%s:%d\"]}", host, s->port);
+    struct sockaddr_storage ss;
+    bool https;
+    sbuf_addf(&b, "{");
+    struct tls_ctx *tls = server_tls_ctx(s);
+    if (s->listen_fd >= 0 && net_local_addr(s->listen_fd, &ss) == 0)
+        server_ports_urls(&b, "nats", tls && !o->allow_non_tls ? "tls" : "nats", &ss);
+    if (monitor_listen_addr(s, &ss, &https))
+        server_ports_urls(&b, "monitoring", https ? "https" : "http", &ss);
+    if (route_listen_addr(s, &ss))
+        server_ports_urls(&b, "cluster", o->cluster.tls.set ? "tls" : "nats", &ss);
+    sbuf_addf(&b, "}");
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len)
-        NLOG_ERROR("Error writing ports file (%s): %s", path, strerror(errno));
+    char et[128];
+    if (fd < 0) {
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error writing ports file (%s): open %s: %s", path, path, et);
+    } else if (write(fd, b.p, b.len) != (ssize_t)b.len) {
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error writing ports file (%s): write %s: %s", path, path, et);
+    }
     if (fd >= 0)
         close(fd);
     sbuf_free(&b);
+}
+
+static void server_delete_ports_file(const char *dir)
+{
+    if (!dir || !dir[0])
+        return;
+    char path[4096];
+    server_ports_path(dir, path, sizeof(path));
+    if (unlink(path) != 0) {
+        char et[128];
+        server_errno_text(errno, et, sizeof(et));
+        NLOG_ERROR("Error cleaning up ports file %s: remove %s: %s", path, path, et);
+    }
 }
 
 struct server *server_new(const struct opts *o)
@@ -273,6 +362,9 @@ struct server *server_new(const struct opts *o)
         atomic_store(&s->tls_ctx, x);
     }
     s->nworkers = o->threads > 0 ? o->threads : server_cpus();
+    /* a verifier per two CPUs (at least one, at most the pool's cap): under a
+     * flood of bcrypt CONNECTs the loops keep the other half */
+    s->authpool = authpool_new(server_cpus() / 2);
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     for (int i = 0; i < s->nworkers; i++) {
         s->workers[i] = worker_new(s, i);
@@ -287,6 +379,8 @@ struct server *server_new(const struct opts *o)
         server_free(s);
         return NULL;
     }
+    if (o->cluster.port != 0 || o->gateway.port != 0)
+        s->resolver = dial_resolver_new(DIAL_RESOLVER_THREADS, NULL);
     if (gateway_init(s) != 0) {
         server_free(s);
         return NULL;
@@ -350,16 +444,12 @@ void server_shutdown(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i])
             worker_stop(s->workers[i]);
+    authpool_stop(s->authpool); /* after the workers: none queues a job now */
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
         s->listen_fd = -1;
     }
-    if (server_opts(s)->ports_file_dir) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/natsd_%d.ports", server_opts(s)->ports_file_dir,
-                 (int)getpid());
-        unlink(path);
-    }
+    server_delete_ports_file(server_opts(s)->ports_file_dir);
 }
 
 bool server_tls_rate_allow(struct server *s)
@@ -492,6 +582,12 @@ void server_reload(struct server *s, struct opts *next, struct server_reload *r)
     }
     atomic_store(&s->opts, next);
     atomic_store(&s->auth_required, auth_required(next));
+    if (strcmp(old->ports_file_dir ? old->ports_file_dir : "",
+               next->ports_file_dir ? next->ports_file_dir : "") != 0) {
+        /* portsFileDirOption: the old file goes, the new one is written */
+        server_delete_ports_file(old->ports_file_dir);
+        server_write_ports_file(s);
+    }
     worker_call(s->workers[0], server_task_retire, r);
     /* old stays valid: replaced options are kept until shutdown */
     for (int i = 0; i < s->nworkers; i++)
@@ -513,6 +609,7 @@ void server_free(struct server *s)
         free(s->old_opts[i]);
     }
     free(s->old_opts);
+    authpool_stop(s->authpool); /* jobs in flight go back to the workers */
     /* Workers are stopped: close what they own, then free them together (a
      * worker's retired objects may belong to another's connections). */
     for (int i = 0; i < s->nworkers; i++)
@@ -522,9 +619,14 @@ void server_free(struct server *s)
     monitor_free(s);
     route_free(s); /* its solicit timers and watches are on worker 0's loop */
     gateway_free(s);
+    /* every dial is cancelled: no lookup answer is posted after this, and
+     * those already posted are dropped by worker_free */
+    dial_resolver_stop(s->resolver);
+    s->resolver = NULL;
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
+    authpool_free(s->authpool);
     tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
     pthread_mutex_destroy(&s->tls_rate.mu);
     if (s->listen_fd >= 0)

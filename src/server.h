@@ -16,10 +16,12 @@ struct opts;
 struct worker;
 struct account;
 struct account_table;
+struct dial_resolver;
 struct conn;
 struct monitor;
 struct tls_ctx;
 struct route_state;
+struct authpool;
 
 /* The client TLS handshake rate limit (tls connection_rate_limit), as
  * nats-server's rateCounter: per one-second window, the first limit
@@ -96,6 +98,13 @@ struct server {
 
     /* Gateways (gateway.c); NULL without a gateway port. */
     struct gw_state *gw;
+
+    /* The resolver threads of route and gateway dials (dial.c); NULL
+     * without a cluster or gateway port. */
+    struct dial_resolver *resolver;
+
+    /* The threads that verify bcrypt passwords off the loops (authpool.h). */
+    struct authpool *authpool;
 };
 
 /* Build the server from o (borrowed, must outlive it): identity, accounts,
@@ -167,6 +176,12 @@ void server_reload_abort(struct server_reload *r);
  * nats-server does (max_pending, max_control_line). Consumes r. Main thread,
  * while the workers run. */
 void server_reload(struct server *s, struct opts *next, struct server_reload *r);
+
+/* The cluster name the server has now into buf: the routes' (negotiated)
+ * one, else the configured one (a gateway's name stands for it without a
+ * cluster block, as in nats-server). Returns false when there is none. Any
+ * thread. */
+bool server_cluster_name(struct server *s, char *buf, size_t size);
 
 /* The client INFO line for connection c into out (sbuf). */
 struct sbuf;

@@ -233,7 +233,11 @@ static struct tls_ctx *tls_ctx_build(const struct opts_tls *t, enum tls_ctx_mode
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); /* Go's MinVersion */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    /* send what cert_file holds and nothing more, as Go's crypto/tls: without
+     * this OpenSSL completes the chain from the verify store (ca_file), and
+     * peers that lack the CA then fail differently */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS |
+                              SSL_MODE_NO_AUTO_CHAIN);
     if (tls_ctx_ciphers(ctx, t, err, errsize) != 0)
         goto fail;
     /* TLS 1.3 suites in nats-server's order (AES-128-GCM first), the one a

@@ -22,6 +22,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,6 +82,12 @@ void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur)
 
 void worker_acc_flush(struct worker *w)
 {
+    if (w->st_peer_msgs) {
+        struct account *g = w->s->gacc;
+        atomic_fetch_add_explicit(&g->in_msgs, w->st_peer_msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g->in_bytes, w->st_peer_bytes, memory_order_relaxed);
+        w->st_peer_msgs = w->st_peer_bytes = 0;
+    }
     struct account *a = w->st_acc;
     if (!a)
         return;
@@ -229,12 +236,15 @@ static void worker_flush_list(struct conn *c)
 
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
 {
+    struct worker_task t = {.fn = fn, .arg = arg};
+    /* running is read under inbox_mu, where worker_stop clears it after
+     * draining the tasks: a task queued here is always run by one of them */
+    pthread_mutex_lock(&w->inbox_mu);
     if (!w->running) {
+        pthread_mutex_unlock(&w->inbox_mu);
         fn(w, arg);
         return;
     }
-    struct worker_task t = {.fn = fn, .arg = arg};
-    pthread_mutex_lock(&w->inbox_mu);
     t.next = w->inbox_tasks;
     /* t lives on this stack until the worker marks it done, and we wait for
      * that below: the list never holds it past this call */
@@ -245,6 +255,58 @@ void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void
     while (!t.done)
         pthread_cond_wait(&w->tasks_cv, &w->inbox_mu);
     pthread_mutex_unlock(&w->inbox_mu);
+}
+
+void worker_post(struct worker *w, struct worker_post *p)
+{
+    pthread_mutex_lock(&w->inbox_mu);
+    p->next = w->inbox_posts;
+    w->inbox_posts = p;
+    pthread_mutex_unlock(&w->inbox_mu);
+    loop_wake(w->loop);
+}
+
+/* A worker_post_to() call: the post with its function and argument. */
+struct worker_post_call {
+    struct worker_post post; /* first: the post is the call */
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void worker_post_call_run(struct worker *w, struct worker_post *p)
+{
+    (void)w;
+    struct worker_post_call *c = (struct worker_post_call *)p;
+    c->fn(c->arg);
+    free(c);
+}
+
+void worker_post_to(void *w, void (*fn)(void *arg), void *arg)
+{
+    struct worker_post_call *c = xmalloc(sizeof(*c));
+    c->post.fn = worker_post_call_run;
+    c->post.next = NULL;
+    c->fn = fn;
+    c->arg = arg;
+    worker_post(w, &c->post);
+}
+
+/* Run the posts of list (newest first) oldest first. */
+static void worker_run_posts(struct worker *w, struct worker_post *list)
+{
+    struct worker_post *rev = NULL;
+    while (list) {
+        struct worker_post *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct worker_post *next = rev->next;
+        rev->next = NULL;
+        rev->fn(w, rev); /* may free rev */
+        rev = next;
+    }
 }
 
 static void worker_run_tasks(struct worker *w, struct worker_task *t)
@@ -274,9 +336,12 @@ static void worker_before_sleep(struct loop *l, void *arg)
     w->inbox_flush = NULL;
     struct worker_task *tasks = w->inbox_tasks;
     w->inbox_tasks = NULL;
+    struct worker_post *posts = w->inbox_posts;
+    w->inbox_posts = NULL;
     pthread_mutex_unlock(&w->inbox_mu);
 
     worker_run_tasks(w, tasks);
+    worker_run_posts(w, posts);
 
     for (size_t i = 0; i < nnew; i++)
         worker_adopt(w, news[i].fd, &news[i].peer);
@@ -360,16 +425,24 @@ struct worker *worker_new(struct server *s, int idx)
 
 int worker_start(struct worker *w)
 {
+    pthread_mutex_lock(&w->inbox_mu);
     w->running = true;
+    pthread_mutex_unlock(&w->inbox_mu);
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    if (rc != 0)
+    if (rc != 0) {
+        pthread_mutex_lock(&w->inbox_mu);
         w->running = false;
+        pthread_mutex_unlock(&w->inbox_mu);
+    }
     return rc == 0 ? 0 : -rc;
 }
 
 void worker_stop(struct worker *w)
 {
-    if (!w->running)
+    pthread_mutex_lock(&w->inbox_mu);
+    bool running = w->running;
+    pthread_mutex_unlock(&w->inbox_mu);
+    if (!running)
         return;
     loop_stop(w->loop);
     pthread_join(w->thread, NULL);
@@ -391,6 +464,10 @@ void worker_free(struct worker *w)
     for (size_t i = 0; i < w->n_inbox_new; i++)
         close(w->inbox_new[i].fd);
     free(w->inbox_new);
+    /* nothing posts any more (the password pool is stopped): what is left
+     * belongs to closed connections and only needs freeing */
+    worker_run_posts(w, w->inbox_posts);
+    w->inbox_posts = NULL;
     for (size_t i = 0; i < w->nretired; i++)
         w->retired[i].free_fn(w->retired[i].p);
     free(w->retired);
@@ -401,6 +478,9 @@ void worker_free(struct worker *w)
     sublist_result_free(&w->scratch);
     sbuf_free(&w->line);
     free(w->gw_send_cache);
+    free(w->sv_spill);
+    free(w->sv_index);
+    free(w->rq_index);
     free(w->wake);
     pthread_cond_destroy(&w->tasks_cv);
     pthread_mutex_destroy(&w->inbox_mu);

@@ -22,6 +22,7 @@ struct account;
 struct conn;
 struct loop;
 struct server;
+struct parser_slice;
 struct worker;
 
 /* An object waiting for every worker to pass a quiescent point. */
@@ -39,6 +40,14 @@ struct worker_task {
     bool done; /* under the worker's inbox_mu */
 };
 
+/* A message another thread posts to a worker without waiting for it
+ * (worker_post): embedded in the poster's object, which fn owns from then on
+ * (it frees it, or hands it on). */
+struct worker_post {
+    void (*fn)(struct worker *w, struct worker_post *p);
+    struct worker_post *next;
+};
+
 /* An accepted socket handed to a worker. */
 struct worker_newconn {
     int fd;
@@ -49,7 +58,8 @@ struct worker {
     struct server *s;
     int idx;
     pthread_t thread;
-    bool running; /* set before the thread starts, cleared after it joined */
+    bool running; /* under inbox_mu: set before the thread starts, cleared
+                   * after it joined and its last tasks ran */
     struct loop *loop;
 
     /* Other threads write here under inbox_mu, then wake the loop. */
@@ -57,6 +67,7 @@ struct worker {
     struct conn *inbox_flush;         /* conns to flush, linked by flush_next */
     struct worker_newconn *inbox_new; /* accepted fds to adopt */
     struct worker_task *inbox_tasks;  /* functions to run, then signal */
+    struct worker_post *inbox_posts;  /* posted messages, newest first */
     pthread_cond_t tasks_cv;
     size_t n_inbox_new, cap_inbox_new;
 
@@ -87,9 +98,21 @@ struct worker {
      * comes up or the turn ends (worker_acc_flush). */
     struct account *st_acc;
     uint64_t st_in_msgs, st_in_bytes, st_out_msgs, st_out_bytes;
+    /* Messages that came in on routes and gateways, which nats-server
+     * counts as received by the global account; added to it per turn. */
+    uint64_t st_peer_msgs, st_peer_bytes;
     struct sbuf line;    /* scratch for the MSG line pieces of one message */
     void *gw_send_cache; /* gateway_msg.c's, allocated on first use; freed here */
-    bool stall;          /* a delivery left a target over half its max_pending */
+    /* deliver.c's room for one message's queue groups past what its records
+     * hold inline (struct deliver_served), and hash indexes (position + 1,
+     * 0 empty) over those groups and over the groups a routed message names.
+     * Grown on demand, kept between messages; freed here. */
+    struct parser_slice *sv_spill;
+    size_t sv_spill_cap;
+    bool sv_spill_busy;
+    uint32_t *sv_index, *rq_index;
+    size_t sv_index_cap, rq_index_cap;
+    bool stall; /* a delivery left a target over half its max_pending */
 
     /* Message figures of this worker's connections, summed by /varz
      * (published copies of the n_ counters above, updated once per turn). */
@@ -124,6 +147,21 @@ void worker_hand_over(struct worker *w, int fd, const struct sockaddr_storage *p
  * at once when w is not running (fn is then run here). */
 void worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
 
+/* Post p to w: p->fn(w, p) runs on w's thread at the end of its current (or
+ * next) turn, and the caller does not wait. Any thread, worker threads
+ * included (w itself too). Posts run in the order they were posted. A post
+ * still queued when w is freed runs on the freeing thread, after every
+ * connection was closed. */
+void worker_post(struct worker *w, struct worker_post *p);
+
+/* Run fn(arg) on w's own thread at the end of its current turn, without
+ * waiting: worker_post() with a post allocated here and freed after fn ran
+ * (the answers of name lookups come back this way; a dial_post_fn, hence the
+ * void pointer). Posts still queued when w stops run from worker_free(): their
+ * owners must have made them harmless by then (a cancelled dial only frees
+ * its request). */
+void worker_post_to(void *w, void (*fn)(void *arg), void *arg);
+
 /* Queue c (owned by w) for flushing; cur is the calling worker (or NULL). */
 void worker_queue_flush(struct worker *w, struct conn *c, struct worker *cur);
 
@@ -153,6 +191,13 @@ static inline void worker_acc_in(struct worker *w, struct account *acc, uint64_t
     }
     w->st_in_msgs++;
     w->st_in_bytes += bytes;
+}
+
+/* A message of bytes came in on a route or an inbound gateway. */
+static inline void worker_acc_peer_in(struct worker *w, uint64_t bytes)
+{
+    w->st_peer_msgs++;
+    w->st_peer_bytes += bytes;
 }
 
 /* A message of bytes published in acc was delivered n times. */

@@ -406,6 +406,10 @@ BAD_REQUESTS = [
     "/subsz?test=foo..bar", "/subsz?subs=2", "/subsz?offset=x", "/routez?subs=x",
     "/gatewayz?accs=x", "/healthz?js-enabled-only=nope", "/accountz?acc=nope", "/leafz?subs=x",
     "/connz?auth=%22q%22",
+    # a NUL is a byte Go's parsers refuse; long values are echoed whole
+    "/connz?limit=%00", "/connz?subs=t%00", "/subsz?offset=1%002",
+    "/connz?sort=" + "s" * 700, "/connz?state=" + "x" * 700, "/accountz?acc=" + "a" * 700,
+    "/subsz?test=" + "t." * 400 + "*",
 ]
 
 
@@ -418,6 +422,59 @@ def test_bad_input_matches_reference(server_factory):
         assert a[0] in (400, 404), (path, a)
         assert (b[0], b[2]) == (a[0], a[2]), "%s: nats-server %r, natsd %r" % (path, a, b)
         assert b[1]["content-type"] == a[1]["content-type"], (path, a[1], b[1])
+
+
+def _raw_http(port, data, limit=200):
+    """Send data on a fresh connection; what comes back before the server
+    closes (up to limit bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=harness.scaled(10))
+    try:
+        s.sendall(data)
+        out = b""
+        while len(out) < limit:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            out += b
+        return out
+    finally:
+        s.close()
+
+
+@pytest.mark.interop
+def test_http_edges_match_reference(server_factory):
+    """An HTTP/1.0 request is answered in HTTP/1.0; a URL of 900 KB is
+    served (Go reads up to 1 MB of request head), one of 1.1 MB refused."""
+    ref, mine = start_pair(server_factory)
+    for s in (ref, mine):
+        got = _raw_http(http_port(s), b"GET /varz HTTP/1.0\r\n\r\n")
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n"), (s.kind, got[:60])
+        got = _raw_http(http_port(s), b"GET /nope HTTP/1.0\r\n\r\n")
+        assert got.startswith(b"HTTP/1.0 404 Not Found\r\n"), (s.kind, got[:60])
+        got = _raw_http(http_port(s), b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n"), (s.kind, got[:60])
+        big = b"GET /varz?pad=" + b"y" * 900000 + b" HTTP/1.0\r\n\r\n"
+        got = _raw_http(http_port(s), big)
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n"), (s.kind, got[:60])
+        # refused: nats-server says 431, libmicrohttpd 414
+        huge = b"GET /varz?pad=" + b"y" * 1100000 + b" HTTP/1.0\r\n\r\n"
+        got = _raw_http(http_port(s), huge)
+        m = re.match(rb"^HTTP/1\.[01] (\d{3}) ", got)
+        assert m and m.group(1) in (b"414", b"431"), (s.kind, got[:60])
+
+
+@pytest.mark.interop
+@pytest.mark.xfail(strict=True, reason="libmicrohttpd closes the connection on a request line "
+                   "it cannot parse without answering, and has no option to answer it; "
+                   "nats-server answers 400 Bad Request")
+def test_http_garbage_request_line(server_factory):
+    ref, mine = start_pair(server_factory)
+    for s in (ref, mine):
+        got = _raw_http(http_port(s), b"GARBAGE\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (s.kind, got[:60])
 
 
 @pytest.mark.interop
@@ -433,6 +490,65 @@ def test_base_path(server_factory):
 
 
 # --------------------------------------------------------------------------- natsd only
+
+
+def _conn_named(port, name):
+    for c in get_json(port, "/connz")["connections"]:
+        if c.get("name") == name:
+            return c
+    raise AssertionError("no connection %r" % name)
+
+
+def _ts(rfc3339):
+    """Seconds since the epoch of an RFC 3339 time with nanoseconds."""
+    import datetime
+    m = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", rfc3339)
+    assert m, rfc3339
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    base = base.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return base + (int(m.group(2).ljust(9, "0")) / 1e9 if m.group(2) else 0.0)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", ["nats-server", "natsd"])
+def test_connz_last_activity_is_messages_not_pings(server_factory, kind):
+    """last_activity (nats-top's IDLE, sort=idle) moves when a client
+    publishes, subscribes or is delivered a message; a PING is no activity."""
+    s = server_factory(kind, conf=CONF)
+    p = http_port(s)
+    sub = client(s, "sub")
+    pub = client(s, "pub")
+    sub.send("SUB foo 1\r\n")
+    sub.ping_pong()
+    # natsd turns its monotonic clock into wall time per request: the same
+    # instant may read a few microseconds apart; the pauses are far longer
+    t0 = _ts(_conn_named(p, "sub")["last_activity"])
+    time.sleep(0.3)
+    for _ in range(3):
+        sub.ping_pong()
+    t = _ts(_conn_named(p, "sub")["last_activity"])
+    assert abs(t - t0) < 0.1, "a PING moved last_activity by %.6fs" % (t - t0)
+    time.sleep(0.3)
+    pub.pub("foo", b"hi")
+    pub.ping_pong()
+    sub.expect_msg("foo", "1", b"hi")
+    t1 = _ts(_conn_named(p, "sub")["last_activity"])
+    assert t1 - t0 > 0.2, "a delivery did not move last_activity (%.6fs)" % (t1 - t0)
+    assert abs(_ts(_conn_named(p, "pub")["last_activity"]) - t1) < 0.1
+    for c in (sub, pub):
+        c.close()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", ["nats-server", "natsd"])
+def test_connz_rtt_known_from_connect(server_factory, kind):
+    """The time from accept to CONNECT is the RTT until a PONG measures it:
+    /connz never shows 0s for a connected client."""
+    s = server_factory(kind, conf=CONF)
+    c = client(s, "early")
+    rtt = _conn_named(http_port(s), "early")["rtt"]
+    assert rtt != "0s" and re.match(r"^[0-9.]+(ns|µs|us|ms|s)$", rtt), rtt
+    c.close()
 
 
 def test_connz_options(server_factory):
@@ -540,6 +656,15 @@ def test_metrics_prometheus(server_factory):
     assert types["natsd_gateway_out_bytes_total"] == "counter"
     assert samples[("natsd_gateways", "")] == 0
     assert sum(v for (n, _), v in samples.items() if n == "natsd_worker_in_msgs_total") == 8
+    assert "natsd_route_rtt_seconds" in types and "natsd_route_rtt_nanoseconds" not in types
+    # per account, as /accstatz; health as /healthz
+    acc = {e["acc"]: e for e in get_json(p, "/accstatz?unused=1")["account_statz"]}
+    g = 'account="$G"'
+    assert samples[("natsd_account_connections", g)] == acc["$G"]["conns"] == 2
+    assert samples[("natsd_account_received_msgs_total", g)] == acc["$G"]["received"]["msgs"] == 8
+    assert samples[("natsd_account_sent_bytes_total", g)] == acc["$G"]["sent"]["bytes"]
+    assert types["natsd_account_sent_msgs_total"] == "counter"
+    assert samples[("natsd_healthy", "")] == 1
     sub.close()
     pub.close()
 

@@ -10,9 +10,11 @@ module; libnats (tests/drivers/libnats_tls.c) plays the official client.
 import json
 import os
 import random
+import re
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -672,3 +674,93 @@ def test_tls_reload_during_handshakes(target, certs, certs2, server_factory, tmp
             t.join()
     assert any(done)
     assert_alive(srv.port, certs)
+
+
+# --------------------------------------------------------------------------- the chain sent
+
+def _bridge_after_info(port):
+    """A local listener whose one connection is joined to the server at port
+    once the server's plaintext INFO line is read off: a TLS client sees the
+    server's TLS from its first byte. Returns the listener's port."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    lst.settimeout(scaled(20))
+
+    def pump(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def run():
+        try:
+            a, _ = lst.accept()
+        except OSError:
+            return
+        finally:
+            lst.close()
+        b = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        read_info(b)
+        a.settimeout(None)
+        b.settimeout(None)
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+        pump(b, a)
+
+    threading.Thread(target=run, daemon=True).start()
+    return lst.getsockname()[1]
+
+
+def sent_chain(port, certs, info_first):
+    """The certificates a server's TLS handshake sends (openssl s_client
+    -showcerts, with a client certificate for the listeners that ask one)."""
+    if info_first:
+        port = _bridge_after_info(port)
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-showcerts",
+                        "-servername", "localhost", "-CAfile", os.path.join(certs, "ca.pem"),
+                        "-cert", os.path.join(certs, "server.pem"),
+                        "-key", os.path.join(certs, "server-key.pem")],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=scaled(30))
+    out = p.stdout.decode(errors="replace")
+    subjects = re.findall(r"^ *\d+ s:(.*)$", out, re.M)
+    assert subjects, "no certificate chain from port %d:\n%s\n%s" % (
+        port, out, p.stderr.decode(errors="replace"))
+    return [s.strip() for s in subjects]
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("bundle", [False, True], ids=["leaf", "leaf+ca"])
+@pytest.mark.parametrize("kind", ["nats-server", "natsd"])
+def test_tls_sends_cert_file_chain_only(kind, bundle, certs, server_factory, tmp_path):
+    """Client, route and gateway listeners send exactly the certificates
+    cert_file holds: the CA of ca_file is not added to a leaf-only file."""
+    cert = os.path.join(certs, "server.pem")
+    if bundle:
+        cert = str(tmp_path / "bundle.pem")
+        with open(cert, "w") as f:
+            for name in ("server.pem", "ca.pem"):
+                with open(os.path.join(certs, name)) as g:
+                    f.write(g.read())
+    block = ("tls {\n  cert_file: \"%s\"\n  key_file: \"%s/server-key.pem\"\n"
+             "  ca_file: \"%s/ca.pem\"\n  timeout: 5\n}\n") % (cert, certs, certs)
+    conf = (block + "cluster { name: C, listen: \"127.0.0.1:@PORT_CL@\"\n" + block + "}\n" +
+            "gateway { name: C, listen: \"127.0.0.1:@PORT_GW@\"\n" + block + "}\n")
+    srv = server_factory(kind, conf=conf,
+                         expect_errors=[r"TLS .*handshake error", r"TLS handshake (error|timeout)",
+                                        r"[Aa]uthorization [Vv]iolation"])
+    want = ["CN = localhost", "CN = natsd-test-ca"] if bundle else ["CN = localhost"]
+    for what, port, info_first in (("client", srv.port, True),
+                                   ("route", srv.ports["CL"], False),
+                                   ("gateway", srv.ports["GW"], False)):
+        got = sent_chain(port, certs, info_first)
+        assert got == want, "%s %s: sent %r" % (kind, what, got)

@@ -575,13 +575,28 @@ def test_routez_subscriptions(server_factory, kind):
     assert "subscriptions_list" not in _routez(a)["routes"][0]
     r = _routez(a, "?subs=detail")["routes"][0]
     assert "subscriptions_list" not in r
-    # (msgs left out: nats-server counts messages routed on one subscription
-    # of each route, natsd counts none for a route's interest)
     got = sorted((d["subject"], d.get("qgroup"), d["sid"], d["cid"])
                  for d in r["subscriptions_list_detail"] if d["subject"].startswith("rz."))
     assert got == [("rz.*.two", "q", "$G rz.*.two q", r["rid"]),
                    ("rz.one", None, "$G rz.one", r["rid"])]
     assert all("account" not in d for d in r["subscriptions_list_detail"])
+
+    # msgs: the messages routed on each of the route's subscriptions (the
+    # interest probes above went on rz.one already)
+    def msgs():
+        d = _routez(a, "?subs=detail")["routes"][0]["subscriptions_list_detail"]
+        return {x["subject"]: x["msgs"] for x in d if x["subject"].startswith("rz.")}
+    before = msgs()
+    for _ in range(3):
+        ca.pub("rz.one", b"x")
+    for _ in range(2):
+        ca.pub("rz.a.two", b"y")
+    ca.ping_pong()
+    n = 0
+    while n < 5:
+        n += len([cb.read_msg()])
+    want = {"rz.one": before["rz.one"] + 3, "rz.*.two": before["rz.*.two"] + 2}
+    wait_until(lambda: msgs() == want, what="routez msgs %r (last %r)" % (want, msgs()))
     ca.close()
     cb.close()
 

@@ -331,14 +331,19 @@ def test_metrics_gateway_rows(mine):
     want |= {(str(x["connection"]["cid"]), "B", "inbound") for x in gz["inbound_gateways"]["B"]}
     for fam in ("natsd_gateway_in_msgs_total", "natsd_gateway_out_msgs_total",
                 "natsd_gateway_in_bytes_total", "natsd_gateway_out_bytes_total",
-                "natsd_gateway_pending_bytes", "natsd_gateway_rtt_nanoseconds"):
+                "natsd_gateway_pending_bytes", "natsd_gateway_rtt_seconds"):
         rows = metric_rows(samples, fam)
         got = {(lb["gid"], lb["gateway"], lb["direction"]) for lb, _ in rows}
         assert got == want, (fam, rows)
         for lb, _ in rows:
             assert lb["ip"] == "127.0.0.1" and int(lb["port"]) > 0, lb
+            # the remote server by id and name; only A1's outbound to B is
+            # configured (its inbound ones come from B's servers' own dials)
+            role = {v: k for k, v in sc.ids.items()}.get(lb["remote_id"])
+            assert role in ("B1", "B2") and lb["remote_name"] == role, lb
+            assert lb["configured"] == ("true" if lb["direction"] == "outbound" else "false"), lb
     assert types["natsd_gateway_out_msgs_total"] == "counter"
-    assert types["natsd_gateway_rtt_nanoseconds"] == "gauge"
+    assert types["natsd_gateway_rtt_seconds"] == "gauge"
     subs = metric_rows(samples, "natsd_gateway_remote_subscriptions")
     assert [(lb["gateway"], v) for lb, v in subs] == [("B", 2)], subs
 
@@ -356,6 +361,28 @@ def test_metrics_gateway_rows(mine):
 
     wait_until(sent, "the outbound gateway row to count the message")
     pub.close()
+
+
+def test_metrics_pass_promtool(mine):
+    """promtool check metrics (Prometheus's own linter) accepts /metrics of a
+    server with routes and gateways (B1) and of one with gateways only (A1),
+    and B1's route rows name the peer as its gateway rows do."""
+    import shutil
+    import subprocess
+    tool = shutil.which("promtool")
+    if not tool:
+        pytest.skip("promtool not installed (scripts/deps.sh installs Debian's prometheus)")
+    for role in ("A1", "B1"):
+        _, _, body = http_get(mine.http(role), "/metrics")
+        p = subprocess.run([tool, "check", "metrics"], input=body, capture_output=True,
+                           timeout=harness.scaled(30))
+        assert p.returncode == 0, (role, p.stdout + p.stderr)
+    _, samples = parse_prometheus(http_get(mine.http("B1"), "/metrics")[2].decode())
+    rows = metric_rows(samples, "natsd_route_rtt_seconds")
+    assert [(lb["remote_id"], lb["remote_name"]) for lb, _ in rows] == \
+        [(mine.ids["B2"], "B2")], rows
+    info = metric_rows(samples, "natsd_info")
+    assert [lb["cluster"] for lb, _ in info] == ["B"], info
 
 
 def test_no_gateway(server_factory):

@@ -765,6 +765,49 @@ Test(gwint, queue_groups_listed_once_each)
     cr_assert_eq(nq, 0);
 }
 
+/* gwint_match_each: every matching group, however many, each once. */
+struct each_seen {
+    int n;
+    bool seen[1000];
+};
+
+static void each_one(void *arg, const char *queue, size_t len)
+{
+    struct each_seen *e = arg;
+    int k = atoi(queue + 1);
+    cr_assert(len >= 2 && queue[0] == 'g' && k >= 0 && k < 1000);
+    cr_assert_not(e->seen[k], "group g%d twice", k);
+    e->seen[k] = true;
+    e->n++;
+}
+
+Test(gwint, match_each_any_number_of_groups)
+{
+    peer(true);
+    char q[16];
+    for (int k = 0; k < 1000; k++) {
+        snprintf(q, sizeof(q), "g%d", k);
+        /* half on the literal subject, half on a wildcard: merged by name */
+        rsq_plus(k % 2 ? "many.x" : "many.*", q);
+    }
+    rsq_plus("many.x", "g7"); /* a second subject for one group: still once */
+    for (int i = 0; i < 2; i++) {
+        struct each_seen e = {0};
+        bool p = true;
+        size_t nq = 0;
+        cr_assert(gwint_match_each(G, C, SL(A), SL("many.x"), &p, each_one, &e, &nq));
+        cr_assert_not(p);
+        cr_assert_eq(nq, 1000);
+        cr_assert_eq(e.n, 1000);
+    }
+    struct each_seen e = {0};
+    bool p;
+    size_t nq;
+    cr_assert(gwint_match_each(G, C, SL(A), SL("many.y"), &p, each_one, &e, &nq));
+    cr_assert_eq(nq, 500);
+    cr_assert_eq(e.n, 500);
+}
+
 Test(gwint, query_without_cache)
 {
     struct sublist_cache *nc = sublist_cache_new(0);

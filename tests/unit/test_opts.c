@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "conf.h"
 #include "opts.h"
@@ -746,26 +747,87 @@ Test(opts, bounds_edges)
 
 Test(opts, unsupported_blocks_recorded)
 {
-    int rc = opts_t_load("leafnodes { port: 7422 }\n"
-                         "jetstream: enabled\n"
-                         "websocket { port: 8080 }\n"
-                         "ws { port: 8081 }\n"
-                         "mqtt { port: 1883 }\n"
-                         "store_dir: \"/tmp/js\"\n"
-                         "operator: \"op.jwt\"\n"
-                         "resolver: MEMORY\n"
-                         "resolver_preload: {}\n"
-                         "trusted: [\"a\"]\n"
-                         "ocsp: false\n"
-                         "default_js_domain: {}\n"
-                         "mappings: {}\n");
+    /* natsd opens no leaf node, websocket or MQTT listener and has no
+     * JetStream: these are accepted, noted and warned about at start */
+    int rc =
+        opts_t_load("leafnodes { port: 7422, authorization { user: a, password: b } }\n"
+                    "jetstream: enabled\n"
+                    "websocket { port: 8080, authorization { token: t } }\n"
+                    "ws { port: 8081 }\n"
+                    "mqtt { port: 1883 }\n"
+                    "store_dir: \"/tmp/js\"\n"
+                    "ocsp: false\n"
+                    "default_js_domain: {}\n"
+                    "mappings: {}\n"
+                    "accounts { A { jetstream: enabled, mappings: {a: b}, limits: {max_leafs: 1,"
+                    " max_conn: -1} } }\n");
     cr_assert_eq(rc, 0, "%s", opts_t_diag(0));
-    const char *want[] = {"leafnodes", "jetstream", "websocket",         "mqtt",
-                          "store_dir", "operator",  "resolver",          "resolver_preload",
-                          "trusted",   "ocsp",      "default_js_domain", "mappings"};
+    /* ocsp is decided, and noted, once the whole file is read */
+    const char *want[] = {"leafnodes", "jetstream",         "websocket", "mqtt",
+                          "store_dir", "default_js_domain", "mappings",  "ocsp"};
     cr_assert_eq(o.unsupported.n, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < o.unsupported.n; i++)
         cr_expect_str_eq(o.unsupported.v[i], want[i]);
+}
+
+#define OPTS_T_WHY_OP                                                                              \
+    " is not supported by natsd and cannot be ignored: operator mode (JWT accounts and users) is " \
+    "not implemented, and without it clients would connect with no authentication"
+
+/* Operator mode and account limits would not be enforced: each is an error
+ * naming the key as written, where it was written. */
+static const struct opts_case opts_cases_refused[] = {
+    {"operator: \"op.jwt\"", {"t.conf:1:0: option \"operator\"" OPTS_T_WHY_OP, NULL}},
+    {"port: 4222\nroot_operators: \"op.jwt\"",
+     {"t.conf:2:1: option \"root_operators\"" OPTS_T_WHY_OP, NULL}},
+    {"trusted: \"OBYEOZQ46VZMFMNETBAW2H6VGDSOBLP67VUEZJ5LPR3PIZBWWRIY4UI4\"",
+     {"t.conf:1:0: option \"trusted\"" OPTS_T_WHY_OP, NULL}},
+    {"trusted_keys: []", {"t.conf:1:0: option \"trusted_keys\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver: MEMORY", {"t.conf:1:0: option \"resolver\"" OPTS_T_WHY_OP, NULL}},
+    {"account_resolver: {type: full, dir: \"/tmp\"}",
+     {"t.conf:1:0: option \"account_resolver\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_tls: {}", {"t.conf:1:0: option \"resolver_tls\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_preload: {}", {"t.conf:1:0: option \"resolver_preload\"" OPTS_T_WHY_OP, NULL}},
+    {"resolver_pinned_accounts: []",
+     {"t.conf:1:0: option \"resolver_pinned_accounts\"" OPTS_T_WHY_OP, NULL}},
+    {"Operator: \"a\"\nresolver: MEMORY",
+     {"t.conf:1:0: option \"Operator\"" OPTS_T_WHY_OP,
+      "t.conf:2:1: option \"resolver\"" OPTS_T_WHY_OP}},
+    /* the shape is checked first, with nats-server's text */
+    {"operator: 5", {"t.conf:1:0: error parsing operators: unsupported type int64", NULL}},
+    {"accounts { A { limits: {max_connections: 10} } }",
+     {"t.conf:1:24: option \"max_connections\" in the limits of account \"A\" is not supported "
+      "by natsd and cannot be ignored: account limits are not implemented, so the account's "
+      "clients would not be held to it",
+      NULL}},
+    {"accounts { B { limits: {max_subs: 0} } }",
+     {"t.conf:1:24: option \"max_subs\" in the limits of account \"B\" is not supported by natsd "
+      "and cannot be ignored: account limits are not implemented, so the account's clients "
+      "would not be held to it",
+      NULL}},
+    {"accounts { C { limits: {max_pay: 512} } }",
+     {"t.conf:1:24: option \"max_pay\" in the limits of account \"C\" is not supported by natsd "
+      "and cannot be ignored: account limits are not implemented, so the account's clients "
+      "would not be held to it",
+      NULL}},
+    {"ocsp: {mode: bogus}",
+     {"t.conf:1:0: error parsing ocsp config: unsupported ocsp mode string", NULL}},
+    {"max_control_line: -1", {"t.conf:1:0: max_control_line value can not be negative", NULL}},
+    {"max_control_line: -2147483648",
+     {"t.conf:1:0: max_control_line value can not be negative", NULL}},
+};
+
+Test(opts, cases_refused)
+{
+    opts_t_run_cases(opts_cases_refused,
+                     sizeof(opts_cases_refused) / sizeof(opts_cases_refused[0]));
+}
+
+Test(opts, max_control_line_zero_is_the_default)
+{
+    cr_assert_eq(opts_t_load("max_control_line: 0\n"), 0, "%s", opts_t_diag(0));
+    opts_set_baseline(&o);
+    cr_expect_eq(o.max_control_line, OPTS_DEFAULT_MAX_CONTROL_LINE);
 }
 
 Test(opts, reloadable)
@@ -1143,6 +1205,118 @@ Test(opts, tls_files)
     cr_expect_str_eq(got, "failed to parse root ca certificate");
     got = opts_t_tls_err("cert.pem", NULL, NULL);
     cr_expect_str_eq(got, "missing 'key_file' in TLS configuration");
+    opts_t_rm_certs();
+}
+
+/* cert.pem's key in a certificate that carries OCSP Must-Staple. */
+static void opts_t_write_must_staple(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/key.pem", opts_t_dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    cr_assert_not_null(k);
+    snprintf(path, sizeof(path), "%s/%s", opts_t_dir, name);
+    X509 *x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
+    X509_set_issuer_name(x, n);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_tlsfeature, "status_request");
+    cr_assert_not_null(ext);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* nats-server runs OCSP for a certificate with ocsp mode always, and with
+ * auto or must (an ocsp key of true or a map, or no ocsp key at all) when the
+ * certificate is Must-Staple: it staples and watches the status and requires
+ * staples from routes and gateways. natsd refuses exactly those cases; in
+ * the others OCSP does nothing, and a given ocsp key is only noted. */
+Test(opts, ocsp_refused_when_nats_server_would_staple)
+{
+    opts_t_make_certs();
+    opts_t_write_must_staple("must.pem");
+    char plain[1200], must[1200], ca_only[600], path[600];
+    snprintf(plain, sizeof(plain), "{cert_file: \"%s/cert.pem\", key_file: \"%s/key.pem\"}",
+             opts_t_dir, opts_t_dir);
+    snprintf(must, sizeof(must), "{cert_file: \"%s/must.pem\", key_file: \"%s/key.pem\"}",
+             opts_t_dir, opts_t_dir);
+    snprintf(ca_only, sizeof(ca_only), "{ca_file: \"%s/cert.pem\"}", opts_t_dir);
+    snprintf(path, sizeof(path), "%s/must.pem", opts_t_dir);
+    cr_assert(opts_tls_must_staple(path));
+    snprintf(path, sizeof(path), "%s/cert.pem", opts_t_dir);
+    cr_assert_not(opts_tls_must_staple(path));
+    cr_assert_not(opts_tls_must_staple("/nonexistent.pem"));
+
+    const char *why = " is not supported by natsd and cannot be ignored: OCSP stapling is not "
+                      "implemented, so the certificate's revocation status would not be checked "
+                      "and routes and gateways would not have to staple theirs (ocsp: false "
+                      "turns OCSP off)";
+    enum { NOTED = 0, REFUSED_KEY, REFUSED_CERT, SILENT };
+    const char *remote = "gateway { name: A, port: -1, gateways: [{name: B, url: \"nats://h:1\", "
+                         "tls: %s}] }";
+    struct {
+        const char *ocsp, *block; /* block: where the tls block goes */
+        const char *tls;
+        int want;
+    } cases[] = {
+        {"ocsp: true", "tls: %s", plain, NOTED},
+        {"ocsp: {}", "tls: %s", plain, NOTED},
+        {"ocsp: {mode: must}", "cluster { port: -1, tls: %s }", plain, NOTED},
+        {"ocsp: {mode: always}", "cluster { port: -1, tls: %s }", plain, REFUSED_KEY},
+        {"OCSP: {mode: Always}", "gateway { name: A, port: -1, tls: %s }", plain, REFUSED_KEY},
+        {"ocsp: {mode: always}", remote, ca_only, NOTED},
+        {"ocsp: {mode: always}", "port: 4222 # %s", plain, NOTED},
+        {"ocsp: true", "tls: %s", must, REFUSED_KEY},
+        {"ocsp: {mode: must}", remote, must, REFUSED_KEY},
+        {"ocsp: {mode: auto}", "gateway { name: A, port: -1, tls: %s }", must, REFUSED_KEY},
+        {"# no ocsp", "tls: %s", must, REFUSED_CERT},
+        {"# no ocsp", "cluster { port: -1, tls: %s }", must, REFUSED_CERT},
+        {"# no ocsp", "tls: %s", plain, SILENT},
+        {"ocsp: false", "tls: %s", must, NOTED},
+        {"ocsp: {mode: never}", "cluster { port: -1, tls: %s }", must, NOTED},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char block[2000], text[2200], want[2048];
+        snprintf(block, sizeof(block), cases[i].block, cases[i].tls);
+        snprintf(text, sizeof(text), "%s\n%s\n", cases[i].ocsp, block);
+        opts_free(&o);
+        opts_diag_free(&d);
+        int rc = opts_t_load(text);
+        if (cases[i].want == NOTED || cases[i].want == SILENT) {
+            cr_expect_eq(rc, 0, "[%s]: %s", text, opts_t_diag(0));
+            size_t n = cases[i].want == NOTED ? 1 : 0;
+            cr_expect(o.unsupported.n == n && (n == 0 || strcmp(o.unsupported.v[0], "ocsp") == 0),
+                      "[%s]: %zu noted", text, o.unsupported.n);
+            continue;
+        }
+        if (cases[i].want == REFUSED_KEY)
+            snprintf(want, sizeof(want), "t.conf:1:0: option \"%.4s\"%s", cases[i].ocsp, why);
+        else
+            snprintf(want, sizeof(want), "the OCSP Must-Staple certificate \"%s/must.pem\"%s",
+                     opts_t_dir, why);
+        cr_expect_eq(rc, -1, "[%s] accepted", text);
+        cr_expect_eq(d.errors.n, 1, "[%s]", text);
+        if (d.errors.n == 1)
+            cr_expect_str_eq(d.errors.v[0], want, "[%s]", text);
+    }
+    char p2[600];
+    snprintf(p2, sizeof(p2), "%s/must.pem", opts_t_dir);
+    unlink(p2);
     opts_t_rm_certs();
 }
 

@@ -985,6 +985,31 @@ Test(opts_auth, empty_subject_map_leaves_direction_unset)
     auth_done(&fx);
 }
 
+/* natsd does not enforce account limits: a limit other than -1 (none) is
+ * refused, each at its key, rather than silently not applied. max_leafnodes
+ * is accepted: natsd has no leaf node connections at all. */
+Test(opts_auth, account_limits_refused)
+{
+    struct auth_fx fx;
+    auth_apply(&fx, auth_parse(&fx, "accounts {\n"
+                                    "  A: { limits: {max_conn: 10, max_subscriptions: 100,\n"
+                                    "                max_pay: 1024, max_leafs: 2} }\n"
+                                    "  B: { limits: {max_conn: -1} }\n"
+                                    "}\n"));
+    char *got = auth_report(&fx.d);
+    const char *tail = " is not supported by natsd and cannot be ignored: account limits are not "
+                       "implemented, so the account's clients would not be held to it\n";
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "t.conf:2:17: option \"max_conn\" in the limits of account \"A\"%s"
+             "t.conf:2:31: option \"max_subscriptions\" in the limits of account \"A\"%s"
+             "t.conf:3:17: option \"max_pay\" in the limits of account \"A\"%s",
+             tail, tail, tail);
+    cr_expect_str_eq(got, want, "got\n%swant\n%s", got, want);
+    free(got);
+    auth_done(&fx);
+}
+
 Test(opts_auth, accounts_full)
 {
     struct auth_fx fx;
@@ -1002,7 +1027,7 @@ Test(opts_auth, accounts_full)
                        "\"lat.h\"}}\n"
                        "      {stream: \"acc.*.data\", account_token_position: 2}\n"
                        "    ]\n"
-                       "    limits: {max_conn: 10, max_subscriptions: 100, max_pay: 1024}\n"
+                       "    limits: {max_conn: -1, max_subscriptions: -1, max_leafs: 3}\n"
                        "  }\n"
                        "  B: {\n"
                        "    users: [ {user: b, password: b} ]\n"
@@ -1034,10 +1059,10 @@ Test(opts_auth, accounts_full)
     cr_assert_str_eq(a->exports[3].latency_subject, "lat.r");
     cr_assert_eq(a->exports[4].latency_sampling, 0);
     cr_assert_eq(a->exports[5].account_token_position, 2);
-    cr_assert_eq(a->max_connections, 10);
-    cr_assert_eq(a->max_subscriptions, 100);
-    cr_assert_eq(a->max_payload, 1024);
-    cr_assert_eq(a->max_leafnodes, -1);
+    cr_assert_eq(a->max_connections, -1);
+    cr_assert_eq(a->max_subscriptions, -1);
+    cr_assert_eq(a->max_payload, -1);
+    cr_assert_eq(a->max_leafnodes, 3);
 
     const struct opts_account *b = auth_account(&fx.o, "B");
     cr_assert_eq(b->n_imports, 4);

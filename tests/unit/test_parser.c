@@ -1242,3 +1242,54 @@ Test(parser, carriage_returns_inside_arguments)
     cr_assert_str_eq(r.args[0], "foo\r.bar");
     cr_assert_str_eq(r.args[1], "reply");
 }
+
+/* ---- PARSER_PAUSE: stop before an op, feed it again later ---- */
+
+struct pause_rec {
+    int calls[PARSER_OP_COUNT];
+    int pause_op;      /* on_op returns PARSER_PAUSE for this op... */
+    unsigned pause_at; /* ...at these calls of it (bit n: the n-th call) */
+    char order[64];
+    size_t norder;
+};
+
+static int pause_cb_op(void *ctx, const struct parser_cmd *c)
+{
+    struct pause_rec *r = ctx;
+    r->calls[c->op]++;
+    if ((int)c->op == r->pause_op && (r->pause_at & (1u << r->calls[c->op])))
+        return PARSER_PAUSE;
+    if (r->norder + 1 < sizeof(r->order))
+        r->order[r->norder++] = parser_op_name(c->op)[0];
+    return 0;
+}
+
+static const struct parser_cb pause_cbs = {pause_cb_op, NULL, NULL, NULL};
+
+Test(parser, pause_stops_before_the_op_and_resumes_at_it)
+{
+    static const char in[] = "CONNECT {}\r\nPING\r\nSUB a 1\r\nCONNECT {\"x\":1}\r\nUNSUB 1\r\n";
+    size_t n = sizeof(in) - 1, second = strstr(in, "CONNECT {\"x") - in;
+    struct parser p;
+    /* the first CONNECT pauses at its first call, the second at its own */
+    struct pause_rec r = {.pause_op = PARSER_OP_CONNECT, .pause_at = (1u << 1) | (1u << 3)};
+    parser_init(&p, &parser_kind_client, PARSER_MAX_CONTROL_LINE);
+    p.await_connect = true;
+    struct parser_res res = parser_feed(&p, in, n, &pause_cbs, &r);
+    cr_assert_eq(res.rc, PARSER_PAUSE);
+    cr_assert_eq(res.consumed, 0, "the paused op is not consumed");
+    cr_assert_eq(r.norder, 0, "nothing after it ran");
+    /* fed again from the op: it runs a second time, then what follows */
+    p.await_connect = false;
+    res = parser_feed(&p, in, n, &pause_cbs, &r);
+    cr_assert_eq(res.rc, PARSER_PAUSE, "the second CONNECT pauses");
+    cr_assert_eq(res.consumed, second, "consumed %zu, want %zu", res.consumed, second);
+    cr_assert_eq(r.calls[PARSER_OP_CONNECT], 3);
+    r.order[r.norder] = '\0';
+    cr_assert_str_eq(r.order, "CPS");
+    res = parser_feed(&p, in + second, n - second, &pause_cbs, &r);
+    cr_assert_eq(res.rc, 0);
+    cr_assert_eq(res.consumed, n - second);
+    r.order[r.norder] = '\0';
+    cr_assert_str_eq(r.order, "CPSCU");
+}
