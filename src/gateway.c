@@ -795,6 +795,8 @@ static int gw_info(struct conn *c, const struct parser_cmd *cmd)
             rc = gw_register_in(c, &pi);
         }
     }
+    if (!gd->outbound && rc == 0)
+        conn_peer_set_max_payload(c, pi.max_payload); /* the first INFO, or a later one */
     /* any later INFO on an inbound is ignored */
     proto_peer_info_free(&pi);
     return rc;
@@ -964,6 +966,8 @@ static int gw_on_msg_start(void *ctx, const struct parser_cmd *cmd)
         conn_close(c, "Protocol Violation");
         return GW_STOP;
     }
+    if (conn_peer_msg_too_big(c, cmd))
+        return GW_STOP;
     struct route_margs ma;
     if (cmd->nargs_total <= cmd->nargs &&
         route_msg_args(c, cmd, cmd->args, cmd->nargs_total, &ma) != 0) {

@@ -100,7 +100,12 @@ static bool gw_url_add(struct gw_remote *r, const char *url, bool configured)
         sbuf_addc(&tmp, '\0');
         url = tmp.p;
     }
-    if (util_url_parse(url, &u) != 0 || !u.host || !u.host[0] || !u.port || !u.port[0]) {
+    if (util_url_parse(url, &u) != 0) {
+        sbuf_free(&tmp);
+        return false;
+    }
+    if (!u.host || !u.host[0] || !u.port || !u.port[0]) {
+        util_url_free(&u); /* parsed, but no use without a host and a port */
         sbuf_free(&tmp);
         return false;
     }

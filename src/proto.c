@@ -542,7 +542,8 @@ static const char *proto_json_kind(const cJSON *v)
 /* The shortest text that reads back as x (Go names the literal itself). */
 static void proto_num_str(double x, char *buf, size_t size)
 {
-    if (x == (double)(long long)x && x > -1e18 && x < 1e18) {
+    /* range first: converting a double out of long long's range is undefined */
+    if (x > -1e18 && x < 1e18 && x == (double)(long long)x) {
         snprintf(buf, size, "%lld", (long long)x);
         return;
     }
