@@ -190,11 +190,13 @@ system-threaded: $(BIN) $(DRIVER_BINS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -DNATSD_FUZZING -c $< -o $@
+	clang $(FUZZ_CFLAGS) -DNATSD_FUZZING -MMD -MP -c $< -o $@
 
 $(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Isrc $^ $(LDLIBS) -o $@
+
+-include $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.d)
 
 # keep the fuzz objects between runs (make would delete them as intermediates)
 .PRECIOUS: $(FUZZ_DIR)/obj/%.o
@@ -202,14 +204,16 @@ $(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 fuzz: $(FUZZ_BINS)
 
 # Each target runs for FUZZ_SECONDS from its seed corpus (copied, so runs never
-# grow the committed corpus).
+# grow the committed corpus), in a network namespace of its own where one can be
+# made: fuzz_peer's server dials whatever address a mutated INFO gossips.
 fuzz-smoke: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do \
+	@set -e; iso=; unshare -rn true 2>/dev/null && iso="unshare -rn"; \
+	for f in $(FUZZ_BINS); do \
 	  name=$$(basename $$f); seed=fuzz/corpus/$${name#fuzz_}; work=$(FUZZ_DIR)/work/$$name; \
 	  rm -rf $$work; mkdir -p $$work; [ -d $$seed ] && cp -r $$seed/. $$work/; \
 	  dict=; [ -f fuzz/$${name#fuzz_}.dict ] && dict=-dict=fuzz/$${name#fuzz_}.dict; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  $$iso $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	     -artifact_prefix=$(FUZZ_DIR)/ \
 	     -print_final_stats=1 $$work 2>&1 | tail -n 12; \
 	  test $${PIPESTATUS[0]:-0} -eq 0; \
