@@ -53,6 +53,11 @@ STUB_SRCS := $(wildcard tests/unit/stubs/*.c)
 STUB_OBJS := $(STUB_SRCS:tests/unit/stubs/%.c=$(BUILD)/stubs/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Threaded C tests without Criterion (which cannot start under TSan): built
+# against the TSan library and run by `make tsan-tests`.
+TSAN_SRCS := $(wildcard tests/tsan/*.c)
+TSAN_BINS := $(TSAN_SRCS:tests/tsan/%.c=$(BUILD)/tsan-tests/%)
+
 # C programs the system tests drive (official libnats client scenarios).
 DRIVER_SRCS := $(wildcard tests/drivers/*.c)
 DRIVER_BINS := $(DRIVER_SRCS:tests/drivers/%.c=$(BUILD)/drivers/%)
@@ -65,10 +70,10 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread \
                -Wall -Wextra -Werror -Wno-unused-command-line-argument
 FUZZ_SECONDS ?= 10
 
-C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/drivers/*.c fuzz/*.c bench/*.c)
+C_FILES := $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/stubs/*.c tests/tsan/*.c tests/drivers/*.c fuzz/*.c bench/*.c)
 
 .PHONY: all run test unit unit-bins drivers system system-threaded fuzz fuzz-smoke format \
-        check-format tidy cppcheck deps clean demo bench
+        check-format tidy cppcheck deps clean demo bench tsan-bins tsan-tests
 
 all: $(BIN)
 
@@ -96,11 +101,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(STUB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -MMD -MP $< $(STUB_OBJS) $(LIB) $(LDLIBS) -lcriterion -o $@
 
+$(BUILD)/tsan-tests/%: tests/tsan/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -MMD -MP $< $(LIB) $(LDLIBS) -o $@
+
 $(BUILD)/drivers/%: tests/drivers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP $< -lnats -o $@
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(STUB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(STUB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d) \
+         $(TSAN_BINS:=.d)
 
 deps:
 	@scripts/deps.sh
@@ -116,16 +126,37 @@ run: deps
 BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
 	@$(MAKE) --no-print-directory check-format
+	@$(MAKE) --no-print-directory cppcheck
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) tidy
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all unit-bins
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=address,undefined all unit-bins drivers
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined unit system
-	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=thread all drivers
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=thread all drivers tsan-bins
+	@$(MAKE) --no-print-directory SANITIZER=thread tsan-tests
 	@$(MAKE) --no-print-directory SANITIZER=thread system-threaded
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) fuzz
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit-bins: $(UNIT_BINS)
+
+tsan-bins: $(TSAN_BINS)
+
+# Each tests/tsan program under TSan: a data race report, or a nonzero exit,
+# fails the run. Without SANITIZER=thread this builds and runs the TSan variant.
+TSAN_TEST_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+tsan-tests:
+ifneq ($(VARIANT),tsan)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZER=thread tsan-bins
+	@$(MAKE) --no-print-directory SANITIZER=thread tsan-tests
+else
+	@$(MAKE) --no-print-directory tsan-bins
+	@set -e; for t in $(TSAN_BINS); do echo "== $$t"; \
+	  TSAN_OPTIONS=$(TSAN_TEST_OPTIONS) ./$$t >$$t.log 2>&1 || \
+	    { cat $$t.log >&2; echo "$$t: failed" >&2; exit 1; }; cat $$t.log; \
+	  if grep -q 'ThreadSanitizer' $$t.log; then echo "$$t: TSan report above" >&2; exit 1; fi; \
+	done
+endif
 
 drivers: $(DRIVER_BINS)
 
@@ -159,11 +190,13 @@ system-threaded: $(BIN) $(DRIVER_BINS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -DNATSD_FUZZING -c $< -o $@
+	clang $(FUZZ_CFLAGS) -DNATSD_FUZZING -MMD -MP -c $< -o $@
 
 $(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Isrc $^ $(LDLIBS) -o $@
+
+-include $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.d)
 
 # keep the fuzz objects between runs (make would delete them as intermediates)
 .PRECIOUS: $(FUZZ_DIR)/obj/%.o
@@ -171,14 +204,16 @@ $(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 fuzz: $(FUZZ_BINS)
 
 # Each target runs for FUZZ_SECONDS from its seed corpus (copied, so runs never
-# grow the committed corpus).
+# grow the committed corpus), in a network namespace of its own where one can be
+# made: fuzz_peer's server dials whatever address a mutated INFO gossips.
 fuzz-smoke: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do \
+	@set -e; iso=; unshare -rn true 2>/dev/null && iso="unshare -rn"; \
+	for f in $(FUZZ_BINS); do \
 	  name=$$(basename $$f); seed=fuzz/corpus/$${name#fuzz_}; work=$(FUZZ_DIR)/work/$$name; \
 	  rm -rf $$work; mkdir -p $$work; [ -d $$seed ] && cp -r $$seed/. $$work/; \
 	  dict=; [ -f fuzz/$${name#fuzz_}.dict ] && dict=-dict=fuzz/$${name#fuzz_}.dict; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  $$iso $$f $$dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	     -artifact_prefix=$(FUZZ_DIR)/ \
 	     -print_final_stats=1 $$work 2>&1 | tail -n 12; \
 	  test $${PIPESTATUS[0]:-0} -eq 0; \
@@ -190,8 +225,14 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(C_FILES)
 
+# Both are gates of `make test`: any finding fails them (.clang-tidy makes
+# every enabled check an error). clang-tidy runs over the files in parallel.
+TIDY_JOBS ?= $(BUILD_JOBS)
 tidy:
-	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Isrc
+	@echo "clang-tidy on $(words $(SRCS)) files, $(TIDY_JOBS) at a time"
+	@printf '%s\n' $(SRCS) | xargs -P$(TIDY_JOBS) -n2 sh -c \
+	  'clang-tidy --quiet "$$@" -- -std=c11 -D_GNU_SOURCE -Isrc 2>/dev/null' _ || \
+	  { echo "clang-tidy: findings above (fix them, or NOLINT(check) with a reason)" >&2; exit 1; }
 
 cppcheck:
 	cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr \

@@ -123,9 +123,9 @@ static bool auth_conn_type_allowed(const struct opts_user *u)
 static enum auth_result auth_pw(struct conn *c, bool async, const char *configured,
                                 const char *given)
 {
-    struct authpool *pool = c->s->authpool;
-    if (!async || !pool || !configured || !auth_is_bcrypt(configured))
+    if (!async || !configured || !auth_is_bcrypt(configured) || !c->s->authpool)
         return auth_password_ok(configured, given) ? AUTH_OK : AUTH_FAIL;
+    struct authpool *pool = c->s->authpool;
     switch (authpool_check(pool, c, configured, given)) {
     case AUTHPOOL_OK:
         return AUTH_OK;

@@ -24,6 +24,8 @@ void rbuf_reserve(struct rbuf *b, size_t want)
         cap *= 2;
     char *nb = xmalloc(cap);
     if (unparsed)
+        /* unparsed > 0 implies a buffer */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
         memcpy(nb, b->base + b->pos, unparsed);
     free(b->base);
     b->base = nb;
@@ -47,12 +49,40 @@ void rbuf_release_if_idle(struct rbuf *b)
      * allocates RBUF_MIN_SIZE again, which is cheap next to a syscall. */
     NFREE(b->base);
     b->cap = b->pos = b->last = 0;
+    b->oversized = 0;
+}
+
+void rbuf_shrink(struct rbuf *b, size_t need, size_t steady)
+{
+    size_t unparsed = b->last - b->pos;
+    size_t keep = need > unparsed ? need : unparsed;
+    if (b->cap <= steady * RBUF_SHRINK_SLACK || keep > b->cap / 4) {
+        b->oversized = 0;
+        return;
+    }
+    if (++b->oversized < RBUF_SHRINK_TURNS)
+        return;
+    size_t cap = steady;
+    while (cap < 2 * keep)
+        cap *= 2;
+    b->oversized = 0;
+    if (cap >= b->cap)
+        return;
+    /* a large region goes back to the system (glibc maps big blocks) */
+    char *nb = xmalloc(cap);
+    memcpy(nb, b->base + b->pos, unparsed);
+    free(b->base);
+    b->base = nb;
+    b->cap = cap;
+    b->pos = 0;
+    b->last = unparsed;
 }
 
 void rbuf_free(struct rbuf *b)
 {
     NFREE(b->base);
     b->cap = b->pos = b->last = 0;
+    b->oversized = 0;
 }
 
 static struct outq_chunk *outq_new_chunk(struct outq *q, size_t atleast)
@@ -138,6 +168,8 @@ void outq_consume(struct outq *q, size_t n)
     q->pending -= n;
     while (n > 0) {
         struct outq_chunk *c = q->head;
+        /* n <= pending, so a chunk is queued */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         size_t avail = c->len - q->head_off;
         if (n < avail) {
             q->head_off += n;

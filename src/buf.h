@@ -25,11 +25,18 @@
 #define RBUF_MIN_SIZE   512
 #define OUTQ_CHUNK_SIZE (32 * 1024)
 
+/* A buffer grown past RBUF_SHRINK_SLACK times the steady size is cut down
+ * once RBUF_SHRINK_TURNS calls in a row found it that much larger than what
+ * it holds and what the next message needs (rbuf_shrink). */
+#define RBUF_SHRINK_SLACK 4
+#define RBUF_SHRINK_TURNS 8
+
 struct rbuf {
     char *base;
     size_t cap;
     size_t pos;
     size_t last;
+    unsigned oversized; /* consecutive rbuf_shrink calls that found it oversized */
 };
 
 /* Make room for at least want bytes after last, compacting [pos, last) to the
@@ -41,9 +48,19 @@ void rbuf_reserve(struct rbuf *b, size_t want);
  * pos: reserve(total - (last - pos)) when it does not fit yet. */
 void rbuf_ensure_total(struct rbuf *b, size_t total);
 
-/* Release the memory when nothing is unparsed; shrink a buffer grown past
- * RBUF_MIN_SIZE * 8 once its big message is gone. */
+/* Release the memory when nothing is unparsed. */
 void rbuf_release_if_idle(struct rbuf *b);
+
+/* After a read was parsed, with bytes still unparsed (a busy connection is
+ * never idle): need is what the parser asks for from pos (>= unparsed) and
+ * steady the size a streaming connection reads with. A buffer that one large
+ * message grew to over RBUF_SHRINK_SLACK x steady, and that has held less
+ * than a quarter of that RBUF_SHRINK_TURNS times in a row, is moved into one
+ * of steady size (doubled until it holds twice what is needed), so a large
+ * message does not pin its memory for the life of the connection. The
+ * hysteresis keeps a stream of large messages from reallocating at every
+ * read. */
+void rbuf_shrink(struct rbuf *b, size_t need, size_t steady);
 
 void rbuf_free(struct rbuf *b);
 

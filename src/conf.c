@@ -278,6 +278,7 @@ static long conf_index_find(const struct conf_index *idx, uint64_t seed, const v
 }
 
 /* Index element pos of base[] (already stored); n is the count with it. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the tree depth (CONF_MAX_DEPTH) */
 static void conf_index_add(struct conf_index *idx, uint64_t seed, const void *base, size_t stride,
                            size_t pos, size_t n)
 {
@@ -602,6 +603,7 @@ static struct conf_node *conf_node_copy(struct conf_parser *p, const struct conf
                                         const struct conf_tok *t)
 {
     struct conf_node *nd = conf_alloc(p->s->doc, sizeof(*nd));
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): callers pass a parsed node */
     *nd = *src;
     nd->v.pos.file = p->fp;
     nd->v.pos.line = t->line;
@@ -613,6 +615,7 @@ static struct conf_node *conf_node_copy(struct conf_parser *p, const struct conf
 
 /* The environment value of name parsed as "pk=<value>", as lookupVariable
  * does; cached per document, since the environment is read only once. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the variable reference depth */
 static int conf_env_lookup(struct conf_parser *p, const struct conf_tok *t, const char *name,
                            struct conf_node **found)
 {
@@ -643,6 +646,8 @@ static int conf_env_lookup(struct conf_parser *p, const struct conf_tok *t, cons
 
     size_t vlen = strlen(val);
     char *text = xmalloc(vlen + 4);
+    /* the NUL is copied by the next memcpy */
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
     memcpy(text, "pk=", 3);
     memcpy(text + 3, val, vlen + 1);
     struct conf_node *root = NULL;
@@ -676,6 +681,7 @@ static int conf_env_lookup(struct conf_parser *p, const struct conf_tok *t, cons
     return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the variable reference depth */
 static int conf_variable(struct conf_parser *p, const struct conf_tok *t)
 {
     struct conf_node *nd = NULL;
@@ -724,6 +730,7 @@ static const char *conf_path_clean(struct conf_doc *doc, const char *path, size_
         r = dotdot = 1;
     }
     while (r < n) {
+        /* NOLINTNEXTLINE(bugprone-branch-clone): "/" and "./" are both skipped, on purpose */
         if (path[r] == '/') {
             r++;
         } else if (path[r] == '.' && (r + 1 == n || path[r + 1] == '/')) {
@@ -769,6 +776,7 @@ static const char *conf_path_join(struct conf_doc *doc, const char *dir, const c
         return conf_path_clean(doc, dir, strlen(dir));
     size_t dlen = strlen(dir);
     char *tmp = xmalloc(dlen + nlen + 2);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): NUL written after the name */
     memcpy(tmp, dir, dlen);
     tmp[dlen] = '/';
     memcpy(tmp + dlen + 1, name, nlen);
@@ -839,6 +847,7 @@ static int conf_read_file(struct conf_session *s, const char *path, const char *
 /* Parse the file at path as a new text (it sees none of our variables) and
  * return its top-level map. errors are placed at (efile, eline, ecol) when the
  * file itself cannot be read; otherwise where the included text says. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the include depth */
 static int conf_parse_path(struct conf_session *s, const char *path, const char *efile, int eline,
                            int ecol, struct conf_node **root)
 {
@@ -852,6 +861,8 @@ static int conf_parse_path(struct conf_session *s, const char *path, const char 
     if (conf_read_file(s, path, efile, eline, ecol, &buf, &len, &st) != 0)
         return -1;
     for (size_t i = 0; i < s->nchain; i++) {
+        /* conf_read_file fills st on success */
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
         if (s->chain[i].dev == st.st_dev && s->chain[i].ino == st.st_ino) {
             free(buf);
             return conf_fail(s, efile, eline, ecol, "include cycle: '%s' is already being parsed",
@@ -864,6 +875,8 @@ static int conf_parse_path(struct conf_session *s, const char *path, const char 
         return conf_fail(s, efile, eline, ecol, "included files larger than %llu bytes in all",
                          CONF_MAX_INCLUDE_BYTES);
     }
+    /* conf_read_file fills st on success */
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
     s->chain[s->nchain].dev = st.st_dev;
     s->chain[s->nchain].ino = st.st_ino;
     s->nchain++;
@@ -875,6 +888,7 @@ static int conf_parse_path(struct conf_session *s, const char *path, const char 
 
 /* "include x": parse x and merge its keys into the current map, each with
  * its own position and used-as-variable mark. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the include depth */
 static int conf_include(struct conf_parser *p, const struct conf_tok *t)
 {
     struct conf_session *s = p->s;
@@ -905,6 +919,7 @@ static int conf_include(struct conf_parser *p, const struct conf_tok *t)
 
 /* ---- the parse loop ---- */
 
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the nesting depth (CONF_MAX_DEPTH) */
 static int conf_item(struct conf_parser *p, const struct conf_tok *t)
 {
     struct conf_node *nd;
@@ -975,6 +990,7 @@ static int conf_item(struct conf_parser *p, const struct conf_tok *t)
 /* Parse one text into its top-level map (*root, in the arena). On failure
  * s->err is filled. Nested calls (includes, environment values) recurse
  * here, bounded by CONF_MAX_INCLUDE_DEPTH and CONF_MAX_ENV_DEPTH. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the include depth */
 static int conf_parse_text(struct conf_session *s, const char *text, size_t len, const char *fp,
                            struct conf_node **root)
 {
@@ -1030,6 +1046,8 @@ static int conf_parse_top(const char *text, size_t len, const char *name, const 
         rc = conf_parse_path(&s, path, path, 0, 0, &root);
     else
         /* cppcheck-suppress nullPointer ; conf_parse_string passes "" for NULL */
+        /* conf_parse_string passes "" for NULL */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
         rc = conf_parse_text(&s, text, len, conf_strndup(s.doc, name, strlen(name)), &root);
     free(s.env);
     free(s.env_index.slots);
@@ -1156,6 +1174,7 @@ void conf_error_format(const struct conf_error *err, char *buf, size_t size)
         snprintf(buf, size, "%s", err->msg);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the tree depth (CONF_MAX_DEPTH) */
 bool conf_value_equal(const struct conf_value *a, const struct conf_value *b)
 {
     if (!a || !b)

@@ -109,14 +109,17 @@ int32_t conf_lex_decode_rune(const unsigned char *s, size_t n, size_t *width)
         return (int32_t)c;
     if (c >= 0xC2 && c <= 0xDF) {
         need = 2;
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a 5-bit value */
         r = c & 0x1F;
         min = 0x80;
     } else if (c >= 0xE0 && c <= 0xEF) {
         need = 3;
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a 4-bit value */
         r = c & 0x0F;
         min = 0x800;
     } else if (c >= 0xF0 && c <= 0xF4) {
         need = 4;
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a 3-bit value */
         r = c & 0x07;
         min = 0x10000;
     } else {
@@ -910,6 +913,8 @@ static int conf_lex_string(struct conf_lex *lx)
     if (conf_lex_is_nl(r) || r == CONF_LEX_EOF || r == ';' || r == ',' || r == ']' || r == '}' ||
         conf_lex_is_ws(r)) {
         conf_lex_back(lx);
+        /* two cases that emit the same token, kept apart for clarity */
+        /* NOLINTNEXTLINE(bugprone-branch-clone) */
         if (lx->nparts > 0) {
             conf_lex_emit_string(lx);
         } else if (conf_lex_is_bool(lx)) {

@@ -91,8 +91,11 @@ void conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind,
     c->kops = kops;
     c->cid = atomic_fetch_add(&s->next_cid, 1) + 1;
     pthread_mutex_init(&c->out_mu, NULL);
-    c->max_pending = server_opts(s)->max_pending;
-    parser_init(&c->parser, kops->pkind, (uint32_t)server_opts(s)->max_control_line);
+    const struct opts *o = server_opts(s);
+    c->max_pending = o->max_pending;
+    uint32_t mcl = kind == CONN_KIND_CLIENT ? (uint32_t)o->max_control_line
+                                            : conn_peer_max_control_line(o->max_control_line);
+    parser_init(&c->parser, kops->pkind, mcl);
     proto_connect_defaults(&c->opts);
     if (peer) {
         net_ip_str(peer, c->ip, sizeof(c->ip));
@@ -467,8 +470,12 @@ static void conn_read(struct conn *c)
         loop_timer_arm(c->w->loop, &c->read_timer, 0); /* more decrypted input waits */
     if (c->flags & CONN_F_IO_WANT_WRITE)
         conn_update_events(c);
-    /* nothing left half-parsed: an idle connection keeps no read buffer */
-    rbuf_release_if_idle(rb);
+    /* nothing left half-parsed: an idle connection keeps no read buffer; a
+     * busy one gives back what a large message grew it to */
+    if (rbuf_unparsed(rb) == 0)
+        rbuf_release_if_idle(rb);
+    else
+        rbuf_shrink(rb, need, (size_t)CONN_READ_MAX);
 }
 
 void conn_unpark(struct conn *c)
@@ -743,6 +750,36 @@ void conn_got_pong(struct conn *c)
         if (c->rtt_ns == 0)
             c->rtt_ns = 1;
     }
+}
+
+uint32_t conn_peer_max_control_line(int32_t mcl)
+{
+    int64_t m = mcl > 0 ? (int64_t)mcl * 16 : 0;
+    if (m < CONN_PEER_CONTROL_LINE_MIN)
+        m = CONN_PEER_CONTROL_LINE_MIN;
+    return m > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+}
+
+void conn_peer_set_max_payload(struct conn *c, int32_t advertised)
+{
+    if (advertised > 0)
+        c->peer_max_payload =
+            advertised < CONN_PEER_PAYLOAD_MAX ? advertised : CONN_PEER_PAYLOAD_MAX;
+}
+
+bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd)
+{
+    int64_t max = server_opts(c->s)->max_payload;
+    if (c->peer_max_payload > max)
+        max = c->peer_max_payload;
+    if ((int64_t)cmd->total_len <= max)
+        return false;
+    /* maxPayloadViolation's log line, -ERR and close reason */
+    CONN_LOG(LOG_LEVEL_ERROR, c, "maximum payload exceeded: %zu vs %lld", cmd->total_len,
+             (long long)max);
+    conn_send_err(c, PROTO_ERR_MAX_PAYLOAD);
+    conn_close(c, "Maximum Message Payload Exceeded");
+    return true;
 }
 
 void conn_trace_in(struct conn *c, const struct parser_cmd *cmd)

@@ -156,6 +156,10 @@ struct conn {
     bool owner_writing; /* the owner is in a writev without out_mu */
     bool hook_due;      /* kind work is posted for the owner's on_flush */
     int64_t max_pending;
+    /* Routes and gateways: the max_payload of the peer's INFO, at most
+     * CONN_PEER_PAYLOAD_MAX; 0 until it arrives (conn_peer_msg_too_big).
+     * Owner only. */
+    int64_t peer_max_payload;
     uint64_t out_msgs;
     uint64_t out_bytes;
     uint64_t last_out_ns; /* last message queued here (loop clock), under out_mu */
@@ -305,6 +309,32 @@ bool conn_send_ping(struct conn *c);
 /* A PONG arrived: nothing is outstanding any more, and the RTT is measured
  * when a PING of ours started it. Owner thread. */
 void conn_got_pong(struct conn *c);
+
+/* Floor of the control-line limit of routes and gateways (see
+ * conn_peer_max_control_line). */
+#define CONN_PEER_CONTROL_LINE_MIN ((int64_t)1024 * 1024)
+/* Ceiling of what a peer's INFO may raise its message limit to: the most a
+ * route or gateway queues for one peer (its max_pending). */
+#define CONN_PEER_PAYLOAD_MAX ((int64_t)64 * 1024 * 1024)
+
+/* The control-line limit of a route or gateway connection under mcl (the
+ * max_control_line option): a peer's lines carry what its clients sent
+ * (bounded by mcl) plus accounts, queue lists and URL lists, so the limit is
+ * the larger of CONN_PEER_CONTROL_LINE_MIN and 16 x mcl. nats-server sets no
+ * limit there; natsd does, so a peer cannot grow a line without end. */
+uint32_t conn_peer_max_control_line(int32_t mcl);
+
+/* An INFO of the peer itself advertised max_payload (0 or less: none): its
+ * clients publish up to that. Owner thread. */
+void conn_peer_set_max_payload(struct conn *c, int32_t advertised);
+
+/* On a route or gateway, the control line of a message op announces
+ * cmd->total_len bytes: when that is over both our max_payload (as now in
+ * force, reloads included) and the peer's latest advertised one (at most
+ * CONN_PEER_PAYLOAD_MAX), log it, send -ERR 'Maximum Payload Violation',
+ * close c and return true (the caller stops parsing). Checked before any of
+ * the payload is buffered. Owner thread. */
+bool conn_peer_msg_too_big(struct conn *c, const struct parser_cmd *cmd);
 
 /* Trace an op received from a route or gateway peer ("<<- [OP args]"),
  * once: not again when a parked op runs again (CONN_F_REPLAY).

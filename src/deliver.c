@@ -365,6 +365,7 @@ static bool deliver_is_route(const struct sub *s)
     return ((const struct conn *)s->owner)->kind == CONN_KIND_ROUTE;
 }
 
+/* NOLINTNEXTLINE(readability-function-size): the fan-out of one message in one place */
 size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
                        const struct deliver_msg *m, struct deliver_served *sv)
 {

@@ -100,7 +100,12 @@ static bool gw_url_add(struct gw_remote *r, const char *url, bool configured)
         sbuf_addc(&tmp, '\0');
         url = tmp.p;
     }
-    if (util_url_parse(url, &u) != 0 || !u.host || !u.host[0] || !u.port || !u.port[0]) {
+    if (util_url_parse(url, &u) != 0) {
+        sbuf_free(&tmp);
+        return false;
+    }
+    if (!u.host || !u.host[0] || !u.port || !u.port[0]) {
+        util_url_free(&u); /* parsed, but no use without a host and a port */
         sbuf_free(&tmp);
         return false;
     }
@@ -295,6 +300,7 @@ static void gw_pass_failed(struct gw_remote *r)
     gw_schedule(r, GW_CONNECT_DELAY_NS);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): a failed dial tries the next URL; ends with the list */
 static void gw_dial_failed(struct gw_remote *r, const char *why)
 {
     if (gw_should_report(r))
@@ -342,6 +348,7 @@ static void gw_on_dial(struct dial *d, enum dial_event ev, int fd)
 }
 
 /* Dial the next URL of the pass; the pass failed when none is left. */
+/* NOLINTNEXTLINE(misc-no-recursion): a failed dial tries the next URL; ends with the list */
 static void gw_dial_next(struct gw_remote *r)
 {
     struct gw_state *gs = r->gs;
@@ -563,6 +570,8 @@ void gateway_free(struct server *s)
     if (!gs)
         return;
     while (gs->remotes)
+        /* gw_remote_drop unlinks the head it frees */
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
         gw_remote_drop(gs->remotes);
     if (gs->listen_fd >= 0)
         close(gs->listen_fd);

@@ -3,7 +3,11 @@
  *   [pid] YYYY/MM/DD HH:MM:SS.uuuuuu [INF] text
  * to stderr (coloured labels on a terminal), a file with size-based rotation,
  * or syslog. The logger is the one process-wide object besides the server
- * itself: every thread writes to it, each line with a single write(2). */
+ * itself: every thread logs to it. A line is queued (a short critical
+ * section, never a wait on the destination) and written by the logger's own
+ * thread; when the queue is full (the destination stalled) lines are
+ * dropped, counted, and reported as "N log lines dropped" once writing
+ * resumes. */
 #ifndef NATSD_LOG_H
 #define NATSD_LOG_H
 
@@ -42,16 +46,27 @@ extern _Atomic unsigned log_level_mask;
 /* Point the logger at cfg's destination. Copies what it keeps. Until the first
  * call, lines go to stderr at LOG_LEVEL_INFO with timestamps. On failure (a log file
  * that cannot be opened) returns -1, writes the reason to err, and keeps the
- * previous destination. Call from the main thread while no other thread logs
- * a line that must not be lost; safe against concurrent log_write() otherwise. */
+ * previous destination. The destination is opened here (a remote syslog's
+ * name resolved); the switch is queued, so lines logged before the call go to
+ * the old one. Safe against concurrent log_write(). */
 int log_configure(const struct log_config *cfg, char *err, size_t errsize);
 
 /* Close and open the log file again (after it was moved away), then write
- * "File log re-opened"; with no log file, writes why nothing was done. Any
- * thread. */
+ * "File log re-opened"; with no log file, writes why nothing was done. Queued
+ * like a line: lines logged before it go to the old file. Any thread. */
 void log_reopen(void);
 
-/* Flush and close the destination; later lines go to stderr. */
+/* Wait until every line logged so far (by any thread) is written, or give up
+ * after a few seconds of a destination that does not drain. A fatal line
+ * does this by itself, and so does exit(). Any thread. */
+void log_flush(void);
+
+/* Lines dropped so far because the queue was full. */
+uint64_t log_dropped(void);
+
+/* Flush (boundedly), stop the logger thread and close the destination; later
+ * lines go to stderr, written by the thread that logs them, until the next
+ * log_configure(). */
 void log_shutdown(void);
 
 /* Write one line at level. Prefer the macros. Any thread. */

@@ -338,6 +338,8 @@ void monitor_proc_usage(struct monitor *m, int64_t *rss, double *pcpu)
     if (secs - m->cpu_last_secs >= 1.0) {
         double dsecs = secs - m->cpu_last_secs;
         int64_t dticks = total - m->cpu_last_ticks;
+        /* integer per-mille first, as nats-server's pse */
+        /* NOLINTNEXTLINE(bugprone-integer-division) */
         int64_t ipcpu = (int64_t)((double)(dticks * 1000 / hz) / dsecs);
         m->pcpu = (double)ipcpu / 10.0;
         m->cpu_last_secs = secs;
@@ -720,6 +722,7 @@ static void monitor_perm_json(cJSON *j, const char *key, char *const *allow, siz
     }
 }
 
+/* NOLINTNEXTLINE(readability-function-size): one /routez document in one place */
 static void monitor_routez(const struct monitor_req *rq, struct monitor_reply *r)
 {
     bool subs = false;

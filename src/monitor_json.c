@@ -84,6 +84,7 @@ void monitor_go_float(double f, char *out, size_t size)
         sbuf_add(&b, digits, nd);
     } else {
         for (int i = 0; i <= exp; i++)
+            /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a digit or '0' */
             sbuf_addc(&b, (size_t)i < nd ? digits[i] : '0');
         if ((size_t)exp + 1 < nd) {
             sbuf_addc(&b, '.');
@@ -234,6 +235,7 @@ static void monitor_json_indent(struct sbuf *b, int depth)
         sbuf_adds(b, "  ");
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the document's depth */
 static void monitor_json_container(struct sbuf *b, const cJSON *v, int depth, bool compact)
 {
     bool obj = cJSON_IsObject(v);
@@ -259,6 +261,7 @@ static void monitor_json_container(struct sbuf *b, const cJSON *v, int depth, bo
     sbuf_addc(b, obj ? '}' : ']');
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the document's depth */
 static void monitor_json_print(struct sbuf *b, const cJSON *v, int depth, bool compact)
 {
     if (cJSON_IsObject(v) || cJSON_IsArray(v)) {

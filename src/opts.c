@@ -587,6 +587,7 @@ static int opts_tls_pinned(struct opts_ctx *cx, void *base, const struct conf_kv
     }
 #define OPTS_TLS_HOOK(n, field, fn)                                                                \
     {                                                                                              \
+        /* NOLINTNEXTLINE(bugprone-macro-parentheses): a field name and an initializer */          \
         .names = {n}, .type = OPTS_K_HOOK, .off = offsetof(struct opts_tls, field), .hook = fn     \
     }
 
@@ -1243,6 +1244,7 @@ static void opts_check_ocsp(struct opts_ctx *cx)
     }
 #define OPTS_TOP_DUR(f, rl, n)                                                                     \
     {                                                                                              \
+        /* NOLINTNEXTLINE(bugprone-macro-parentheses): a field name and an initializer */          \
         .names = {n}, .type = OPTS_K_DURATION, .off = offsetof(struct opts, f), .reloadable = rl   \
     }
 #define OPTS_TOP_HOOK(f, fn, rl, ...) OPTS_ROW_HOOK(struct opts, f, fn, rl, __VA_ARGS__)

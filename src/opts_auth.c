@@ -66,6 +66,8 @@ static void opts_auth_buf_str(struct opts_auth_buf *b, const char *s)
 /* Go's %q of a string (util_go_quote). */
 static void opts_auth_buf_quote(struct opts_auth_buf *b, const char *s)
 {
+    /* a user without nkey has a name */
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
     size_t n = strlen(s), size = n * 4 + 3;
     char *q = xmalloc(size);
     util_go_quote(s, n, q, size);
@@ -81,6 +83,7 @@ static int opts_auth_kv_cmp(const void *a, const void *b)
 }
 
 /* Go's %v (and %+v, the same for these types) of a configuration value. */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by the config tree depth */
 static void opts_auth_buf_value(struct opts_auth_buf *b, const struct conf_value *v)
 {
     char tmp[64];
@@ -1511,6 +1514,7 @@ static int opts_auth_x_accounts(void *ctx, const struct conf_kv *kv, struct opts
 }
 
 /* parseServiceLatency: a results subject, or {sampling, subject}. */
+/* NOLINTNEXTLINE(readability-function-size): a linear sequence of checks, kept whole */
 static int opts_auth_x_latency(void *ctx, const struct conf_kv *kv, struct opts_diag *d)
 {
     struct opts_auth_exp *x = ctx;
@@ -2043,6 +2047,7 @@ static bool opts_auth_tokpos_ok(const struct opts_export *e)
 
 /* The second half of parseAccounts: exports, then imports, resolved against
  * all accounts. Every message is at the accounts value's position. */
+/* NOLINTNEXTLINE(readability-function-size): a linear sequence of checks, kept whole */
 static void opts_auth_resolve(struct opts *o, const struct conf_pos *pos, struct opts_diag *d)
 {
     for (int service = 0; service < 2; service++) {

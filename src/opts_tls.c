@@ -258,6 +258,7 @@ static void opts_types_list(const struct opts_pem *pem, const bool *skip, char *
 }
 
 /* The body of Go's tls.X509KeyPair on PEM data already read. */
+/* NOLINTNEXTLINE(readability-function-size): a linear sequence of checks, kept whole */
 static int opts_tls_keypair(const struct opts_pem *cp, const struct opts_pem *kp, char *err,
                             size_t errsize)
 {

@@ -90,8 +90,10 @@ static const struct parser_opdef parser_ops[PARSER_OP_COUNT] = {
      PARSER_OPBIT(PARSER_OP_LMSG))
 
 const struct parser_kind parser_kind_client = {"Client", PARSER_CLIENT_OPS, true};
-const struct parser_kind parser_kind_route = {"Route", PARSER_ROUTE_OPS, false};
-const struct parser_kind parser_kind_gateway = {"Gateway", PARSER_GATEWAY_OPS, false};
+/* Routes and gateways are bounded too (nats-server's are not), under the
+ * limit their connection sets (conn_peer_max_control_line). */
+const struct parser_kind parser_kind_route = {"Route", PARSER_ROUTE_OPS, true};
+const struct parser_kind parser_kind_gateway = {"Gateway", PARSER_GATEWAY_OPS, true};
 
 /* nats-server's parseSize accepts 1 to 9 decimal digits ("999M" at most), so
  * overflow cannot happen and anything longer is an error. */
@@ -310,7 +312,7 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
     struct parser_slice args[PARSER_MAX_ARGS];
     struct parser_cmd cmd;
     unsigned op;
-    size_t i, lf, arg_off, arg_end, from;
+    size_t i, lf, word_end, arg_off, arg_end, from;
     const char *q;
     bool resumed = false;
     int rc;
@@ -353,6 +355,7 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
             return PARSER_ERR_UNKNOWN_OP;
         }
     }
+    word_end = i;
     while (i < n && parser_is_blank(b[i]))
         i++;
     arg_off = i;
@@ -367,10 +370,25 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
             return 0;
         }
         /* As parser.go does at the end of each read: an over-long argument
-         * is refused before its line ends, so it cannot grow without bound. */
+         * is refused before its line ends, so it cannot grow without bound.
+         * The length counted is what the line will at least measure once its
+         * LF arrives: with a CR anywhere in it, the byte before the LF is
+         * dropped (below), so one byte less. Counting the CR's own byte
+         * only when it ends the read would refuse "a\rbc" split before its
+         * LF and accept it whole: the same bytes framed two ways. The scan
+         * runs only once the limit is passed, which ends the line soon.
+         * A run of blanks after the op word longer than the limit is refused
+         * too:
+         * parser.go skips them without keeping them, natsd keeps the line
+         * until it is whole. A whole line is judged the same way below, so
+         * the verdict does not depend on how the line arrives. */
         if (p->kind->check_max_control_line) {
+            if (arg_off - word_end > p->max_control_line) {
+                *bad = word_end;
+                return PARSER_ERR_MAX_CONTROL_LINE;
+            }
             size_t alen = n - arg_off;
-            if (alen > 0 && b[n - 1] == '\r')
+            if (alen > p->max_control_line && memchr(b + arg_off, '\r', alen) != NULL)
                 alen--;
             if (alen > p->max_control_line) {
                 *bad = arg_off;
@@ -392,10 +410,15 @@ static int parser_one(struct parser *p, const char *b, size_t n, const struct pa
         arg_end--;
     p->state = PARSER_ST_IDLE;
     p->scan = 0;
-    if (p->kind->check_max_control_line && parser_ops[op].cls != PARSER_CL_NOARG &&
-        arg_end - arg_off > p->max_control_line) {
-        *bad = arg_off;
-        return PARSER_ERR_MAX_CONTROL_LINE;
+    if (p->kind->check_max_control_line && parser_ops[op].cls != PARSER_CL_NOARG) {
+        if (arg_off - word_end > p->max_control_line) {
+            *bad = word_end;
+            return PARSER_ERR_MAX_CONTROL_LINE;
+        }
+        if (arg_end - arg_off > p->max_control_line) {
+            *bad = arg_off;
+            return PARSER_ERR_MAX_CONTROL_LINE;
+        }
     }
 
     memset(&cmd, 0, sizeof(cmd));

@@ -73,8 +73,9 @@ struct parser_kind {
 
 /* The tables of the three server kinds, mirroring what nats-server's
  * parser.go lets each kind reach:
- *   client:  CONNECT INFO PUB HPUB SUB UNSUB PING PONG +OK -ERR;
- *            max_control_line enforced.
+ *   client:  CONNECT INFO PUB HPUB SUB UNSUB PING PONG +OK -ERR.
+ * Every kind enforces parser.max_control_line (nats-server only on
+ * clients; a route or gateway sets a larger limit of its own).
  *   route:   the client ops plus RS+ RS- RMSG HMSG LS+ LS- LMSG A+ A-.
  *   gateway: the route ops minus LS+ LS- LMSG.
  * On a route/gateway PUB, HPUB, SUB and UNSUB are framed (parser.go reaches

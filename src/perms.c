@@ -242,6 +242,7 @@ bool perms_reply_use_locked(struct perms_conn *pc, const char *subj, size_t len,
     r->n++;
     bool ok = true;
     if (pc->resp_max > 0 && r->n > pc->resp_max)
+        /* NOLINTNEXTLINE(bugprone-branch-clone): two separate reasons to refuse, kept apart */
         ok = false;
     else if (pc->resp_expires_ns > 0 && now_ns - r->t_ns > (uint64_t)pc->resp_expires_ns)
         ok = false;

@@ -93,6 +93,7 @@ void proto_base64(const unsigned char *p, size_t n, struct sbuf *out)
     }
     if (i < n) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0);
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): a base64 digit or '=' */
         char q[4] = {tbl[v >> 18], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=', '='};
         sbuf_add(out, q, 4);
     }
@@ -541,7 +542,8 @@ static const char *proto_json_kind(const cJSON *v)
 /* The shortest text that reads back as x (Go names the literal itself). */
 static void proto_num_str(double x, char *buf, size_t size)
 {
-    if (x == (double)(long long)x && x > -1e18 && x < 1e18) {
+    /* range first: converting a double out of long long's range is undefined */
+    if (x > -1e18 && x < 1e18 && x == (double)(long long)x) {
         snprintf(buf, size, "%lld", (long long)x);
         return;
     }
@@ -641,6 +643,8 @@ static int proto_dec_strs(struct proto_dec *d, const cJSON *v, const char *path,
     char **out = n ? xcalloc(n, sizeof(*out)) : NULL;
     cJSON_ArrayForEach(e, v)
     {
+        /* n is the array's size: no element when 0 */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         out[k++] = xstrdup(cJSON_IsString(e) ? e->valuestring : "");
     }
     proto_strs_free(*dst, *ndst);

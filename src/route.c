@@ -233,7 +233,7 @@ static void route_on_auth_timer(struct loop *l, struct loop_timer *t)
     struct conn *c = t->arg;
     if (c->flags & CONN_F_CONNECTED)
         return;
-    CONN_LOG(LOG_LEVEL_ERROR, c, "%s", PROTO_ERR_AUTH_TIMEOUT);
+    CONN_LOG(LOG_LEVEL_DEBUG, c, "%s", PROTO_ERR_AUTH_TIMEOUT); /* as sendErrAndDebug */
     conn_send_err(c, PROTO_ERR_AUTH_TIMEOUT);
     conn_close(c, "Authentication Timeout");
 }
@@ -308,7 +308,10 @@ static void route_begin(struct conn *c)
     route_info_line(s, c, false, &info);
     conn_send(c, info.p, info.len);
     sbuf_free(&info);
-    if (c->parser.await_connect) {
+    if (!r) {
+        /* Every accepted route must send CONNECT in time, with or without
+         * cluster authorization (nats-server arms this timer only with it):
+         * a silent peer does not hold a connection for ever. */
         double secs = o->cluster.auth_timeout > 0 ? o->cluster.auth_timeout : 2.0;
         loop_timer_arm(w->loop, &c->auth_timer, (uint64_t)(secs * 1e9));
     }
@@ -872,6 +875,8 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
     if (proto_peer_info_parse(cmd->args[0].p, cmd->args[0].len, &pi, err, sizeof(err)) != 0)
         return route_bad_json(c, err);
     if (rd->registered || rd->gossip) {
+        if (strcmp(pi.server_id, rd->remote_id) == 0)
+            conn_peer_set_max_payload(c, pi.max_payload); /* the peer's own, e.g. reloaded */
         route_info_async(c, &pi);
         proto_peer_info_free(&pi);
         return 0;
@@ -885,6 +890,7 @@ static int route_info(struct conn *c, const struct parser_cmd *cmd)
         return ROUTE_STOP;
     }
     route_info_take(c, &pi);
+    conn_peer_set_max_payload(c, pi.max_payload);
     proto_peer_info_free(&pi);
     if (!route_register(c)) {
         CONN_LOG(LOG_LEVEL_DEBUG, c, "Detected duplicate remote route \"%s\"", rd->remote_id);
@@ -1091,6 +1097,9 @@ static int route_on_msg_start(void *ctx, const struct parser_cmd *cmd)
     struct conn *c = ctx;
     if (LOG_ENABLED(LOG_LEVEL_TRACE))
         conn_trace_in(c, cmd);
+    /* before anything else: the payload is not buffered yet */
+    if (conn_peer_msg_too_big(c, cmd))
+        return ROUTE_STOP;
     if (cmd->op != PARSER_OP_RMSG && cmd->op != PARSER_OP_HMSG) {
         if (cmd->op == PARSER_OP_PUB || cmd->op == PARSER_OP_HPUB)
             return 0; /* framed, ignored (a route has no publisher rights) */

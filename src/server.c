@@ -314,6 +314,7 @@ static void server_delete_ports_file(const char *dir)
     }
 }
 
+/* NOLINTNEXTLINE(readability-function-size): the server's construction in order, kept whole */
 struct server *server_new(const struct opts *o)
 {
     struct server *s = xcalloc(1, sizeof(*s));

@@ -784,6 +784,7 @@ void sublist_match(struct sublist *sl, const char *subj, size_t len, struct subl
     res->npsubs = 0;
     res->nqgroups = 0;
     atomic_fetch_add_explicit(&sl->matches, 1, memory_order_relaxed);
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): every caller passes a sublist */
     pthread_rwlock_rdlock(&sl->lock);
     res->genid = atomic_load_explicit(&sl->genid, memory_order_acquire);
     if (!subject_has_empty_token(subj, len))

@@ -80,6 +80,7 @@ static uint64_t util_dur_unit(const char *u, size_t n)
 }
 
 /* Mirrors Go's time.ParseDuration: [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ */
+/* NOLINTNEXTLINE(readability-function-size): Go's duration grammar in one pass, kept whole */
 int util_parse_duration(const char *s, size_t len, int64_t *ns, char *err, size_t errsize)
 {
     size_t i = 0;

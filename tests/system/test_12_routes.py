@@ -338,7 +338,7 @@ class FakeRoute(RawClient):
 
     def read_route_line(self):
         """The next line that is not PING (answered) nor an RS+ for $SYS
-        (the system account's services, test_25_sysacc)."""
+        (the system account's services, test_26_sysacc)."""
         while True:
             line = self.read_line()
             if line == "PING":
@@ -551,7 +551,7 @@ def test_routez(server_factory):
     a, b, ca, cb, a_port = _monitored_pair(server_factory, "natsd", "rz.two")
 
     def counted():
-        # B's two, and B's system account services (test_25_sysacc)
+        # B's two, and B's system account services (test_26_sysacc)
         rz = _routez(a, "?subs=1")
         if rz["num_routes"] != 1:
             return False

@@ -42,6 +42,74 @@ Test(rbuf, ensure_total_makes_one_message_contiguous)
     rbuf_free(&b);
 }
 
+/* One large message grew the buffer; the connection stays busy with small
+ * ones (a partial message always left unparsed). */
+static void big_then_small(struct rbuf *b)
+{
+    rbuf_reserve(b, 8 * 1024 * 1024 + 10);
+    cr_assert_geq(b->cap, 8 * 1024 * 1024 + 10);
+    b->last = 8 * 1024 * 1024 + 10;
+    b->pos = 8 * 1024 * 1024; /* the big message is consumed, 10 bytes left */
+}
+
+Test(rbuf, shrinks_after_a_large_message_with_hysteresis)
+{
+    struct rbuf b = {0};
+    big_then_small(&b);
+    size_t big = b.cap;
+    memcpy(b.base + b.pos, "PUB foo 5\r", 10);
+    for (int i = 1; i < RBUF_SHRINK_TURNS; i++) {
+        rbuf_shrink(&b, 11, 64 * 1024);
+        cr_assert_eq(b.cap, big, "no reallocation before %d oversized turns", RBUF_SHRINK_TURNS);
+    }
+    rbuf_shrink(&b, 11, 64 * 1024);
+    cr_assert_eq(b.cap, 64 * 1024, "cut down to the steady size");
+    cr_assert_eq(b.pos, 0);
+    cr_assert_eq(b.last, 10, "unparsed bytes survive");
+    cr_assert_eq(memcmp(b.base, "PUB foo 5\r", 10), 0);
+    /* steady state: never reallocated again */
+    char *base = b.base;
+    for (int i = 0; i < 100; i++)
+        rbuf_shrink(&b, 11, 64 * 1024);
+    cr_assert_eq(b.base, base);
+    rbuf_free(&b);
+}
+
+Test(rbuf, a_stream_of_large_messages_keeps_its_buffer)
+{
+    struct rbuf b = {0};
+    big_then_small(&b);
+    size_t big = b.cap;
+    /* every other turn the next large message is announced: the counter
+     * starts over, nothing is reallocated */
+    for (int i = 0; i < 10 * RBUF_SHRINK_TURNS; i++) {
+        rbuf_shrink(&b, (i % 2) ? 8 * 1024 * 1024 : 11, 64 * 1024);
+        cr_assert_eq(b.cap, big);
+    }
+    /* a buffer at the steady size (or a few times it) is never touched */
+    rbuf_free(&b);
+    rbuf_reserve(&b, 200 * 1024);
+    size_t cap = b.cap;
+    b.last = b.pos = 0;
+    b.last = 5;
+    for (int i = 0; i < 4 * RBUF_SHRINK_TURNS; i++)
+        rbuf_shrink(&b, 6, 64 * 1024);
+    cr_assert_eq(b.cap, cap);
+    rbuf_free(&b);
+}
+
+Test(rbuf, shrink_keeps_room_for_the_next_message)
+{
+    struct rbuf b = {0};
+    big_then_small(&b);
+    for (int i = 0; i < RBUF_SHRINK_TURNS; i++)
+        rbuf_shrink(&b, 300 * 1024, 64 * 1024);
+    cr_assert_geq(b.cap, 600 * 1024, "twice what the next message needs");
+    cr_assert_lt(b.cap, 8 * 1024 * 1024);
+    cr_assert_eq(b.last - b.pos, 10);
+    rbuf_free(&b);
+}
+
 Test(outq, append_fill_consume)
 {
     struct outq q = {0};

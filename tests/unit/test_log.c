@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The logger: nats-server's line format, levels, rotation by size, reopen. */
+ * The logger: nats-server's line format, levels, rotation by size, reopen;
+ * the queue in front of the destination: flush, lines dropped and counted
+ * when the destination stalls, a logging thread never waiting for it. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +42,10 @@ static void teardown(void)
     rmdir(dir);
 }
 
+/* What the logger wrote so far (it writes on its own thread). */
 static char *slurp(const char *p)
 {
+    log_flush();
     FILE *f = fopen(p, "r");
     cr_assert_not_null(f, "%s", p);
     static char buf[1 << 16];
@@ -137,6 +143,7 @@ Test(log, long_lines_are_whole, .init = setup, .fini = teardown)
 static int count_files(void)
 {
     int n = 0;
+    log_flush();
     DIR *d = opendir(dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
@@ -182,4 +189,208 @@ Test(log, bad_file_keeps_the_old_destination, .init = setup, .fini = teardown)
     cr_assert(strstr(err, "error opening file") != NULL, "%s", err);
     NLOG_INFO("still here");
     cr_assert(strstr(slurp(path), "still here") != NULL);
+}
+
+Test(log, reopen_keeps_the_order_of_lines, .init = setup, .fini = teardown)
+{
+    /* lines queued before the reopen go to the old file, later ones to the new */
+    configure(false, false, false, 0);
+    char moved[600];
+    snprintf(moved, sizeof(moved), "%s/moved.log", dir);
+    NLOG_INFO("first");
+    log_flush();
+    cr_assert_eq(rename(path, moved), 0);
+    for (int i = 0; i < 100; i++)
+        NLOG_INFO("old %d", i);
+    log_reopen();
+    NLOG_INFO("new");
+    const char *old = slurp(moved);
+    cr_assert(strstr(old, "old 99\n") != NULL);
+    cr_assert(strstr(old, "new") == NULL && strstr(old, "re-opened") == NULL);
+    const char *now = slurp(path);
+    char want[128];
+    snprintf(want, sizeof(want), "[%d] [INF] File log re-opened\n[%d] [INF] new\n", (int)getpid(),
+             (int)getpid());
+    cr_assert_str_eq(now, want);
+}
+
+Test(log, reopen_without_a_file, .init = setup, .fini = teardown)
+{
+    struct log_config lc = {.logtime = false};
+    char err[256];
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(dup2(fds[1], 2), 2);
+    cr_assert_eq(log_configure(&lc, err, sizeof(err)), 0);
+    log_reopen();
+    log_flush();
+    char buf[256];
+    ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+    char want[128];
+    snprintf(want, sizeof(want), "[%d] [INF] File log re-open ignored, not a file logger\n",
+             (int)getpid());
+    cr_assert_str_eq(buf, want);
+}
+
+Test(log, flush_writes_every_queued_line, .init = setup, .fini = teardown)
+{
+    configure(false, false, false, 0);
+    for (int i = 0; i < 5000; i++)
+        NLOG_INFO("line %d", i);
+    log_flush();
+    /* no read of the file before the flush: the flush alone must suffice */
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[128];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char want[64];
+        snprintf(want, sizeof(want), "[%d] [INF] line %d\n", (int)getpid(), n);
+        cr_assert_str_eq(line, want);
+        n++;
+    }
+    fclose(f);
+    cr_assert_eq(n, 5000);
+    cr_assert_eq(log_dropped(), 0);
+}
+
+/* Drains a pipe into a buffer until EOF. */
+struct drain {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+static void *drain_main(void *arg)
+{
+    struct drain *d = arg;
+    for (;;) {
+        if (d->len + 65536 > d->cap) {
+            d->cap = (d->len + 65536) * 2;
+            d->buf = realloc(d->buf, d->cap);
+        }
+        ssize_t n = read(d->fd, d->buf + d->len, d->cap - d->len - 1);
+        if (n <= 0)
+            break;
+        d->len += (size_t)n;
+    }
+    d->buf[d->len] = '\0';
+    return NULL;
+}
+
+/* stderr is a pipe nobody reads: logging must still never wait; the lines
+ * that did not fit are dropped and counted, and reported once the pipe is
+ * read again. Every line is either written or counted. */
+Test(log, stalled_destination_drops_and_reports, .init = setup, .fini = teardown, .timeout = 60)
+{
+    enum { TOTAL = 60000 };
+    struct log_config lc = {.logtime = true};
+    char err[256];
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(dup2(fds[1], 2), 2);
+    close(fds[1]);
+    cr_assert_eq(log_configure(&lc, err, sizeof(err)), 0);
+    /* the pipe holds about a thousand lines, the queue 16384: whatever the
+     * logger thread manages, most of these cannot be kept */
+    for (int i = 0; i < TOTAL; i++)
+        NLOG_INFO("stalled line %d", i);
+    uint64_t dropped = log_dropped();
+    cr_assert_gt(dropped, TOTAL / 4, "dropped %llu", (unsigned long long)dropped);
+
+    struct drain d = {.fd = fds[0]};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, drain_main, &d), 0);
+    log_flush(); /* the pipe is read again: the queue and the report go out */
+    NLOG_INFO("after the stall");
+    log_shutdown();
+    close(2);
+    pthread_join(t, NULL);
+
+    /* every line written whole and in order; each run of dropped lines
+     * reported exactly where it is missing (after the lines queued before it,
+     * before those queued after), in one report or more */
+    int last = -1;
+    unsigned long long reported = 0, gap_reported = 0;
+    bool after_seen = false;
+    for (char *line = d.buf; *line;) {
+        char *nl = strchr(line, '\n');
+        cr_assert_not_null(nl, "a line without its end");
+        *nl = '\0';
+        const char *text = strstr(line, "[INF] ");
+        if (text == NULL)
+            text = strstr(line, "[WRN] ");
+        cr_assert_not_null(text, "%s", line);
+        int i;
+        unsigned long long n;
+        if (sscanf(text, "[INF] stalled line %d", &i) == 1) {
+            cr_assert_gt(i, last, "lines out of order");
+            cr_assert_eq(gap_reported, (unsigned long long)(i - last - 1),
+                         "lines %d to %d missing, %llu reported", last + 1, i - 1, gap_reported);
+            last = i;
+            gap_reported = 0;
+        } else if (sscanf(text, "[WRN] %llu log lines dropped", &n) == 1) {
+            cr_assert_gt(n, 0);
+            reported += n;
+            gap_reported += n;
+        } else if (strcmp(text, "[INF] after the stall") == 0) {
+            cr_assert_eq(gap_reported, (unsigned long long)(TOTAL - 1 - last));
+            after_seen = true;
+        } else {
+            cr_assert_fail("unexpected line %s", line);
+        }
+        line = nl + 1;
+    }
+    cr_assert(after_seen);
+    cr_assert_eq(reported, dropped);
+    free(d.buf);
+}
+
+/* Logging threads never wait for a writer stuck on its destination: with
+ * stderr a pipe nobody reads, several threads log far more than the queue
+ * holds and all finish (were log_write to block, they would not: the test
+ * would hit its timeout). */
+static void *spam_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++)
+        NLOG_WARN("thread line %d", i);
+    return NULL;
+}
+
+Test(log, logging_threads_never_wait_for_a_stalled_writer, .init = setup, .fini = teardown,
+     .timeout = 60)
+{
+    struct log_config lc = {.logtime = false};
+    char err[256];
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(dup2(fds[1], 2), 2);
+    cr_assert_eq(log_configure(&lc, err, sizeof(err)), 0);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, spam_main, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_gt(log_dropped(), 0);
+}
+
+/* A fatal line is usually the last before the process gives up: log_write
+ * returns only once it is written (no flush here). */
+Test(log, fatal_line_is_written_before_log_write_returns, .init = setup, .fini = teardown)
+{
+    configure(false, false, false, 0);
+    for (int i = 0; i < 1000; i++)
+        NLOG_INFO("before %d", i);
+    NLOG_FATAL("giving up");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(buf, "[INF] before 999\n") != NULL);
+    cr_assert(strstr(buf, "[FTL] giving up\n") != NULL);
 }

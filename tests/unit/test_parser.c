@@ -364,8 +364,8 @@ Test(parser, every_op_every_kind)
 Test(parser, kind_tables)
 {
     cr_assert(parser_kind_client.check_max_control_line);
-    cr_assert(!parser_kind_route.check_max_control_line);
-    cr_assert(!parser_kind_gateway.check_max_control_line);
+    cr_assert(parser_kind_route.check_max_control_line);
+    cr_assert(parser_kind_gateway.check_max_control_line);
     cr_assert_eq(parser_kind_client.ops & PARSER_OPBIT(PARSER_OP_MSG), 0);
     cr_assert_eq(parser_kind_route.ops & PARSER_OPBIT(PARSER_OP_MSG), 0);
     cr_assert_eq(parser_kind_gateway.ops & PARSER_OPBIT(PARSER_OP_MSG), 0);
@@ -699,19 +699,32 @@ Test(parser, zero_length_payloads)
 
 /* ---- max_control_line ---- */
 
-Test(parser, max_control_line_client_only)
+Test(parser, max_control_line_every_kind)
 {
-    /* parser_test.go TestMaxControlLine: mcl 8, partial and whole */
+    /* parser_test.go TestMaxControlLine: mcl 8, partial and whole; natsd
+     * bounds routes and gateways too (under their own, larger limit) */
     static const char pub[] = "PUB foo.bar.baz 2\r\nok\r\n";
     expect_n(CLIENT, 8, pub, 14, "ERR mcl @4\n");
     expect_n(CLIENT, 8, pub, sizeof(pub) - 1, "ERR mcl @4\n");
-    expect_n(ROUTE, 8, pub, 14, "END tail=14 need=15\n");
-    expect_n(ROUTE, 8, pub, sizeof(pub) - 1,
+    expect_n(ROUTE, 8, pub, 14, "ERR mcl @4\n");
+    expect_n(ROUTE, 8, "RMSG $G foo.bar 2\r\nok\r\n", 24, "ERR mcl @5\n");
+    expect_n(GATEWAY, 8, pub, sizeof(pub) - 1, "ERR mcl @4\n");
+    expect_n(GATEWAY, 8, "CONNECT {\"ab\":12}", 17, "ERR mcl @8\n");
+    expect_n(ROUTE, 32, pub, sizeof(pub) - 1,
              "START PUB [foo.bar.baz] [2] h=0 t=2\n"
              "MSG PUB [foo.bar.baz] [2] h=0 t=2 'ok'\n" END0);
-    expect_n(GATEWAY, 8, pub, sizeof(pub) - 1,
-             "START PUB [foo.bar.baz] [2] h=0 t=2\n"
-             "MSG PUB [foo.bar.baz] [2] h=0 t=2 'ok'\n" END0);
+}
+
+Test(parser, max_control_line_blank_run)
+{
+    /* blanks after the op word are kept until the line is whole: a run longer
+     * than the limit is refused, partial or whole, for every op with
+     * arguments; up to the limit they are not counted */
+    expect_n(CLIENT, 8, "CONNECT         ", 16, "ERR mcl @7\n");
+    expect_n(CLIENT, 8, "CONNECT        ", 15, "END tail=15 need=16\n");
+    expect_n(ROUTE, 8, "PUB          foo 0\r\n\r\n", 24, "ERR mcl @3\n");
+    expect_n(GATEWAY, 8, "SUB \t \t \t \t \t", 14, "ERR mcl @3\n");
+    expect_n(CLIENT, 8, "SUB        foo 1\r\n", 18, "OP SUB [foo] [1]\n" END0);
 }
 
 Test(parser, max_control_line_boundaries)
@@ -733,7 +746,21 @@ Test(parser, max_control_line_boundaries)
     expect_n(CLIENT, 8, "INFO {\"abcdef\":1}", 17, "ERR mcl @5\n");
     /* PING/PONG/+OK tails are ignored, not measured */
     expect_n(CLIENT, 8, "PING 0123456789abcdef\r\n", 23, "OP PING\n" END0);
-    expect_n(ROUTE, 8, "RS+ $G foo.bar.baz\r\n", 20, "OP RS+ [$G] [foo.bar.baz]\n" END0);
+    expect_n(ROUTE, 8, "RS+ $G foo.bar.baz\r\n", 20, "ERR mcl @4\n");
+    expect_n(ROUTE, 16, "RS+ $G foo.bar.baz\r\n", 20, "OP RS+ [$G] [foo.bar.baz]\n" END0);
+}
+
+/* A CR inside a control line makes the byte before its LF drop, so a partial
+ * line is measured one byte shorter: it must not be refused before its LF
+ * when the whole line fits (found by fuzz/fuzz_parser; the input is kept in
+ * fuzz/corpus/parser/). */
+Test(parser, max_control_line_cr_inside_line)
+{
+    static const char fz[] = "PUB f\x08H5 B\roa\n\x99";
+    expect_n(CLIENT, 8, fz, sizeof(fz) - 1, "ERR size @9\n");
+    expect_n(CLIENT, 8, "SUB a\rbcdefgh\n", 14, "OP SUB [a] [bcdefg]\n" END0);
+    expect_n(CLIENT, 8, "SUB a\rbcdefghi\n", 15, "ERR mcl @4\n");
+    expect_n(CLIENT, 8, "SUB a\rbcdefgh", 13, "END tail=13 need=14\n");
 }
 
 Test(parser, max_control_line_default)
@@ -971,7 +998,7 @@ Test(parser, args_overflow)
     struct parser p;
     struct rec r;
     rec_init(&r);
-    parser_init(&p, ROUTE, 0);
+    parser_init(&p, ROUTE, PARSER_MAX_CONTROL_LINE);
     r.buf = line;
     r.buflen = n;
     struct parser_res res = parser_feed(&p, line, n, &cbs, &r);

@@ -309,6 +309,12 @@ Test(proto, peer_info_type_errors_as_go_words_them)
          "json: cannot unmarshal number 300 into Go struct field Info.gateway_cmd of type uint8"},
         {"{\"max_payload\":3000000000}", "json: cannot unmarshal number 3000000000 into Go struct "
                                          "field Info.max_payload of type int32"},
+        /* far out of every integer range (found by fuzz_peer: the literal
+         * used to be converted to long long first, which is undefined) */
+        {"{\"max_payload\":10485e76}", "json: cannot unmarshal number 1.0485e+80 into Go struct "
+                                       "field Info.max_payload of type int32"},
+        {"{\"port\":-1e300}",
+         "json: cannot unmarshal number -1e+300 into Go struct field Info.port of type int"},
         {"{\"client_id\":-1}",
          "json: cannot unmarshal number -1 into Go struct field Info.client_id of type uint64"},
         {"{\"connect_urls\":\"x\"}",
