@@ -71,6 +71,9 @@ enum conn_kind {
     CONN_KIND_CLIENT = 0,
     CONN_KIND_ROUTE,
     CONN_KIND_GATEWAY,
+    /* The server's own client in the system account (sysacc.c): no socket,
+     * its subscriptions are answered by handlers. */
+    CONN_KIND_SYSTEM,
 };
 
 /* What a kind of connection does with the framework's events. */

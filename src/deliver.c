@@ -30,6 +30,7 @@
 #include "sbuf.h"
 #include "server.h"
 #include "sublist.h"
+#include "sysacc.h"
 #include "worker.h"
 
 enum deliver_variant {
@@ -390,9 +391,15 @@ size_t deliver_account(struct worker *w, struct conn *src, struct account *acc,
     size_t rqmask = 0;
 
     for (size_t i = 0; i < r->npsubs; i++) {
-        if (deliver_is_route(r->psubs[i])) {
-            if (!from_route)
-                deliver_rt_add(&rts, r->psubs[i], NULL);
+        enum conn_kind kind = ((const struct conn *)r->psubs[i]->owner)->kind;
+        if (kind != CONN_KIND_CLIENT) {
+            if (kind == CONN_KIND_ROUTE) {
+                if (!from_route)
+                    deliver_rt_add(&rts, r->psubs[i], NULL);
+            } else if (sysacc_deliver(w, csub_of(r->psubs[i]), m)) {
+                /* the server's own subscription in the system account */
+                delivered++;
+            }
             continue;
         }
         struct csub *cs = csub_of(r->psubs[i]);

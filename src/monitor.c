@@ -147,9 +147,20 @@ static void monitor_host_port(const char *host, int port, char *buf, size_t size
 
 /* --- query parameters */
 
+/* A parameter of a system account request, NULL when absent. */
+static const char *monitor_kv(const struct monitor_req *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->nkv; i++)
+        if (strcmp(rq->kv[2 * i], name) == 0)
+            return rq->kv[2 * i + 1];
+    return NULL;
+}
+
 const char *monitor_arg(const struct monitor_req *rq, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(rq->mhd_conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = rq->mhd_conn
+                        ? MHD_lookup_connection_value(rq->mhd_conn, MHD_GET_ARGUMENT_KIND, name)
+                        : monitor_kv(rq, name);
     return v ? v : "";
 }
 
@@ -160,6 +171,11 @@ static const char *monitor_arg_n(const struct monitor_req *rq, const char *name,
 {
     const char *v = NULL;
     *len = 0;
+    if (!rq->mhd_conn) {
+        v = monitor_kv(rq, name);
+        *len = v ? strlen(v) : 0;
+        return v ? v : "";
+    }
     if (MHD_lookup_connection_value_n(rq->mhd_conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
                                       len) != MHD_YES ||
         !v) {
@@ -1096,6 +1112,154 @@ static void monitor_jsonp(const struct monitor_req *rq, struct monitor_reply *r)
     r->ctype = "application/javascript";
 }
 
+/* --- requests of the system account */
+
+/* The endpoints $SYS.REQ.SERVER.<PING|id>.<name> answers, by name. */
+static const struct {
+    const char *name;
+    monitor_handler *fn;
+} monitor_sys_endpoints[] = {
+    {"VARZ", monitor_varz},         {"CONNZ", monitor_connz}, {"ROUTEZ", monitor_routez},
+    {"GATEWAYZ", monitor_gatewayz}, {"LEAFZ", monitor_leafz}, {"SUBSZ", monitor_subsz},
+    {"ACCOUNTZ", monitor_accountz}, {"JSZ", monitor_jsz},     {"HEALTHZ", monitor_healthz},
+};
+
+int monitor_request(struct server *s, const char *endpoint, const char *const *kv, size_t nkv,
+                    char **out, size_t *len)
+{
+    struct monitor *m = s->monitor;
+    *out = NULL;
+    *len = 0;
+    if (!m)
+        return -1;
+    for (size_t i = 0; i < ARRAY_LEN(monitor_sys_endpoints); i++) {
+        if (strcmp(monitor_sys_endpoints[i].name, endpoint) != 0)
+            continue;
+        struct monitor_req rq = {.m = m, .kv = kv, .nkv = nkv, .sys = true};
+        struct monitor_reply r = {.status = 200};
+        monitor_sys_endpoints[i].fn(&rq, &r);
+        /* the system account's replies are Go's json.Marshal: compact */
+        if (r.ctype && strcmp(r.ctype, "application/json") == 0 && r.body) {
+            cJSON_Minify(r.body);
+            r.len = strlen(r.body);
+        }
+        *out = r.body;
+        *len = r.len;
+        return r.status;
+    }
+    return -1;
+}
+
+/* A route's figures for the statsz event (nats-server's RouteStat). */
+static cJSON *monitor_route_stat(const struct monitor_conninfo *ci, const struct route_peer *p)
+{
+    cJSON *j = cJSON_CreateObject();
+    monitor_json_u64(j, "rid", ci->cid);
+    if (p && p->remote_name && p->remote_name[0])
+        monitor_json_str(j, "name", p->remote_name);
+    cJSON *sent = cJSON_AddObjectToObject(j, "sent");
+    monitor_json_u64(sent, "msgs", ci->out_msgs);
+    monitor_json_u64(sent, "bytes", ci->out_bytes);
+    cJSON *recv = cJSON_AddObjectToObject(j, "received");
+    monitor_json_u64(recv, "msgs", ci->in_msgs);
+    monitor_json_u64(recv, "bytes", ci->in_bytes);
+    monitor_json_u64(j, "pending", ci->pending);
+    return j;
+}
+
+char *monitor_statsz(struct server *s, size_t *len)
+{
+    struct monitor *m = s->monitor;
+    *len = 0;
+    if (!m)
+        return NULL;
+    int64_t rss;
+    double pcpu;
+    monitor_proc_usage(m, &rss, &pcpu);
+    struct monitor_totals t;
+    monitor_totals(m, &t);
+    cJSON *j = cJSON_CreateObject();
+    monitor_json_time(j, "start", s->start_unix_ns);
+    monitor_json_i64(j, "mem", rss);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    monitor_json_i64(j, "cores", cores > 0 ? cores : 1);
+    monitor_json_f64(j, "cpu", pcpu);
+    monitor_json_i64(j, "connections", t.connections);
+    monitor_json_u64(j, "total_connections", t.total_connections);
+    /* accounts with a client connection (nats-server's activeAccounts) */
+    struct account **accs;
+    size_t na = monitor_accounts(s, &accs);
+    int64_t active = 0;
+    for (size_t i = 0; i < na; i++)
+        active += atomic_load(&accs[i]->nclients) > 0;
+    free(accs);
+    monitor_json_i64(j, "active_accounts", active);
+    monitor_json_u64(j, "subscriptions", t.subscriptions);
+    cJSON *sent = cJSON_AddObjectToObject(j, "sent");
+    monitor_json_u64(sent, "msgs", t.out_msgs);
+    monitor_json_u64(sent, "bytes", t.out_bytes);
+    cJSON *recv = cJSON_AddObjectToObject(j, "received");
+    monitor_json_u64(recv, "msgs", t.in_msgs);
+    monitor_json_u64(recv, "bytes", t.in_bytes);
+    monitor_json_u64(j, "slow_consumers", t.slow_consumers);
+    struct route_peer *peers = NULL;
+    size_t np = route_peers(s, &peers);
+    if (np > 0) {
+        struct monitor_snap snap;
+        monitor_snapshot(m, 1u << CONN_KIND_ROUTE, 0, false, false, &snap);
+        cJSON *a = NULL;
+        for (size_t i = 0; i < snap.n; i++) {
+            const struct route_peer *p = NULL;
+            for (size_t k = 0; k < np && !p; k++)
+                if (peers[k].cid == snap.v[i].cid)
+                    p = &peers[k];
+            if (!p)
+                continue; /* not registered (yet): not a route of the server */
+            if (!a)
+                a = cJSON_AddArrayToObject(j, "routes");
+            cJSON_AddItemToArray(a, monitor_route_stat(&snap.v[i], p));
+        }
+        monitor_snap_free(&snap);
+    }
+    route_peers_free(peers, np);
+    monitor_json_i64(j, "active_servers", 1);
+    struct monitor_reply r = {0};
+    monitor_reply_json(&r, j, true);
+    *len = r.len;
+    return r.body;
+}
+
+char *monitor_api_reply(struct server *s, uint64_t seq, const char *key, const char *data, int code,
+                        const char *desc, size_t *len)
+{
+    const struct opts *o = server_opts(s);
+    cJSON *j = cJSON_CreateObject();
+    cJSON *si = cJSON_AddObjectToObject(j, "server");
+    monitor_json_str(si, "name", s->name);
+    monitor_json_str(si, "host", o->host && o->host[0] ? o->host : OPTS_DEFAULT_HOST);
+    monitor_json_str(si, "id", s->id);
+    char cluster[256];
+    if (server_cluster_name(s, cluster, sizeof(cluster)) && cluster[0])
+        monitor_json_str(si, "cluster", cluster);
+    monitor_json_str(si, "ver", NATSD_PROTOCOL_VERSION);
+    if (o->server_tags.n > 0)
+        monitor_strlist(si, "tags", &o->server_tags);
+    monitor_json_u64(si, "seq", seq);
+    monitor_json_bool(si, "jetstream", false);
+    monitor_json_time(si, "time", monitor_wall_ns());
+    if (data)
+        cJSON_AddRawToObject(j, key, data);
+    if (desc) {
+        cJSON *e = cJSON_AddObjectToObject(j, "error");
+        monitor_json_i64(e, "code", code);
+        monitor_json_str(e, "description", desc);
+    }
+    struct monitor_reply r = {0};
+    monitor_reply_json(&r, j, true);
+    *len = r.len;
+    return r.body;
+}
+
 static enum MHD_Result monitor_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                           const char *method, const char *version,
                                           const char *upload_data, size_t *upload_data_size,
@@ -1229,7 +1393,9 @@ static void monitor_destroy(struct monitor *m)
 int monitor_start(struct server *s)
 {
     const struct opts *o = server_opts(s);
-    if (o->http_port == 0 && o->https_port == 0)
+    bool http = o->http_port != 0 || o->https_port != 0;
+    /* the system account's requests are answered with or without HTTP */
+    if (!http && !monitor_system_account(s))
         return 0;
     if (o->http_port != 0 && o->https_port != 0) {
         NLOG_FATAL("Can't start monitoring: can't specify both HTTP (%d) and HTTPs (%d) ports",
@@ -1243,6 +1409,11 @@ int monitor_start(struct server *s)
     pthread_mutex_init(&m->cpu_mu, NULL);
     m->closed = xcalloc(MONITOR_MAX_CLOSED, sizeof(*m->closed));
     m->base = monitor_base_path(o->http_base_path);
+    if (!http) {
+        s->monitor = m;
+        return 0;
+    }
+    m->http = true;
     m->https = o->http_port == 0;
     if (m->https) {
         if (!o->tls.set || !o->tls.cert_file || !o->tls.key_file) {
@@ -1281,7 +1452,7 @@ int monitor_start(struct server *s)
 int monitor_run(struct server *s)
 {
     struct monitor *m = s->monitor;
-    if (!m || m->d)
+    if (!m || !m->http || m->d)
         return 0;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (m->https)
@@ -1310,7 +1481,7 @@ int monitor_run(struct server *s)
 bool monitor_listen_addr(struct server *s, struct sockaddr_storage *out, bool *https)
 {
     const struct monitor *m = s->monitor;
-    if (!m)
+    if (!m || !m->http)
         return false;
     *out = m->bound;
     *https = m->https;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct server;
 struct conn;
@@ -48,5 +49,32 @@ void monitor_free(struct server *s);
  * most nats-server's 10,000 closed connections, oldest dropped first. No-op
  * without monitoring. Owner thread of c (from the kind's on_close). */
 void monitor_conn_closed(struct conn *c, struct sub *const *subs, size_t n);
+
+/* The system account's name ("$SYS" unless no_system_account), or NULL.
+ * Any thread. */
+const char *monitor_system_account(const struct server *s);
+
+/* Answer a request of the system account for endpoint ("VARZ", "CONNZ",
+ * "ROUTEZ", "GATEWAYZ", "LEAFZ", "SUBSZ", "ACCOUNTZ", "JSZ", "HEALTHZ") with
+ * the parameters kv[0..2 * nkv) (name, value pairs, named and written as
+ * the HTTP endpoint's query parameters): the HTTP endpoint's answer. Returns
+ * its HTTP status with *out (malloc'd, *len bytes) compact JSON for a JSON
+ * answer, the error text otherwise; -1 for an unknown endpoint or without a
+ * system account. Not from a worker (it waits for them). */
+int monitor_request(struct server *s, const char *endpoint, const char *const *kv, size_t nkv,
+                    char **out, size_t *len);
+
+/* The "statsz" object of nats-server's ServerStatsMsg, compact JSON
+ * (malloc'd, *len bytes), or NULL without a system account. Not from a
+ * worker. */
+char *monitor_statsz(struct server *s, size_t *len);
+
+/* A reply of the system account's services as nats-server's
+ * ServerAPIResponse and ServerStatsMsg: {"server": this server's identity
+ * with seq, key: data} where data is JSON text (NULL: no key), then, with
+ * desc set, "error": {"code": code, "description": desc}.
+ * Returns compact JSON (malloc'd, *len bytes). Any thread. */
+char *monitor_api_reply(struct server *s, uint64_t seq, const char *key, const char *data, int code,
+                        const char *desc, size_t *len);
 
 #endif

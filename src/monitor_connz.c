@@ -808,8 +808,9 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
     }
     size_t minoff = (size_t)offset > sw.n ? sw.n : (size_t)offset;
     size_t maxoff = (uint64_t)offset + (uint64_t)limit > sw.n ? sw.n : (size_t)(offset + limit);
-    if (maxoff == minoff) {
-        /* an empty list: nats-server prints the statistics alone */
+    if (maxoff == minoff && !rq->sys) {
+        /* an empty list: nats-server's HTTP handler prints the statistics
+         * alone (the system account gets the whole document) */
         for (size_t i = 0; i < sw.n; i++)
             monitor_sub_deinit(&sw.v[i]);
         free(sw.v);
@@ -827,9 +828,11 @@ void monitor_subsz(const struct monitor_req *rq, struct monitor_reply *r)
     monitor_json_i64(j, "total", (int64_t)(maxoff - minoff));
     monitor_json_i64(j, "offset", offset);
     monitor_json_i64(j, "limit", limit);
-    cJSON *a = cJSON_AddArrayToObject(j, "subscriptions_list");
-    for (size_t i = minoff; i < maxoff; i++)
-        cJSON_AddItemToArray(a, monitor_sub_json(&sw.v[i]));
+    if (maxoff > minoff) {
+        cJSON *a = cJSON_AddArrayToObject(j, "subscriptions_list");
+        for (size_t i = minoff; i < maxoff; i++)
+            cJSON_AddItemToArray(a, monitor_sub_json(&sw.v[i]));
+    }
     for (size_t i = 0; i < sw.n; i++)
         monitor_sub_deinit(&sw.v[i]);
     free(sw.v);

@@ -82,6 +82,7 @@ struct monitor_conninfo {
 
 struct monitor {
     struct server *s;
+    bool http; /* an HTTP(S) listener (else only the system account's requests) */
     struct MHD_Daemon *d;
     int listen_fd;                 /* -1 once MHD owns it */
     int port;                      /* actual */
@@ -115,10 +116,17 @@ struct monitor_reply {
     bool nosniff;
 };
 
-/* The query parameters of one request. */
+/* The query parameters of one request: an HTTP request's, or, for a
+ * request of the system account (mhd_conn NULL), the nkv (name, value)
+ * pairs kv[0..2 * nkv) decoded from its JSON body. */
 struct monitor_req {
     struct monitor *m;
     void *mhd_conn; /* struct MHD_Connection * */
+    const char *const *kv;
+    size_t nkv;
+    /* a request of the system account: the document nats-server's endpoint
+     * function returns, where its HTTP handler prints only a part */
+    bool sys;
 };
 
 /* --- monitor.c: helpers shared by the endpoint files */
@@ -171,9 +179,6 @@ void monitor_go_quote(struct sbuf *b, const char *s);
  * a reload removed: a new array in *out, which the caller frees. */
 struct account;
 size_t monitor_accounts(struct server *s, struct account ***out);
-
-/* The system account's name ("$SYS" unless no_system_account), or NULL. */
-const char *monitor_system_account(const struct server *s);
 
 /* --- monitor_connz.c */
 

@@ -1043,6 +1043,29 @@ static int opts_hook_lame_duck(struct opts_ctx *cx, void *base, const struct con
     return 0;
 }
 
+/* A tag as nats-server's TagList.Add keeps it: trimmed, lower case, once,
+ * and never empty. */
+static void opts_tag_add(struct strlist *l, const char *t)
+{
+    while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r' || *t == '\v' || *t == '\f')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && strchr(" \t\n\r\v\f", t[n - 1]))
+        n--;
+    if (n == 0)
+        return;
+    char *v = xstrndup(t, n);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= 'A' && v[i] <= 'Z')
+            v[i] = (char)(v[i] - 'A' + 'a');
+    bool dup = false;
+    for (size_t i = 0; i < l->n && !dup; i++)
+        dup = strcmp(l->v[i], v) == 0;
+    if (!dup)
+        strlist_push(l, v);
+    free(v);
+}
+
 /* server_tags: a string or an array of strings. */
 static int opts_hook_tags(struct opts_ctx *cx, void *base, const struct conf_kv *kv,
                           const struct opts_key *k)
@@ -1051,7 +1074,7 @@ static int opts_hook_tags(struct opts_ctx *cx, void *base, const struct conf_kv 
     const struct conf_value *v = kv->val;
     (void)k;
     if (v->type == CONF_STRING) {
-        strlist_push(&o->server_tags, v->u.s.p);
+        opts_tag_add(&o->server_tags, v->u.s.p);
         return 0;
     }
     if (v->type != CONF_ARRAY) {
@@ -1065,7 +1088,7 @@ static int opts_hook_tags(struct opts_ctx *cx, void *base, const struct conf_kv 
                      "error parsing tags: unsupported type *conf.token where string is expected");
             return -1;
         }
-        strlist_push(&o->server_tags, v->u.arr.v[i]->u.s.p);
+        opts_tag_add(&o->server_tags, v->u.arr.v[i]->u.s.p);
     }
     return 0;
 }

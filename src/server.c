@@ -25,6 +25,7 @@
 #include "opts.h"
 #include "proto.h"
 #include "route.h"
+#include "sysacc.h"
 #include "sbuf.h"
 #include "tls.h"
 #include "version.h"
@@ -426,6 +427,9 @@ int server_start(struct server *s)
             return -1;
         }
     }
+    /* its subscriptions exist before any route or gateway connects */
+    if (sysacc_start(s) != 0)
+        return -1;
     /* after every worker runs: route events may call into all of them */
     if (route_start(s) != 0)
         return -1;
@@ -441,6 +445,7 @@ int server_start(struct server *s)
 void server_shutdown(struct server *s)
 {
     monitor_stop(s);
+    sysacc_stop(s); /* while the workers run: a handler may wait for them */
     atomic_store(&s->shutting_down, true);
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i])
@@ -611,6 +616,7 @@ void server_free(struct server *s)
     }
     free(s->old_opts);
     authpool_stop(s->authpool); /* jobs in flight go back to the workers */
+    sysacc_stop(s);             /* before the monitor its handlers use */
     /* Workers are stopped: close what they own, then free them together (a
      * worker's retired objects may belong to another's connections). */
     for (int i = 0; i < s->nworkers; i++)
@@ -627,6 +633,7 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_free(s->workers[i]);
     free(s->workers);
+    sysacc_free(s); /* no worker matches its subscriptions any more */
     authpool_free(s->authpool);
     tls_ctx_free(atomic_load(&s->tls_ctx)); /* the server's reference */
     pthread_mutex_destroy(&s->tls_rate.mu);

@@ -19,6 +19,7 @@ struct account_table;
 struct dial_resolver;
 struct conn;
 struct monitor;
+struct sysacc;
 struct tls_ctx;
 struct route_state;
 struct authpool;
@@ -82,7 +83,12 @@ struct server {
 
     struct server_stats stats;
 
-    struct monitor *monitor; /* monitoring HTTP server; NULL when disabled */
+    struct monitor *monitor; /* monitoring (HTTP server and the system account's
+                              * requests); NULL when neither */
+
+    /* The system account's internal client (sysacc.c); NULL with
+     * no_system_account. */
+    struct sysacc *sys;
 
     /* Client TLS (tls.h): built from the tls block, replaced by each reload
      * (new connections take the new context, open ones keep theirs); NULL

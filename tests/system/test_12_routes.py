@@ -337,11 +337,14 @@ class FakeRoute(RawClient):
         self.send_line("INFO " + json.dumps(info, separators=(",", ":")))
 
     def read_route_line(self):
-        """The next line that is not PING (answered) nor an RS+ for $SYS."""
+        """The next line that is not PING (answered) nor an RS+ for $SYS
+        (the system account's services, test_26_sysacc)."""
         while True:
             line = self.read_line()
             if line == "PING":
                 self.send(b"PONG\r\n")
+                continue
+            if line.startswith("RS+ $SYS ") or line.startswith("RS- $SYS "):
                 continue
             return line
 
@@ -546,8 +549,17 @@ def _monitored_pair(server_factory, kind, two):
 
 def test_routez(server_factory):
     a, b, ca, cb, a_port = _monitored_pair(server_factory, "natsd", "rz.two")
-    wait_until(lambda: _routez(a)["num_routes"] == 1 and
-               _routez(a)["routes"][0]["subscriptions"] == 2, what="routez on A")
+
+    def counted():
+        # B's two, and B's system account services (test_26_sysacc)
+        rz = _routez(a, "?subs=1")
+        if rz["num_routes"] != 1:
+            return False
+        r = rz["routes"][0]
+        subs = r.get("subscriptions_list") or []
+        nsys = len([x for x in subs if x.startswith("$SYS.")])
+        return nsys > 0 and r["subscriptions"] == 2 + nsys == len(subs)
+    wait_until(counted, what="routez on A")
     ra, rb = _routez(a), _routez(b)
     r = ra["routes"][0]
     assert r["did_solicit"] is False and r["is_configured"] is False

@@ -596,6 +596,21 @@ Test(opts, top_level_values)
     cr_expect_str_eq(o.server_tags.v[1], "b");
 }
 
+/* nats-server's TagList.Add: trimmed, lower case, once, never empty. */
+Test(opts, server_tags_normalised)
+{
+    cr_assert_eq(opts_t_load("server_tags: [\"Az:1\", \" rack:2 \", \"az:1\", \"\", \"RACK:2\"]\n"),
+                 0);
+    cr_assert_eq(o.server_tags.n, 2);
+    cr_expect_str_eq(o.server_tags.v[0], "az:1");
+    cr_expect_str_eq(o.server_tags.v[1], "rack:2");
+    opts_free(&o);
+    opts_init(&o);
+    cr_assert_eq(opts_t_load("server_tags: \"CPU:Fast\"\n"), 0);
+    cr_assert_eq(o.server_tags.n, 1);
+    cr_expect_str_eq(o.server_tags.v[0], "cpu:fast");
+}
+
 Test(opts, aliases)
 {
     int rc = opts_t_load("net: \"1.2.3.4\"\n"
