@@ -707,7 +707,7 @@ Test(parser, max_control_line_every_kind)
     expect_n(CLIENT, 8, pub, 14, "ERR mcl @4\n");
     expect_n(CLIENT, 8, pub, sizeof(pub) - 1, "ERR mcl @4\n");
     expect_n(ROUTE, 8, pub, 14, "ERR mcl @4\n");
-    expect_n(ROUTE, 8, "RMSG $G foo.bar 2\r\nok\r\n", 24, "ERR mcl @5\n");
+    expect_n(ROUTE, 8, "RMSG $G foo.bar 2\r\nok\r\n", 23, "ERR mcl @5\n");
     expect_n(GATEWAY, 8, pub, sizeof(pub) - 1, "ERR mcl @4\n");
     expect_n(GATEWAY, 8, "CONNECT {\"ab\":12}", 17, "ERR mcl @8\n");
     expect_n(ROUTE, 32, pub, sizeof(pub) - 1,
@@ -722,8 +722,8 @@ Test(parser, max_control_line_blank_run)
      * arguments; up to the limit they are not counted */
     expect_n(CLIENT, 8, "CONNECT         ", 16, "ERR mcl @7\n");
     expect_n(CLIENT, 8, "CONNECT        ", 15, "END tail=15 need=16\n");
-    expect_n(ROUTE, 8, "PUB          foo 0\r\n\r\n", 24, "ERR mcl @3\n");
-    expect_n(GATEWAY, 8, "SUB \t \t \t \t \t", 14, "ERR mcl @3\n");
+    expect_n(ROUTE, 8, "PUB          foo 0\r\n\r\n", 22, "ERR mcl @3\n");
+    expect_n(GATEWAY, 8, "SUB \t \t \t \t \t", 13, "ERR mcl @3\n");
     expect_n(CLIENT, 8, "SUB        foo 1\r\n", 18, "OP SUB [foo] [1]\n" END0);
 }
 
