@@ -39,11 +39,10 @@
 #define FL_MAX_ROUND 15
 
 struct fl_conn {
-    int fd;
-    char buf[FL_BUF_SIZE];
-    size_t start, end;
+    struct bench_conn io; /* reads into buf */
     long msgs;
     long pongs;
+    char buf[FL_BUF_SIZE];
 };
 
 static int fl_usage(void)
@@ -54,29 +53,22 @@ static int fl_usage(void)
 
 static int fl_dial(struct fl_conn *c, const char *url)
 {
-    char host[256], port[16];
-    static const char connect[] = "CONNECT {\"verbose\":false,\"pedantic\":false,"
-                                  "\"name\":\"bench_flood\"}\r\n";
-    memset(c, 0, sizeof(*c));
-    if (bench_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0)
-        return -1;
-    c->fd = bench_dial(host, port);
-    if (c->fd < 0)
-        return -1;
-    return bench_write_all(c->fd, connect, sizeof(connect) - 1);
+    c->msgs = 0;
+    c->pongs = 0;
+    return bench_conn_open(&c->io, url, "bench_flood", c->buf, sizeof(c->buf));
 }
 
 /* Handles the whole frames in c's buffer: INFO, PING (answered), PONG and MSG (counted),
  * -ERR (fails). Returns -1 on an error. */
 static int fl_frames(struct fl_conn *c)
 {
+    struct bench_conn *io = &c->io;
     for (;;) {
-        char *line = c->buf + c->start;
-        size_t have = c->end - c->start;
-        char *nl = memchr(line, '\n', have);
-        if (!nl)
+        size_t n;
+        char *line = bench_conn_line(io, &n);
+        if (!line)
             return 0;
-        size_t n = (size_t)(nl - line) + 1;
+        size_t have = io->end - io->start;
         if (strncmp(line, "MSG ", 4) == 0) {
             /* "MSG subject sid size": the payload size is the last field */
             const char *sp = line + n - 2;
@@ -85,13 +77,13 @@ static int fl_frames(struct fl_conn *c)
             size_t size = strtoul(sp, NULL, 10);
             if (have < n + size + 2)
                 return 0;
-            c->start += n + size + 2;
+            io->start += n + size + 2;
             c->msgs++;
             continue;
         }
-        c->start += n;
+        io->start += n;
         if (strncmp(line, "PING", 4) == 0) {
-            if (bench_write_all(c->fd, "PONG\r\n", 6) < 0)
+            if (bench_write_all(io->fd, "PONG\r\n", 6) < 0)
                 return -1;
         } else if (strncmp(line, "PONG", 4) == 0) {
             c->pongs++;
@@ -104,19 +96,8 @@ static int fl_frames(struct fl_conn *c)
 
 static int fl_read(struct fl_conn *c)
 {
-    if (c->start > 0) {
-        memmove(c->buf, c->buf + c->start, c->end - c->start);
-        c->end -= c->start;
-        c->start = 0;
-    }
-    if (c->end == sizeof(c->buf))
+    if (bench_conn_read(&c->io) < 0)
         return -1;
-    ssize_t r = read(c->fd, c->buf + c->end, sizeof(c->buf) - c->end);
-    if (r < 0 && errno == EINTR)
-        return 0;
-    if (r <= 0)
-        return -1;
-    c->end += (size_t)r;
     return fl_frames(c);
 }
 
@@ -125,7 +106,7 @@ static int fl_wait_pongs(struct fl_conn *c, long pongs)
 {
     double limit = bench_now() + FL_LIMIT_S;
     while (c->pongs < pongs) {
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        struct pollfd p = {.fd = c->io.fd, .events = POLLIN};
         int r = poll(&p, 1, 1000);
         if (r < 0 && errno != EINTR)
             return -1;
@@ -144,7 +125,7 @@ static double fl_timed(struct fl_conn *c, const char *b, size_t n)
 {
     double t0 = bench_now();
     long want = c->pongs + 1;
-    if (bench_write_all(c->fd, b, n) < 0 || fl_wait_pongs(c, want) < 0)
+    if (bench_write_all(c->io.fd, b, n) < 0 || fl_wait_pongs(c, want) < 0)
         return -1.0;
     return bench_now() - t0;
 }
@@ -204,8 +185,8 @@ static struct fl_times fl_round(const char *url, const char *toks, long n, int r
     if (t.remove < 0)
         t.insert = -1.0;
 out:
-    close(sub.fd);
-    close(pub.fd);
+    close(sub.io.fd);
+    close(pub.io.fd);
     free(b);
     return t;
 }

@@ -43,17 +43,11 @@
 #define INT_PROBE_NS 500000ull
 #define INT_LIMIT_S  30.0
 
-/* One raw connection with a read buffer of unparsed bytes in buf[start..end). */
-struct int_conn {
-    int fd;
-    char buf[INT_BUF_SIZE];
-    size_t start;
-    size_t end;
-};
-
 struct int_state {
-    struct int_conn sub;
-    struct int_conn pub;
+    struct bench_conn sub; /* reads into sub_buf */
+    struct bench_conn pub; /* reads into pub_buf */
+    char sub_buf[INT_BUF_SIZE];
+    char pub_buf[INT_BUF_SIZE];
     long m;
     uint8_t *seen; /* seen[i] for sid i in 1..m */
     long nseen;
@@ -71,51 +65,18 @@ static int int_usage(void)
     return 2;
 }
 
-static int int_dial(struct int_conn *c, const char *url, const char *name)
-{
-    char host[256], port[16], cmd[256];
-    if (bench_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0)
-        return -1;
-    c->fd = bench_dial(host, port);
-    if (c->fd < 0)
-        return -1;
-    int n = snprintf(cmd, sizeof(cmd),
-                     "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"%s\"}\r\n", name);
-    return bench_write_all(c->fd, cmd, (size_t)n);
-}
-
-/* Reads what is available (the caller polled), or -1 on EOF or error. */
-static int int_read(struct int_conn *c)
-{
-    if (c->start > 0) {
-        memmove(c->buf, c->buf + c->start, c->end - c->start);
-        c->end -= c->start;
-        c->start = 0;
-    }
-    if (c->end == sizeof(c->buf))
-        return -1;
-    ssize_t r = read(c->fd, c->buf + c->end, sizeof(c->buf) - c->end);
-    if (r < 0 && errno == EINTR)
-        return 0;
-    if (r <= 0)
-        return -1;
-    c->end += (size_t)r;
-    return 0;
-}
-
 /*
  * Handles every whole frame in c's buffer: PING is answered, PONG noted, MSG marks its
  * sid seen, -ERR counts as an error. Returns -1 on a framing error.
  */
-static int int_frames(struct int_state *st, struct int_conn *c)
+static int int_frames(struct int_state *st, struct bench_conn *c)
 {
     for (;;) {
-        char *line = c->buf + c->start;
+        size_t n;
+        char *line = bench_conn_line(c, &n);
         size_t have = c->end - c->start;
-        char *nl = memchr(line, '\n', have);
-        if (!nl)
+        if (!line)
             return have >= INT_MAX_LINE ? -1 : 0;
-        size_t n = (size_t)(nl - line) + 1;
         if (n < 2 || line[n - 2] != '\r')
             return -1;
         if (strncmp(line, "MSG ", 4) == 0) {
@@ -166,17 +127,17 @@ static int int_pump(struct int_state *st, int timeout_ms)
     int r = poll(p, 2, timeout_ms);
     if (r < 0)
         return errno == EINTR ? 0 : -1;
-    struct int_conn *cs[2] = {&st->sub, &st->pub};
+    struct bench_conn *cs[2] = {&st->sub, &st->pub};
     for (int i = 0; i < 2; i++) {
         if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        if (int_read(cs[i]) < 0 || int_frames(st, cs[i]) < 0)
+        if (bench_conn_read(cs[i]) < 0 || int_frames(st, cs[i]) < 0)
             return -1;
     }
     return 0;
 }
 
-static int int_pub(struct int_conn *c, const char *prefix, long i, bool marker)
+static int int_pub(struct bench_conn *c, const char *prefix, long i, bool marker)
 {
     char cmd[512];
     int n = snprintf(cmd, sizeof(cmd), "PUB %s.%ld %s\r\n", prefix, i, marker ? "1\r\nM" : "0\r\n");
@@ -225,15 +186,15 @@ int main(int argc, char **argv)
     len += (size_t)snprintf(subs + len, cap - len, "PING\r\n");
 
     /* both connections ready (CONNECT + PING answered) before the clock starts */
-    if (int_dial(&st.sub, sub_url, "bench_interest_sub") < 0 ||
-        int_dial(&st.pub, pub_url, "bench_interest_pub") < 0 ||
+    if (bench_conn_open(&st.sub, sub_url, "bench_interest_sub", st.sub_buf, INT_BUF_SIZE) < 0 ||
+        bench_conn_open(&st.pub, pub_url, "bench_interest_pub", st.pub_buf, INT_BUF_SIZE) < 0 ||
         bench_write_all(st.pub.fd, "PING\r\n", 6) < 0) {
         fprintf(stderr, "bench_interest: cannot connect\n");
         return 1;
     }
     for (int pongs = 0; pongs < 1;) {
         struct pollfd p = {.fd = st.pub.fd, .events = POLLIN};
-        if (poll(&p, 1, 10000) <= 0 || int_read(&st.pub) < 0) {
+        if (poll(&p, 1, 10000) <= 0 || bench_conn_read(&st.pub) < 0) {
             fprintf(stderr, "bench_interest: no PONG from the publisher's server\n");
             return 1;
         }

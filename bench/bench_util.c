@@ -78,3 +78,47 @@ int bench_write_all(int fd, const char *p, size_t n)
     }
     return 0;
 }
+
+int bench_conn_open(struct bench_conn *c, const char *url, const char *name, char *buf, size_t cap)
+{
+    char host[256], port[16], cmd[256];
+    *c = (struct bench_conn){.fd = -1, .buf = buf, .cap = cap};
+    if (bench_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0)
+        return -1;
+    c->fd = bench_dial(host, port);
+    if (c->fd < 0)
+        return -1;
+    int n = snprintf(cmd, sizeof(cmd),
+                     "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"%s\"}\r\n", name);
+    if (n < 0 || (size_t)n >= sizeof(cmd))
+        return -1;
+    return bench_write_all(c->fd, cmd, (size_t)n);
+}
+
+int bench_conn_read(struct bench_conn *c)
+{
+    if (c->start > 0) {
+        memmove(c->buf, c->buf + c->start, c->end - c->start);
+        c->end -= c->start;
+        c->start = 0;
+    }
+    if (c->end == c->cap)
+        return -1;
+    ssize_t r = read(c->fd, c->buf + c->end, c->cap - c->end);
+    if (r < 0 && errno == EINTR)
+        return 0;
+    if (r <= 0)
+        return -1;
+    c->end += (size_t)r;
+    return 0;
+}
+
+char *bench_conn_line(const struct bench_conn *c, size_t *n)
+{
+    char *line = c->buf + c->start;
+    char *nl = memchr(line, '\n', c->end - c->start);
+    if (!nl)
+        return NULL;
+    *n = (size_t)(nl - line) + 1;
+    return line;
+}
