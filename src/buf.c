@@ -7,6 +7,23 @@
 #include "common.h"
 #include "mem.h"
 
+/* Move the unparsed bytes to the start of a new buffer of cap bytes (grown
+ * or shrunk) and give the old one back. */
+static void rbuf_move_to(struct rbuf *b, size_t cap)
+{
+    size_t unparsed = b->last - b->pos;
+    char *nb = xmalloc(cap);
+    if (unparsed)
+        /* unparsed > 0 implies a buffer */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
+        memcpy(nb, b->base + b->pos, unparsed);
+    free(b->base);
+    b->base = nb;
+    b->cap = cap;
+    b->pos = 0;
+    b->last = unparsed;
+}
+
 void rbuf_reserve(struct rbuf *b, size_t want)
 {
     size_t unparsed = b->last - b->pos;
@@ -22,16 +39,7 @@ void rbuf_reserve(struct rbuf *b, size_t want)
     size_t cap = b->cap ? b->cap : RBUF_MIN_SIZE;
     while (cap - unparsed < want)
         cap *= 2;
-    char *nb = xmalloc(cap);
-    if (unparsed)
-        /* unparsed > 0 implies a buffer */
-        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
-        memcpy(nb, b->base + b->pos, unparsed);
-    free(b->base);
-    b->base = nb;
-    b->cap = cap;
-    b->pos = 0;
-    b->last = unparsed;
+    rbuf_move_to(b, cap);
 }
 
 void rbuf_ensure_total(struct rbuf *b, size_t total)
@@ -69,13 +77,7 @@ void rbuf_shrink(struct rbuf *b, size_t need, size_t steady)
     if (cap >= b->cap)
         return;
     /* a large region goes back to the system (glibc maps big blocks) */
-    char *nb = xmalloc(cap);
-    memcpy(nb, b->base + b->pos, unparsed);
-    free(b->base);
-    b->base = nb;
-    b->cap = cap;
-    b->pos = 0;
-    b->last = unparsed;
+    rbuf_move_to(b, cap);
 }
 
 void rbuf_free(struct rbuf *b)
