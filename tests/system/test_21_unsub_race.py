@@ -87,11 +87,12 @@ def _race(srv, subject):
     flooders = [threading.Thread(target=_flood, args=(p, subject, stop, errors)) for p in pubs]
     for t in flooders:
         t.start()
-    # the flood is on before the loop starts: a message arrives on sid 99
-    sub.send(b"SUB %s 99\r\n" % subject.encode())
+    # the flood is on before the loop starts: one message arrives on sid 99
+    # (one only: a backlog of the flood would keep the reader behind long
+    # enough for a write deadline to close it as a slow consumer)
+    sub.send(b"SUB %s 99\r\nUNSUB 99 1\r\n" % subject.encode())
     while not sub.read_line(timeout=scaled(30)).startswith("MSG %s 99 " % subject):
         pass
-    sub.send(b"UNSUB 99\r\n")
     one = b"SUB %s 1\r\nUNSUB 1 1\r\nUNSUB 1\r\n" % subject.encode()
     # the answers (MSGs) are read by the subscriber's own ping_pong below,
     # batch by batch: at most BATCH messages are in flight for it
@@ -169,7 +170,17 @@ def _route_conf(name, cport, peer_cport=None):
             'cluster { name: C, listen: "127.0.0.1:%d"%s }' % (name, cport, routes))
 
 
-@pytest.mark.parametrize("target", TARGETS)
+# nats-server 2.9.10 itself loses the race now and then: it sends the peer an
+# RS- for the subject although a subscription of it stays, and the peer
+# stops forwarding (seen with /routez?subs=1 on the peer). The case runs
+# against it to show the load is real, and is not held to the result there.
+ROUTE_TARGETS = [pytest.param(*p.values, id=p.id, marks=pytest.mark.xfail(
+                     reason="nats-server 2.9.10 withdraws the interest of a "
+                            "subscription that stays", strict=False))
+                 if p.id == "nats-server" else p for p in TARGETS]
+
+
+@pytest.mark.parametrize("target", ROUTE_TARGETS)
 def test_auto_unsubscribe_race_keeps_route_interest(target, server_factory):
     """The loop's subject also has a subscriber that stays on the same
     server: the peer must keep sending it messages published there."""
