@@ -2,7 +2,8 @@
  * The system account's internal client: the request services of
  * nats-server 2.9.10's events.go answered by this server.
  *
- * Subscriptions (sids are the index into the service table):
+ * Other modules add their own services with sysacc_subscribe
+ * (sysacc_int.h). The server's request services are here:
  *   $SYS.REQ.SERVER.PING                 statsz
  *   $SYS.REQ.SERVER.PING.<NAME>          every server answers
  *   $SYS.REQ.SERVER.<server id>.<NAME>   this server only
@@ -14,6 +15,7 @@
  * (statsz: {"server": {...}, "statsz": {...}}), or {"server": {...},
  * "error": {"code": ..., "description": ...}}. */
 #include "sysacc.h"
+#include "sysacc_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -137,38 +139,10 @@ static const struct sysacc_endpoint sysacc_endpoints[] = {
 };
 
 #define SYSACC_NEP ARRAY_LEN(sysacc_endpoints)
-/* $SYS.REQ.SERVER.PING, then PING.<NAME> and <id>.<NAME> per endpoint */
-#define SYSACC_NSUBS (1 + 2 * SYSACC_NEP)
-
-/* A request copied off the message path. */
-struct sysacc_job {
-    struct sysacc_job *next;
-    size_t svc;  /* index of the subscription it was delivered to */
-    char *reply; /* NULL: none */
-    char *body;  /* the payload without its header block */
-    size_t body_len;
-};
-
-struct sysacc {
-    struct server *s;
-    struct account *acc;
-    struct conn *conn; /* the internal client: kind CONN_KIND_SYSTEM, no socket */
-    struct csub *subs[SYSACC_NSUBS];
-    size_t nsubs;
-    atomic_uint_fast64_t seq; /* messages published (ServerInfo.seq) */
-    atomic_uint next_worker;
-
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct sysacc_job *head, *tail; /* under mu */
-    size_t nqueued;
-    bool stopping;
-};
 
 /* --- publishing */
 
+/* A message to publish, on its way to a worker. */
 struct sysacc_out {
     struct worker_post post; /* first */
     char *subject;
@@ -227,9 +201,8 @@ void sysacc_publish(struct server *s, const char *subject, const char *reply, co
     worker_post(s->workers[k], &o->post);
 }
 
-/* Publish a ServerAPIResponse (data or error) on subject. */
-static void sysacc_reply(struct sysacc *sa, const char *subject, const char *key, const char *data,
-                         int code, const char *desc)
+void sysacc_reply(struct sysacc *sa, const char *subject, const char *key, const char *data,
+                  int code, const char *desc)
 {
     size_t len;
     uint64_t seq = atomic_load(&sa->seq) + 1;
@@ -447,8 +420,9 @@ static bool sysacc_filtered(struct server *s, const struct sysacc_req *rq)
 
 /* --- the handlers (system thread) */
 
-static void sysacc_statsz(struct sysacc *sa, const struct sysacc_job *j)
+static void sysacc_statsz(struct sysacc *sa, const struct sysacc_job *j, const void *arg)
 {
+    (void)arg;
     struct server *s = sa->s;
     char bcast[128];
     const char *reply = j->reply;
@@ -476,9 +450,9 @@ static void sysacc_statsz(struct sysacc *sa, const struct sysacc_job *j)
     free(st);
 }
 
-static void sysacc_endpoint(struct sysacc *sa, const struct sysacc_job *j,
-                            const struct sysacc_endpoint *ep)
+static void sysacc_endpoint(struct sysacc *sa, const struct sysacc_job *j, const void *arg)
 {
+    const struct sysacc_endpoint *ep = arg;
     struct server *s = sa->s;
     if (!j->reply)
         return;
@@ -510,18 +484,9 @@ done:
     sysacc_req_free(&rq);
 }
 
-static void sysacc_handle(struct sysacc *sa, const struct sysacc_job *j)
-{
-    /* 0: $SYS.REQ.SERVER.PING; then two per endpoint */
-    size_t ep = j->svc == 0 ? 0 : (j->svc - 1) / 2;
-    if (ep == 0)
-        sysacc_statsz(sa, j);
-    else
-        sysacc_endpoint(sa, j, &sysacc_endpoints[ep]);
-}
-
 static void sysacc_job_free(struct sysacc_job *j)
 {
+    free(j->subject);
     free(j->reply);
     free(j->body);
     free(j);
@@ -542,7 +507,8 @@ static void *sysacc_main(void *arg)
             sa->tail = NULL;
         sa->nqueued--;
         pthread_mutex_unlock(&sa->mu);
-        sysacc_handle(sa, j);
+        const struct sysacc_svc *svc = &sa->svcs[j->svc];
+        svc->fn(sa, j, svc->arg);
         sysacc_job_free(j);
         pthread_mutex_lock(&sa->mu);
     }
@@ -557,17 +523,17 @@ bool sysacc_deliver(struct worker *w, struct csub *cs, const struct deliver_msg 
     struct sysacc *sa = w->s->sys;
     if (!sa)
         return false;
-    /* the sid is the index of the service */
+    /* the sid is the index of the service; the slot was filled before
+     * the subscription went into the sublist, whose lock orders the two */
     size_t svc = 0;
     const char *sid = csub_sid(cs);
     for (uint32_t i = 0; i < cs->sid_len; i++)
         svc = svc * 10 + (size_t)(sid[i] - '0');
-    /* against the table, not nsubs: the main thread counts a subscription
-     * after inserting it, and a worker may match it in between */
-    if (svc >= SYSACC_NSUBS)
+    if (svc >= SYSACC_MAX_SVCS || !sa->svcs[svc].fn)
         return false;
     struct sysacc_job *j = xcalloc(1, sizeof(*j));
     j->svc = svc;
+    j->subject = xstrndup(m->subject, m->subject_len);
     if (m->reply)
         j->reply = xstrndup(m->reply, m->reply_len);
     j->body_len = m->total_len - m->hdr_len;
@@ -597,10 +563,15 @@ bool sysacc_deliver(struct worker *w, struct csub *cs, const struct deliver_msg 
 
 /* --- life cycle */
 
-static void sysacc_subscribe(struct sysacc *sa, const char *subject)
+int sysacc_subscribe(struct sysacc *sa, const char *subject, sysacc_handler fn, const void *arg)
 {
+    if (sa->nsvcs >= SYSACC_MAX_SVCS) {
+        NLOG_ERROR("Error setting up internal tracking: too many system subscriptions (%s)",
+                   subject);
+        return -1;
+    }
     char sid[16];
-    int sl = snprintf(sid, sizeof(sid), "%zu", sa->nsubs);
+    int sl = snprintf(sid, sizeof(sid), "%zu", sa->nsvcs);
     size_t n = strlen(subject);
     struct csub *cs = xcalloc(1, sizeof(*cs) + n + (size_t)sl);
     memcpy(cs->data, subject, n);
@@ -610,14 +581,20 @@ static void sysacc_subscribe(struct sysacc *sa, const char *subject)
     cs->sid_len = (uint32_t)sl;
     cs->sub.owner = sa->conn;
     cs->sub.qweight = 1;
+    struct sysacc_svc *svc = &sa->svcs[sa->nsvcs];
+    svc->cs = cs;
+    svc->fn = fn;
+    svc->arg = arg;
     if (sublist_insert(sa->acc->sl, &cs->sub) != 0) {
         NLOG_ERROR("Error setting up internal tracking: invalid subject %s", subject);
+        memset(svc, 0, sizeof(*svc));
         free(cs);
-        return;
+        return -1;
     }
-    sa->subs[sa->nsubs++] = cs;
+    sa->nsvcs++;
     route_sub_changed(sa->s, sa->acc, &cs->sub, 1);
     gateway_sub_changed(sa->s, sa->acc, &cs->sub, 1);
+    return 0;
 }
 
 int sysacc_start(struct server *s)
@@ -648,12 +625,13 @@ int sysacc_start(struct server *s)
     s->sys = sa;
 
     char subj[256];
-    sysacc_subscribe(sa, "$SYS.REQ.SERVER.PING");
+    sysacc_subscribe(sa, "$SYS.REQ.SERVER.PING", sysacc_statsz, NULL);
     for (size_t i = 0; i < SYSACC_NEP; i++) {
+        sysacc_handler fn = i == 0 ? sysacc_statsz : sysacc_endpoint;
         snprintf(subj, sizeof(subj), "$SYS.REQ.SERVER.PING.%s", sysacc_endpoints[i].name);
-        sysacc_subscribe(sa, subj);
+        sysacc_subscribe(sa, subj, fn, &sysacc_endpoints[i]);
         snprintf(subj, sizeof(subj), "$SYS.REQ.SERVER.%s.%s", s->id, sysacc_endpoints[i].name);
-        sysacc_subscribe(sa, subj);
+        sysacc_subscribe(sa, subj, fn, &sysacc_endpoints[i]);
     }
     int rc = pthread_create(&sa->thread, NULL, sysacc_main, sa);
     if (rc != 0) {
@@ -689,9 +667,9 @@ void sysacc_free(struct server *s)
         sa->head = j->next;
         sysacc_job_free(j);
     }
-    for (size_t i = 0; i < sa->nsubs; i++) {
-        sublist_remove(sa->acc->sl, &sa->subs[i]->sub);
-        free(sa->subs[i]);
+    for (size_t i = 0; i < sa->nsvcs; i++) {
+        sublist_remove(sa->acc->sl, &sa->svcs[i].cs->sub);
+        free(sa->svcs[i].cs);
     }
     pthread_mutex_destroy(&sa->conn->out_mu);
     free(sa->conn);
