@@ -361,6 +361,19 @@ bool gateway_client_reply(struct worker *w, struct conn *c, const struct deliver
     return true;
 }
 
+/* Whether (subj, len) is a routed reply: "_GR_.<cluster>.<server>.<reply>"
+ * (*old false) or "$GR.<hex4>.<reply>" (*old true). */
+static bool gw_routed_subject(const char *subj, size_t len, bool *old)
+{
+    if (len > GATEWAY_REPLY_PREFIX_LEN && memcmp(subj, GW_NEW_PREFIX, 5) == 0)
+        *old = false;
+    else if (len > GW_OLD_PRE_LEN && memcmp(subj, GW_OLD_PREFIX, 4) == 0)
+        *old = true;
+    else
+        return false;
+    return true;
+}
+
 bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *acc,
                           const struct deliver_msg *m)
 {
@@ -370,11 +383,7 @@ bool gateway_routed_reply(struct worker *w, struct conn *src, struct account *ac
     const char *subj = m->subject;
     size_t len = m->subject_len;
     bool old;
-    if (len > GATEWAY_REPLY_PREFIX_LEN && memcmp(subj, GW_NEW_PREFIX, 5) == 0)
-        old = false;
-    else if (len > GW_OLD_PRE_LEN && memcmp(subj, GW_OLD_PREFIX, 4) == 0)
-        old = true;
-    else
+    if (!gw_routed_subject(subj, len, &old))
         return false;
     if (old ? memcmp(subj + 4, gs->oldhash, 4) != 0 : memcmp(subj + 5, gs->hash, GW_HASH_LEN) != 0)
         return true; /* for another cluster: dropped */
@@ -572,6 +581,18 @@ size_t gateway_send(struct worker *w, struct conn *src, struct account *acc,
     rm.state = 0;
     size_t sent = 0;
     sbuf_reset(&w->line); /* the local deliveries are queued: reuse it */
+    /* A routed reply published here (a system service answering a request
+     * that came over a gateway: its reply is the full "_GR_." one) goes to
+     * the outbound of the cluster it names and to no other, whatever that
+     * cluster told of its interest: the requester's cluster never announces
+     * its routed replies (nats-server's sendMsgToGateways does the same). */
+    bool old;
+    if (gw_routed_subject(m->subject, m->subject_len, &old)) {
+        struct conn *oc = gw_out_by_hash(o, m->subject + (old ? 4 : 5), old);
+        if (oc)
+            gw_send_to(w, gs, oc, acc, m, &rm, NULL, 0, &sent);
+        return sent;
+    }
     struct gw_sc_slot *slot = NULL;
     if (o->n <= GW_SC_OUTS && m->subject_len <= GW_SC_SUBJ) {
         slot = gw_sc_slot(w, acc, m->subject, m->subject_len);
