@@ -29,13 +29,17 @@ import time
 
 import pytest
 
-from gwpeer import (GwConn, GwListener, h6, peer_info, routed_reply, wait_until)
+from gwpeer import GwError, routed_reply, wait_until
 from natsd import scaled
 from rawclient import ProtocolError
+from test_13_gateways import WRITE_ERRS, Peer, start_s
 from test_14_supercluster import STARTUP_ERRS, Super
 from test_26_sysacc import Client
 
-pytestmark = [pytest.mark.spawns, pytest.mark.expect_errors(*STARTUP_ERRS)]
+pytestmark = [pytest.mark.spawns, pytest.mark.expect_errors(*(STARTUP_ERRS + WRITE_ERRS))]
+
+KINDS = [pytest.param("nats-server", id="nats-server", marks=pytest.mark.interop),
+         pytest.param("natsd", id="natsd")]
 
 # the system account at its default name, a user in it and one in APP
 TOP = """
@@ -193,6 +197,85 @@ def test_sys_ping_across_supercluster(server_factory, clusters):
     # the same from a server of B (nats-server in the mixed one) and from C
     check_ping_everywhere(sc, sc.nodes["B"][1])
     check_ping_everywhere(sc, sc.nodes["C"][0])
+
+
+# ------------------------------------------------------------ the wire, with a fake gateway peer
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sys_interest_sent_on_connect(server_factory, kind):
+    """A gateway peer X registering on S gets, for $SYS as for $G, the
+    interest-only switch: gateway_cmd 2, RS+ $SYS for S's system
+    subscriptions (the request services among them), gateway_cmd 3."""
+    srv = start_s(server_factory, kind)
+    p = Peer(srv)
+    try:
+        lines = [f.line for f in p.burst]
+        cmds = [(f.cmd, f.cmd_account) for f in p.burst if f.op == "INFO" and f.cmd]
+        assert (2, "$SYS") in cmds and (3, "$SYS") in cmds, cmds
+        start = next(i for i, f in enumerate(p.burst) if f.cmd == 2 and f.cmd_account == "$SYS")
+        end = next(i for i, f in enumerate(p.burst) if f.cmd == 3 and f.cmd_account == "$SYS")
+        sys_rs = [i for i, f in enumerate(p.burst) if f.op == "RS+" and f.args[0] == "$SYS"]
+        assert sys_rs and all(start < i < end for i in sys_rs), lines
+        subjects = {p.burst[i].args[1] for i in sys_rs}
+        # plain interest only, one line per subject
+        assert all(len(p.burst[i].args) == 2 for i in sys_rs), lines
+        assert len(sys_rs) == len(subjects), lines
+        for want in ["$SYS.REQ.SERVER.PING", "$SYS.REQ.SERVER.PING.CONNZ",
+                     "$SYS.REQ.SERVER.PING.STATSZ", "$SYS.REQ.SERVER.PING.VARZ",
+                     "$SYS.REQ.SERVER.%s.VARZ" % p.sid, "$SYS.REQ.SERVER.%s.CONNZ" % p.sid]:
+            assert want in subjects, (want, sorted(subjects))
+    finally:
+        p.close()
+
+
+def answers(conn, inbox, n=1):
+    """The next n messages on conn (S's outbound) for inbox, decoded; interest
+    and PINGs skipped."""
+    out = []
+    while len(out) < n:
+        f = conn.next(timeout=5, skip=r"(RS[+-]|INFO|PING|PONG)")
+        assert f.op in ("RMSG", "HMSG"), f
+        assert f.account == "$SYS" and f.subject == inbox, f
+        out.append(json.loads(f.payload))
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sys_request_from_gateway_answered(server_factory, kind):
+    """A request on S's inbound from cluster X: with a routed reply, the
+    answer goes back on S's outbound to X on that routed reply, though X
+    told of no interest in it; with a plain reply, only once X registered
+    interest in $SYS for it (X is an interest-only peer)."""
+    srv = start_s(server_factory, kind)
+    p = Peer(srv)
+    try:
+        rr = routed_reply("X", p.fid, "_INBOX.x.1")
+        p.f.rmsg("$SYS", "$SYS.REQ.SERVER.PING", b"", reply=rr)
+        a = answers(p.o, rr)[0]
+        assert a["server"]["id"] == p.sid and a["server"]["name"] == "srvA1", a
+        assert sorted(a) == ["server", "statsz"], a
+        rr = routed_reply("X", p.fid, "_INBOX.x.2")
+        p.f.rmsg("$SYS", "$SYS.REQ.SERVER.%s.VARZ" % p.sid, b"", reply=rr)
+        a = answers(p.o, rr)[0]
+        assert a["data"]["server_id"] == p.sid, a
+        # a routed reply of a cluster S has no outbound to: dropped
+        p.f.rmsg("$SYS", "$SYS.REQ.SERVER.PING", b"",
+                 reply=routed_reply("Y", p.fid, "_INBOX.y.1"))
+        # plain reply, X never told of $SYS interest on this outbound: none
+        p.f.rmsg("$SYS", "$SYS.REQ.SERVER.PING", b"", reply="_INBOX.x.3")
+        for f in p.o.sync(skip=r"PING"):
+            assert f.op not in ("RMSG", "HMSG"), f
+        # X registers $SYS interest in its inbox: the plain reply comes
+        p.o.register("$SYS", subs=["_INBOX.x.*"])
+        p.o.sync()
+        p.f.rmsg("$SYS", "$SYS.REQ.SERVER.PING", b"", reply="_INBOX.x.4")
+        a = answers(p.o, "_INBOX.x.4")[0]
+        assert a["server"]["id"] == p.sid, a
+        with pytest.raises(GwError):
+            answers(p.o, "_INBOX.x.4")
+    finally:
+        p.close()
 
 
 # ---------------------------------------------------------------- events (helper "ev" adds them)
