@@ -116,3 +116,18 @@ def test_other_accounts_get_nothing(pair):
             assert u.request("$SYS.REQ.ACCOUNT.A.CONNZ", wait=0.5) == []
         finally:
             u.close()
+
+
+@pytest.mark.interop
+def test_account_services_in_subsz(pair):
+    """The services are subscriptions of the system account in /subsz, with
+    nats-server's subjects; every subject natsd has there, nats-server has."""
+    a, b = both(pair, "$SYS.REQ.ACCOUNT.SYS.SUBSZ")
+    subj = {k: {x["subject"] for x in r["data"]["subscriptions_list"]
+                if not x["subject"].startswith("_INBOX.")}
+            for k, r in (("nats-server", a), ("natsd", b))}
+    want = {"$SYS.REQ.ACCOUNT.*." + n for n in ("CONNZ", "SUBSZ", "LEAFZ", "JSZ", "INFO")}
+    assert want <= subj["nats-server"]
+    assert want <= subj["natsd"]
+    norm = {k: {x for x in v if not x.startswith("$SYS.REQ.SERVER.N")} for k, v in subj.items()}
+    assert norm["natsd"] <= norm["nats-server"], norm["natsd"] - norm["nats-server"]
