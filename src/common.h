@@ -9,11 +9,19 @@
 
 #pragma GCC poison strcpy strcat sprintf gets vsprintf
 
+/* Called by NASSERT before it aborts, where a program links one: the logger
+ * defines it (log.c) so that the lines still queued, and the assertion
+ * itself, reach the log destination first. Weak: a program without the
+ * logger (a fuzz target, a unit test) has none. */
+void natsd_assert_failed(const char *cond, const char *file, int line) __attribute__((weak));
+
 /* Always compiled in: a broken invariant stops the process with its location. */
 #define NASSERT(cond)                                                                              \
     do {                                                                                           \
         if (__builtin_expect(!(cond), 0)) {                                                        \
             fprintf(stderr, "natsd: assertion failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);   \
+            if (natsd_assert_failed)                                                               \
+                natsd_assert_failed(#cond, __FILE__, __LINE__);                                    \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

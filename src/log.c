@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -711,6 +712,21 @@ void log_write(enum log_level level, const char *fmt, ...)
     /* a fatal line is usually the last one before the process gives up */
     if (level == LOG_LEVEL_FATAL)
         log_flush();
+}
+
+void natsd_assert_failed(const char *cond, const char *file, int line)
+{
+    /* once: an assertion that fails in here must not come back */
+    static atomic_flag entered = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&entered))
+        return;
+    pthread_mutex_lock(&log_q.mu);
+    bool writer = log_q.running && pthread_equal(pthread_self(), log_q.thread);
+    pthread_mutex_unlock(&log_q.mu);
+    if (writer)
+        return; /* the writer cannot wait for itself: stderr has the line */
+    /* a fatal line is queued behind the others and waited for */
+    log_write(LOG_LEVEL_FATAL, "Assertion failed: %s (%s:%d)", cond, file, line);
 }
 
 void log_reopen(void)

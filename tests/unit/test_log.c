@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "log.h"
 
 static char dir[256];
@@ -393,4 +396,39 @@ Test(log, fatal_line_is_written_before_log_write_returns, .init = setup, .fini =
     fclose(f);
     cr_assert(strstr(buf, "[INF] before 999\n") != NULL);
     cr_assert(strstr(buf, "[FTL] giving up\n") != NULL);
+}
+
+/* A failed NASSERT writes what the logger still holds, then the assertion,
+ * before the process aborts: a crash report is never missing its last lines. */
+Test(log, failed_assertion_writes_queued_lines, .init = setup, .fini = teardown)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        configure(false, false, false, 0);
+        for (int i = 0; i < 3000; i++)
+            NLOG_INFO("line %d", i);
+        int broken = getpid() != 0;
+        NASSERT(!broken);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[256];
+    int n = 0;
+    while (n < 3000 && fgets(line, sizeof(line), f) != NULL) {
+        char want[64];
+        snprintf(want, sizeof(want), "[%d] [INF] line %d\n", (int)pid, n);
+        cr_assert_str_eq(line, want);
+        n++;
+    }
+    cr_assert_eq(n, 3000);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    char want[64];
+    snprintf(want, sizeof(want), "[%d] [FTL] Assertion failed: !broken (", (int)pid);
+    cr_assert(strncmp(line, want, strlen(want)) == 0, "%s", line);
+    fclose(f);
 }
