@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * libFuzzer target: the input is a program of A-/A+/RS+/RS-/cmd 2/cmd 3
  * inputs, interest queries and turn ends on one gwint, run against a naive
- * model of gateway-protocol.md §5.3 (lists and subject_matches). Every query
+ * model of docs/protocol/gateway.md §5.3 (lists and subject_matches). Every query
  * and every monitoring row must agree with the model; the queue names a query
  * returned are read again after later inputs, before the turn ends (ASan
  * checks that retirement kept them alive). */

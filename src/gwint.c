@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The sender's half of gateway interest: what the accepting side of one
- * outbound gateway told us it wants, per account (gateway-protocol.md §5.3).
+ * outbound gateway told us it wants, per account (docs/protocol/gateway.md §5.3).
  *
  *   g->accs (hmap, name -> struct gwint_acc), under g->mu
  *     ABSENT        no entry

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * What a remote cluster wants, as learned on one outbound gateway connection:
- * the sender's half of gateway interest (docs: gateway-protocol.md §5.3).
+ * the sender's half of gateway interest (docs/protocol/gateway.md §5.3).
  *
  * Per account the state is ABSENT (no entry), NO_INTEREST (after A-), or an
  * entry with a mode (Optimistic, Transitioning, Interest-Only), a set of

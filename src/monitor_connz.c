@@ -759,7 +759,9 @@ static void monitor_subsz_sub(struct sub *sub, void *arg)
 {
     struct monitor_subsz_walk *sw = arg;
     struct conn *c = sub->owner;
-    if (!c || c->kind != CONN_KIND_CLIENT)
+    /* the system account's internal client is listed as nats-server lists
+     * its own */
+    if (!c || (c->kind != CONN_KIND_CLIENT && c->kind != CONN_KIND_SYSTEM))
         return;
     if (sw->test && !subject_matches(sub->subject, sub->subject_len, sw->test, sw->test_len))
         return;

@@ -484,6 +484,54 @@ done:
     sysacc_req_free(&rq);
 }
 
+void sysacc_answer(struct sysacc *sa, const struct sysacc_job *j, const char *endpoint,
+                   const char *const *extra, size_t nextra, const char *pick, const char *fail)
+{
+    const struct sysacc_endpoint *ep = NULL;
+    for (size_t i = 0; i < SYSACC_NEP && !ep; i++)
+        if (strcmp(sysacc_endpoints[i].name, endpoint) == 0)
+            ep = &sysacc_endpoints[i];
+    if (!ep || !j->reply)
+        return;
+    struct sysacc_req rq = {0};
+    cJSON *root = NULL;
+    char *out = NULL;
+    if (j->body_len > 0) {
+        if (!sysacc_decode(&rq, ep, j->body, j->body_len, &root)) {
+            sysacc_reply(sa, j->reply, NULL, NULL, 400, rq.err);
+            goto done;
+        }
+        if (sysacc_filtered(sa->s, &rq))
+            goto done;
+    }
+    if (fail) {
+        sysacc_reply(sa, j->reply, "data", "null", 500, fail);
+        goto done;
+    }
+    for (size_t i = 0; i < nextra; i++)
+        sysacc_req_set(&rq, extra[2 * i], xstrdup(extra[2 * i + 1]));
+    size_t len;
+    int status = monitor_request(sa->s, ep->name, (const char *const *)rq.kv, rq.nkv, &out, &len);
+    if (status == 200 && pick) {
+        cJSON *d = cJSON_ParseWithLength(out, len);
+        cJSON *v = d ? cJSON_GetObjectItemCaseSensitive(d, pick) : NULL;
+        char *txt = v ? cJSON_PrintUnformatted(v) : NULL;
+        sysacc_reply(sa, j->reply, "data", txt ? txt : "null", 0, NULL);
+        cJSON_free(txt);
+        cJSON_Delete(d);
+    } else if (status == 200) {
+        sysacc_reply(sa, j->reply, "data", out, 0, NULL);
+    } else if (status > 0) {
+        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+            out[--len] = '\0';
+        sysacc_reply(sa, j->reply, "data", "null", 500, out ? out : "");
+    }
+done:
+    free(out);
+    cJSON_Delete(root);
+    sysacc_req_free(&rq);
+}
+
 static void sysacc_job_free(struct sysacc_job *j)
 {
     free(j->subject);
@@ -633,6 +681,7 @@ int sysacc_start(struct server *s)
         snprintf(subj, sizeof(subj), "$SYS.REQ.SERVER.%s.%s", s->id, sysacc_endpoints[i].name);
         sysacc_subscribe(sa, subj, fn, &sysacc_endpoints[i]);
     }
+    sysacc_account_init(sa);
     int rc = pthread_create(&sa->thread, NULL, sysacc_main, sa);
     if (rc != 0) {
         NLOG_FATAL("Error starting the system account's thread: %s", strerror(rc));

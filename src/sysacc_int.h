@@ -74,4 +74,17 @@ int sysacc_subscribe(struct sysacc *sa, const char *subject, sysacc_handler fn, 
 void sysacc_reply(struct sysacc *sa, const char *subject, const char *key, const char *data,
                   int code, const char *desc);
 
+/* Answer j as the SERVER service of endpoint ("CONNZ", "SUBSZ", ...) does:
+ * the body decoded as its options and filter, then the parameters
+ * extra[0..2 * nextra) (name, value pairs) set over them. With pick, the
+ * data is that member of the endpoint's JSON (null without it); with fail,
+ * the answer is that error (code 500) once the filter passed. System
+ * thread. */
+void sysacc_answer(struct sysacc *sa, const struct sysacc_job *j, const char *endpoint,
+                   const char *const *extra, size_t nextra, const char *pick, const char *fail);
+
+/* Add the $SYS.REQ.ACCOUNT services (sysacc_account.c). Main thread, from
+ * sysacc_start. */
+void sysacc_account_init(struct sysacc *sa);
+
 #endif

@@ -1,6 +1,6 @@
 """A fake gateway peer over raw sockets, for the gateway system tests
 (test_13_gateways.py, test_14_supercluster.py). Wire facts come from
-/work/shared/docs/gateway-protocol.md; section numbers below refer to it.
+docs/protocol/gateway.md; section numbers below refer to it.
 
 A peer plays cluster X. It can
 

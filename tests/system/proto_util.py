@@ -4,7 +4,7 @@ Targets
   Every byte-exact test runs the same bytes against natsd (config `threads: 1`
   and `threads: 2`) and against the reference nats-server 2.9.10 (the same
   config without `threads`, which nats-server does not know). The expected
-  bytes written in the tests are nats-server's answers (core-protocol.md §8,
+  bytes written in the tests are nats-server's answers (docs/protocol/client.md §18,
   re-checked by the nats-server parameter of each test), so natsd and
   nats-server are compared byte for byte through them.
 
@@ -222,7 +222,7 @@ def transcript(port, data, end="pong", chunks=None, timeout=5.0, keep_pings=Fals
 def canonical(frames):
     """frames with each run of consecutive MSG/HMSG frames sorted: the order
     in which one publish reaches several subscriptions is not a contract
-    (core-protocol.md §2.2; nats-server's order varies from run to run)."""
+    (docs/protocol/subjects.md §2; nats-server's order varies from run to run)."""
     out, run = [], []
     for f in frames:
         if f.startswith(b"MSG ") or f.startswith(b"HMSG "):

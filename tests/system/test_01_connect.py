@@ -1,5 +1,5 @@
 """Connection set-up, INFO, CONNECT, PING/PONG and the parser's op rules
-(core-protocol.md §1.1-§1.4, §1.8, §1.12; §8 items 1-7, 24-29, 37).
+(docs/protocol/client.md §1-§5, §9, §13; cases 1-7, 24-29, 37 of §18).
 
 Every test runs against natsd (threads: 1 and 2) and the reference
 nats-server; the expected bytes are nats-server 2.9.10's answers.
@@ -41,7 +41,7 @@ def _srv_params():
 
 @_srv_params()
 def test_info_shape(srv):
-    """§8.1-2: INFO first, '} \\r\\n' ending, exact keys in order, defaults."""
+    """cases 1-2: INFO first, '} \\r\\n' ending, exact keys in order, defaults."""
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
     try:
         data = b""
@@ -101,19 +101,19 @@ def test_client_ids_increase(srv):
                          ids=["PING", "lower", "bareLF", "PINGXYZ", "mixed", "spaces", "tab",
                               "suffix"])
 def test_ping_before_connect(srv, data):
-    """§8.3: every PING variant before CONNECT gets PONG."""
+    """case 3: every PING variant before CONNECT gets PONG."""
     expect(srv.port, data, [b"PONG\r\n", b"PONG\r\n"], pongs=2)
 
 
 @_srv_params()
 def test_pong_and_ok_from_client_ignored(srv):
-    """§8.25: PONG, +OK and INFO from a client are accepted silently."""
+    """case 25: PONG, +OK and INFO from a client are accepted silently."""
     expect(srv.port, b"PONG\r\n+OK\r\nINFO {}\r\nINFO{\"x\":1}\r\npong\r\n+ok\r\n", [b"PONG\r\n"])
 
 
 @_srv_params()
 def test_err_from_client_closes_silently(srv):
-    """§8.25: a client sending -ERR is disconnected without an answer."""
+    """case 25: a client sending -ERR is disconnected without an answer."""
     expect(srv.port, b"-ERR 'x'\r\n", [], end="close")
 
 
@@ -123,7 +123,7 @@ def test_err_from_client_closes_silently(srv):
                          ids=["garbage", "emptyline", "leadspace", "bareLF", "PUNK", "XPING",
                               "leadtab", "P"])
 def test_unknown_op(srv, data):
-    """§8.6-7: unknown op / empty line / leading blank → -ERR + close."""
+    """cases 6-7: unknown op / empty line / leading blank → -ERR + close."""
     expect(srv.port, data, UNKNOWN_OP, end="close")
 
 
@@ -133,13 +133,13 @@ def test_unknown_op(srv, data):
                                   b"A+ foo\r\n", b"HMSG foo 1 2 2\r\nhi\r\n"],
                          ids=["MSG", "RS+", "RS-", "RMSG", "LS+", "LMSG", "A+", "HMSG"])
 def test_server_only_ops_rejected(srv, data):
-    """§8.24: ops a client may not send → -ERR 'Unknown Protocol Operation' + close."""
+    """case 24: ops a client may not send → -ERR 'Unknown Protocol Operation' + close."""
     expect(srv.port, b"CONNECT {}\r\n" + data, [b"+OK\r\n"] + UNKNOWN_OP, end="close")
 
 
 @_srv_params()
 def test_ops_case_insensitive(srv):
-    """§1.2: op names are matched case-insensitively."""
+    """§2: op names are matched case-insensitively."""
     data = (b'connect {"verbose":false,"pedantic":false}\r\n'
             b"sub foo 1\r\nSuB bar 2\r\npub foo 2\r\nhi\r\nPuB bar 1\r\nx\r\n"
             b"unsub 1\r\npub foo 1\r\ny\r\nPing\r\n")
@@ -171,13 +171,13 @@ def test_ops_case_insensitive(srv):
         "unknownkeys", "proto1", "proto0", "noresp-headers", "emptyaccount", "overlay",
         "overlay-keeps"])
 def test_connect_variants(srv, data, frames):
-    """§8.4-5 and §1.4: CONNECT defaults verbose=true; keys overlay; no-space form."""
+    """cases 4-5 and §5: CONNECT defaults verbose=true; keys overlay; no-space form."""
     expect(srv.port, data, frames + [b"PONG\r\n"])
 
 
 @_srv_params()
 def test_defaults_before_connect_are_verbose(srv):
-    """§1.1.5: before CONNECT the connection is verbose (SUB → +OK)."""
+    """§1 step 5: before CONNECT the connection is verbose (SUB → +OK)."""
     expect(srv.port, b"SUB foo 1\r\nPUB foo 2\r\nhi\r\n",
            [b"+OK\r\n", b"+OK\r\n", b"MSG foo 1 2\r\nhi\r\n", b"PONG\r\n"])
 
@@ -188,7 +188,7 @@ def test_defaults_before_connect_are_verbose(srv):
                                   b'CONNECT {"verbose":true}}\r\n'],
                          ids=["badjson", "bare", "bare-space", "array", "wrongtype", "trailing"])
 def test_connect_invalid_json_closes_silently(srv, data):
-    """§8.26: invalid CONNECT JSON → closed, no -ERR."""
+    """case 26: invalid CONNECT JSON → closed, no -ERR."""
     expect(srv.port, data, [], end="close")
 
 
@@ -203,7 +203,7 @@ def test_connect_invalid_json_closes_silently(srv, data):
     (b'CONNECT {"new_account":true}\r\n', b"Authorization Violation"),
 ], ids=["proto2", "proto-1", "noresp", "noresp-noheaders", "account", "new_account"])
 def test_connect_errors(srv, data, err):
-    """§8.27-29: CONNECT rejections send -ERR and close."""
+    """cases 27-29: CONNECT rejections send -ERR and close."""
     expect(srv.port, data, [b"-ERR '" + err + b"'\r\n"], end="close")
 
 
@@ -212,7 +212,7 @@ def test_connect_errors(srv, data, err):
 
 @_srv_params()
 def test_server_pings_after_connect(srv):
-    """§8.37: the server sends PING ~2 s after CONNECT; a PONG keeps the
+    """case 37: the server sends PING ~2 s after CONNECT; a PONG keeps the
     connection alive and pub/sub keeps working."""
     c = Conn(srv.port)
     try:

@@ -1,5 +1,5 @@
 """Publish/subscribe, wildcards, headers, no responders, echo, auto-unsubscribe
-(core-protocol.md §1.5-§1.11, §2.1-§2.2; §8 items 8-11, 15-23, 30-34, 36).
+(docs/protocol/client.md §6-§12 and cases 8-11, 15-23, 30-34, 36 of §18; subjects.md §1-§2).
 
 Runs against natsd with `threads: 1` and `threads: 2` (both also under TSan:
 marked threaded) and against the reference nats-server; the expected bytes
@@ -35,7 +35,7 @@ def srv_params():
 
 @srv_params()
 def test_verbose_pubsub(srv):
-    """§8.8: +OK for CONNECT, SUB, PUB; the +OK precedes the MSG."""
+    """case 8: +OK for CONNECT, SUB, PUB; the +OK precedes the MSG."""
     expect(srv.port, b'CONNECT {"verbose":true}\r\nSUB foo 1\r\nPUB foo 5\r\nhello\r\n',
            b"+OK\r\n+OK\r\n+OK\r\nMSG foo 1 5\r\nhello\r\nPONG\r\n")
 
@@ -63,7 +63,7 @@ def test_verbose_pubsub(srv):
         "sid-any", "crlf-payload", "ping-payload", "nomatch", "dup-sid", "two-sids", "literal-wild",
         "utf8-bytes"])
 def test_pub_sub_forms(srv, data, frames):
-    """§8.9-11, §8.16, §8.21: reply, verbatim size token, separators, sid rules."""
+    """cases 9-11, case 16, case 21: reply, verbatim size token, separators, sid rules."""
     expect(srv.port, QUIET + data, frames + [b"PONG\r\n"])
 
 
@@ -71,7 +71,7 @@ def test_pub_sub_forms(srv, data, frames):
 @pytest.mark.parametrize("subject", [b"foo..bar", b"foo.>.bar", b".foo", b"foo.", b">.foo",
                                      b"foo..", b"."], ids=lambda s: s.decode())
 def test_invalid_subject_keeps_connection(srv, subject):
-    """§8.15: SUB with an invalid subject → -ERR 'Invalid Subject', still open."""
+    """case 15: SUB with an invalid subject → -ERR 'Invalid Subject', still open."""
     expect(srv.port, QUIET + b"SUB " + subject + b" 1\r\nSUB ok 2\r\nPUB ok 0\r\n\r\n",
            [b"-ERR 'Invalid Subject'\r\n", msg("ok", 2, ""), b"PONG\r\n"])
 
@@ -85,7 +85,7 @@ def test_invalid_subject_verbose(srv):
 
 @srv_params()
 def test_pedantic_invalid_publish_subject(srv):
-    """§8.17: pedantic PUB foo.* → -ERR then +OK and still delivered."""
+    """case 17: pedantic PUB foo.* → -ERR then +OK and still delivered."""
     expect(srv.port, b'CONNECT {"verbose":true,"pedantic":true}\r\nSUB foo.* 1\r\nPUB foo.* 1\r\nx\r\n',
            [b"+OK\r\n", b"+OK\r\n", b"-ERR 'Invalid Publish Subject'\r\n", b"+OK\r\n",
             msg("foo.*", 1, "x"), b"PONG\r\n"])
@@ -101,7 +101,7 @@ def test_pedantic_default(srv):
 
 @srv_params()
 def test_non_pedantic_wildcard_publish(srv):
-    """§8.18-19: non-pedantic PUB foo.* reaches foo.*, foo.>, > but not foo.bar;
+    """cases 18-19: non-pedantic PUB foo.* reaches foo.*, foo.>, > but not foo.bar;
     PUB foo..bar is silently dropped."""
     data = (QUIET + b"SUB foo.* 1\r\nSUB foo.bar 2\r\nSUB foo.> 3\r\nSUB > 4\r\n"
             b"PUB foo.* 1\r\nx\r\nPUB foo..bar 1\r\ny\r\nPUB .foo 1\r\nz\r\n")
@@ -113,7 +113,7 @@ def test_non_pedantic_wildcard_publish(srv):
 
 @srv_params()
 def test_overlapping_subscriptions(srv):
-    """§8.22: foo.*(1), foo.>(2), foo.bar(3) → three MSGs (nats-server order 2, 3, 1)."""
+    """case 22: foo.*(1), foo.>(2), foo.bar(3) → three MSGs (nats-server order 2, 3, 1)."""
     expect(srv.port, QUIET + b"SUB foo.* 1\r\nSUB foo.> 2\r\nSUB foo.bar 3\r\nPUB foo.bar 1\r\nx\r\n",
            [msg("foo.bar", 2, "x"), msg("foo.bar", 3, "x"), msg("foo.bar", 1, "x"), b"PONG\r\n"])
 
@@ -133,7 +133,7 @@ WILDCARD_CASES = [
 
 @srv_params()
 def test_wildcard_matching(srv):
-    """§2.2: each (subscription, subject) pair from the table; one connection,
+    """subjects.md §2: each (subscription, subject) pair from the table; one connection,
     one sid per subscription, one publish per subject."""
     subs = sorted(set(c[0] for c in WILDCARD_CASES))
     sid = {s: i + 1 for i, s in enumerate(subs)}
@@ -158,7 +158,7 @@ def test_wildcard_matching(srv):
 @srv_params()
 def test_wildcard_random_against_reference_matcher(srv):
     """Random subscriptions and subjects over a small alphabet, checked against
-    a naive matcher (§2.2): every matching sid exactly once, nothing else."""
+    a naive matcher (subjects.md §2): every matching sid exactly once, nothing else."""
     rnd = random.Random(1234)
     toks = ["a", "b", "c"]
 
@@ -217,7 +217,7 @@ def test_wildcard_random_against_reference_matcher(srv):
 ], ids=["max2", "max0", "plain", "max-below-delivered", "max-counts-delivered", "max-overridden",
         "unknown-sid", "sid-reuse", "sid-reuse-after-auto", "whitespace"])
 def test_unsub(srv, data, frames):
-    """§8.20, §1.6: UNSUB now, UNSUB with max (auto-unsubscribe), unknown sid."""
+    """case 20, §7: UNSUB now, UNSUB with max (auto-unsubscribe), unknown sid."""
     expect(srv.port, QUIET + data, frames + [b"PONG\r\n"])
 
 
@@ -246,7 +246,7 @@ def test_unsub_verbose_unknown(srv):
                                   b"HPUB foo 1 -2\r\n", b"PUB foo r 1 2\r\n"],
                          ids=lambda d: d.decode().strip().replace(" ", "_") or "empty")
 def test_bad_arguments_close_silently(srv, data):
-    """§8.14: wrong arg count or bad size → closed, no -ERR."""
+    """case 14: wrong arg count or bad size → closed, no -ERR."""
     expect(srv.port, QUIET_H + data, [], end="close")
 
 
@@ -268,7 +268,7 @@ def test_op_without_separator(srv, data):
                                   b"HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhiXY"],
                          ids=["longer", "noCRLF", "zero-then-x", "LF-only", "CR-then-X", "hpub"])
 def test_payload_terminator(srv, data):
-    """§8.13: payload not followed by CRLF → -ERR 'Unknown Protocol Operation' + close."""
+    """case 13: payload not followed by CRLF → -ERR 'Unknown Protocol Operation' + close."""
     expect(srv.port, QUIET_H + b"SUB foo 1\r\n" + data, UNKNOWN_OP, end="close")
 
 
@@ -277,7 +277,7 @@ def test_payload_terminator(srv, data):
 
 @srv_params()
 def test_echo_false(srv):
-    """§8.23: echo:false suppresses the publisher's own subscriptions only."""
+    """case 23: echo:false suppresses the publisher's own subscriptions only."""
     other = connected(srv.port)
     try:
         other.send(b"SUB foo 7\r\n")
@@ -301,7 +301,7 @@ HDR = b"NATS/1.0\r\nA: B\r\nC: D\r\n\r\n"
 
 @srv_params()
 def test_hpub_hmsg(srv):
-    """§8.31: HPUB → HMSG with the same sizes and bytes; with reply."""
+    """case 31: HPUB → HMSG with the same sizes and bytes; with reply."""
     expect(srv.port, QUIET_H + b"SUB foo 1\r\nHPUB foo 24 29\r\n" + HDR + b"hello\r\n"
            b"HPUB foo r 12 17\r\nNATS/1.0\r\n\r\nhello\r\n",
            [b"HMSG foo 1 24 29\r\n" + HDR + b"hello\r\n",
@@ -310,7 +310,7 @@ def test_hpub_hmsg(srv):
 
 @srv_params()
 def test_hpub_sizes_verbatim_and_unvalidated(srv):
-    """Sizes echoed verbatim; header bytes are not validated (§1.9)."""
+    """Sizes echoed verbatim; header bytes are not validated (client.md §10)."""
     expect(srv.port, QUIET_H + b"SUB foo 1\r\nHPUB foo 005 007\r\nabcde12\r\nHPUB foo 12 12\r\n"
            b"NATS/1.0\r\n\r\n\r\n",
            [b"HMSG foo 1 005 007\r\nabcde12\r\n", b"HMSG foo 1 12 12\r\nNATS/1.0\r\n\r\n\r\n",
@@ -352,14 +352,14 @@ def test_hpub_reply_to_header_and_plain_connections(srv):
 
 @srv_params()
 def test_hpub_zero_header_is_msg(srv):
-    """§8.33: HPUB foo 0 2 → plain MSG."""
+    """case 33: HPUB foo 0 2 → plain MSG."""
     expect(srv.port, QUIET_H + b"SUB foo 1\r\nHPUB foo 0 2\r\nhi\r\n",
            [msg("foo", 1, "hi"), b"PONG\r\n"])
 
 
 @srv_params()
 def test_headers_stripped_for_plain_subscriber(srv):
-    """§8.32: a subscriber without headers gets MSG with the header block
+    """case 32: a subscriber without headers gets MSG with the header block
     stripped and the size adjusted; a headers subscriber gets HMSG."""
     plain = connected(srv.port)
     hdrs = connected(srv.port, headers=True)
@@ -386,7 +386,7 @@ def test_pub_to_headers_subscriber_is_msg(srv):
 @pytest.mark.parametrize("connect", [QUIET, b'CONNECT {"verbose":false,"headers":false}\r\n', b""],
                          ids=["default", "false", "noconnect"])
 def test_hpub_without_headers_closes(srv, connect):
-    """§8.34: HPUB without negotiated headers → closed, no -ERR."""
+    """case 34: HPUB without negotiated headers → closed, no -ERR."""
     expect(srv.port, connect + b"HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", [], end="close")
 
 
@@ -395,7 +395,7 @@ def test_hpub_without_headers_closes(srv, connect):
 
 @srv_params()
 def test_no_responders(srv):
-    """§8.30: exactly HMSG inbox 1 16 16 with the 503 status."""
+    """case 30: exactly HMSG inbox 1 16 16 with the 503 status."""
     expect(srv.port, b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
            b"SUB inbox 1\r\nPUB req inbox 2\r\nhi\r\n",
            [b"HMSG inbox 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n", b"PONG\r\n"])
@@ -429,7 +429,7 @@ def test_no_responders_variants(srv):
 
 @srv_params()
 def test_reserved_reply_and_subject(srv):
-    """§8.36: reserved reply prefixes and _GR_. subject → permission -ERR, still open, dropped."""
+    """case 36: reserved reply prefixes and _GR_. subject → permission -ERR, still open, dropped."""
     expect(srv.port, QUIET + b"SUB > 1\r\nPUB foo _R_.abc 1\r\nx\r\nPUB _GR_.abc 1\r\ny\r\n"
            b"PUB foo $JS.ACK.x 1\r\nz\r\nPUB foo _GR_.r 1\r\nw\r\nPUB ok 1\r\nk\r\n",
            [b"-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\n",

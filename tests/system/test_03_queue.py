@@ -1,4 +1,4 @@
-"""Queue groups (core-protocol.md §2.3): exactly one member of each group per
+"""Queue groups (docs/protocol/subjects.md §3): exactly one member of each group per
 message, plain subscribers served independently, request/reply over a group.
 
 Runs against natsd with `threads: 1` and `threads: 2` (both marked threaded)
@@ -148,7 +148,7 @@ def test_queue_auto_unsubscribe(srv):
 
 @srv_params()
 def test_queue_names_any_token(srv):
-    """Queue names are not validated (§2.3): '*' and '>' work as names."""
+    """Queue names are not validated (subjects.md §3): '*' and '>' work as names."""
     c = connected(srv.port)
     try:
         c.send(b"SUB foo * 1\r\nSUB foo > 2\r\nSUB foo.* a.b 3\r\nPUB foo 1\r\nx\r\n"

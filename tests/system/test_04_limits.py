@@ -1,6 +1,6 @@
 """Limits: max_payload, max_control_line, max_subscriptions, max_connections,
 ping_interval/ping_max (Stale Connection), max_pending (slow consumer)
-(core-protocol.md §1.13-§1.15; §8 items 12, 35, 38-41).
+(docs/protocol/client.md §14-§16; cases 12, 35, 38-41 of §18).
 
 Runs against natsd (threads: 1 and 2; threads 2 also under TSan) and the
 reference nats-server; the expected bytes are nats-server 2.9.10's answers.
@@ -38,14 +38,14 @@ def tparams():
                                   b"PUB foo 999999999\r\n"],
                          ids=["2000000", "max+1", "reply-max+1", "hpub-total-max+1", "9digits"])
 def test_max_payload_default(target, server_factory, data):
-    """§8.12: size over the default 1 MiB → -ERR before the payload, close."""
+    """case 12: size over the default 1 MiB → -ERR before the payload, close."""
     srv = start(server_factory, target, expect_errors=PROTO_ERR_LOGS)
     expect(srv.port, QUIET_H + data, MAX_PAYLOAD_ERR, end="close")
 
 
 @tparams()
 def test_max_payload_configured(target, server_factory):
-    """§8.40: max_payload: 100 is announced; 100 passes, 101 is refused; HPUB
+    """case 40: max_payload: 100 is announced; 100 passes, 101 is refused; HPUB
     counts headers+payload."""
     srv = start(server_factory, target, conf="max_payload: 100", expect_errors=PROTO_ERR_LOGS)
     t = transcript(srv.port, b"")
@@ -101,7 +101,7 @@ def test_size_too_long_closes_silently(target, server_factory, data):
                                   b"HPUB " + b"h" * 4097],
                          ids=["sub", "pub-unterminated", "pub", "unsub", "connect", "hpub-4097"])
 def test_max_control_line_default(target, server_factory, data):
-    """§8.35: an argument over 4096 bytes (terminated or not) → -ERR + close."""
+    """case 35: an argument over 4096 bytes (terminated or not) → -ERR + close."""
     srv = start(server_factory, target, expect_errors=PROTO_ERR_LOGS)
     expect(srv.port, QUIET_H + data, MAX_CONTROL_ERR, end="close")
 
@@ -132,7 +132,7 @@ def test_long_payload_is_not_a_control_line(target, server_factory):
 
 @tparams()
 def test_max_subscriptions(target, server_factory):
-    """§8.39: the third SUB → -ERR 'maximum subscriptions exceeded', open;
+    """case 39: the third SUB → -ERR 'maximum subscriptions exceeded', open;
     the first two still work; after an UNSUB a new SUB is accepted."""
     srv = start(server_factory, target, conf="max_subscriptions: 2", expect_errors=PROTO_ERR_LOGS)
     expect(srv.port, QUIET + b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB a 1\r\nx\r\nPUB c 1\r\ny\r\n"
@@ -167,7 +167,7 @@ def _connected_once_slot_free(port):
 
 @tparams()
 def test_max_connections(target, server_factory):
-    """§8.41: max_connections: 3 → the fourth gets the full INFO, then
+    """case 41: max_connections: 3 → the fourth gets the full INFO, then
     -ERR 'maximum connections exceeded' and close; after one leaves, a new one
     is accepted."""
     srv = start(server_factory, target, conf="max_connections: 3", expect_errors=PROTO_ERR_LOGS)
@@ -204,7 +204,7 @@ def test_max_connections(target, server_factory):
 
 @tparams()
 def test_stale_connection(target, server_factory):
-    """§8.38: ping_interval 1s, ping_max 1, no PONG → PING, then
+    """case 38: ping_interval 1s, ping_max 1, no PONG → PING, then
     -ERR 'Stale Connection' and close."""
     srv = start(server_factory, target, conf='ping_interval: "1s"\nping_max: 1',
                 expect_errors=PROTO_ERR_LOGS)

@@ -1,5 +1,5 @@
-"""Accounts, byte for byte against nats-server 2.9.10 (core-protocol.md
-§4.1-4.3): isolation between accounts and $G, users per account, stream
+"""Accounts, byte for byte against nats-server 2.9.10 (docs/protocol/accounts.md
+§1-§3): isolation between accounts and $G, users per account, stream
 imports (prefix, to, private exports) and service imports with replies
 mapped back to the requester. Random "_R_" reply tokens and the rtt of the
 Nats-Request-Info header are the only values normalised."""

@@ -1,5 +1,5 @@
 """Authorization and permissions, byte for byte against nats-server 2.9.10
-(core-protocol.md §4.4, §1.12): token, single user, users list with plain and
+(docs/protocol/accounts.md §4, client.md §13): token, single user, users list with plain and
 bcrypt passwords, auth timeout, no_auth_user, publish/subscribe allow and deny
 with wildcards and queue entries, deny filtering at delivery, allow_responses,
 default_permissions. Every case runs against natsd (threads 1 and 2) and the

@@ -366,7 +366,7 @@ def cluster_port(srv):
 def test_fake_peer_interest_and_messages(server_factory):
     a = start_node(server_factory, "A", free_port(),
                    expect_errors=[r'Unknown account "NOPE"'])
-    assert a  # natsd only: the reference answers the same, see docs §3.6
+    assert a  # natsd only: the reference answers the same, see docs/protocol/route.md §6
     local = client(a)
     local.sub("bar", 1, queue="q1")
     local.sub("plain", 2)

@@ -1,5 +1,5 @@
 """Gateways, byte by byte: the interop catalogue T1-T31 of
-/work/shared/docs/gateway-protocol.md section 9, plus bad input from a peer.
+docs/protocol/gateway.md section 9, plus bad input from a peer.
 
 Every test runs against the reference nats-server 2.9.10 (id nats-server)
 and natsd (id natsd): `-k nats-server` runs the reference only. The server

@@ -457,7 +457,7 @@ Test(conf, ip_like_and_unit_like_strings)
     conf_t_str("a: 1kx\n", "1kx");
 }
 
-/* ---- the edge-case table of the protocol notes (5.4) ---- */
+/* ---- the edge-case table of docs/protocol/config-file.md §4 ---- */
 
 Test(conf, edge_write_deadline_unquoted)
 {

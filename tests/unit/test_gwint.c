@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Gateway interest at the sender: every transition of gateway-protocol.md
+ * Gateway interest at the sender: every transition of docs/protocol/gateway.md
  * §5.3, the interest query for optimistic and interest-only peers, queue
  * groups, monitoring rows, invalid input, and reclamation through a worker
  * whose turn the test ends by hand. */

@@ -267,7 +267,7 @@ Test(subject, matches_wildcard_chars_inside_tokens_are_literal)
 Test(subject, matches_subject_with_wildcard_tokens)
 {
     /* A `*`/`>` token in the published subject is an ordinary token: only
-     * wildcard patterns reach it (core-protocol.md 1.5). */
+     * wildcard patterns reach it (docs/protocol/subjects.md §2). */
     check_match("foo.*", "foo.*", true);
     check_match("foo.>", "foo.*", true);
     check_match(">", "foo.*", true);

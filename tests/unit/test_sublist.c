@@ -187,7 +187,7 @@ Test(sublist, full_wildcard)
     tsub_free(all);
 }
 
-/* core-protocol.md 1.5: a published `foo.*` reaches foo.*, foo.>, > but not
+/* docs/protocol/subjects.md §2: a published `foo.*` reaches foo.*, foo.>, > but not
  * foo.bar (the `*` token walks the wildcard nodes only). */
 Test(sublist, literal_subject_with_wildcard_tokens)
 {
